@@ -1,0 +1,185 @@
+//! The rules checked when a refund is asked for, as one pure function over what was read
+//! under the payment's lock. The engine reads, calls [`decide_refund`], and writes.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::fees::{FeeRefundPolicy, proportional_fee_refund};
+use crate::payment::PaymentState;
+use crate::refund::{RefundReason, RefundStatus, RefundType, RequesterRole};
+use crate::review::{DayTotals, RequiredReviewer, ReviewInput, ReviewReason, review_reasons};
+use crate::settings::MerchantSettings;
+use crate::time::shanghai_date;
+
+/// At most this many refunds per payment (`too_many_refunds`).
+pub const REFUNDS_PER_PAYMENT_MAX: i64 = 50;
+
+/// A refund request after parsing at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundAsk {
+    /// `None` means the whole refundable amount.
+    pub amount_fen: Option<i64>,
+    pub reason: RefundReason,
+    pub requested_by: RequesterRole,
+}
+
+/// What else is known when the refund is asked for.
+pub struct DecideContext<'a> {
+    pub settings: &'a MerchantSettings,
+    pub payment: &'a PaymentState,
+    pub now: DateTime<Utc>,
+    /// The merchant's sales and live refunds today (Asia/Shanghai).
+    pub today: DayTotals,
+    /// Settlement has already run for the payment's business date.
+    pub capture_day_settled: bool,
+}
+
+/// The refund to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundPlan {
+    pub amount_fen: i64,
+    pub refund_type: RefundType,
+    pub fee_refunded_fen: i64,
+    pub status: RefundStatus,
+    /// Empty when no review is needed.
+    pub review_reasons: Vec<ReviewReason>,
+    pub required_reviewer: Option<RequiredReviewer>,
+}
+
+/// Why a refund was refused; each maps to the spec's stable error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefusal {
+    #[error("the payment was voided; there is nothing left to refund")]
+    PaymentVoided,
+    #[error("amount must be a positive integer number of fen")]
+    InvalidAmount,
+    #[error(
+        "the payment was captured {age_days} days ago, beyond the {window_days}-day refund window of its channel"
+    )]
+    WindowExpired { age_days: i64, window_days: i64 },
+    #[error("the payment already has {count} refunds, the most allowed")]
+    TooManyRefunds { count: i64 },
+    #[error("amount {requested_fen} fen exceeds the refundable {refundable_fen} fen")]
+    AmountExceedsRefundable {
+        requested_fen: i64,
+        refundable_fen: i64,
+    },
+}
+
+impl RefundRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RefundRefusal::PaymentVoided => "payment_voided",
+            RefundRefusal::InvalidAmount => "invalid_amount",
+            RefundRefusal::WindowExpired { .. } => "refund_window_expired",
+            RefundRefusal::TooManyRefunds { .. } => "too_many_refunds",
+            RefundRefusal::AmountExceedsRefundable { .. } => "amount_exceeds_refundable",
+        }
+    }
+}
+
+/// Checks every rule in the spec's order and plans the refund.
+pub fn decide_refund(
+    ask: &RefundAsk,
+    ctx: &DecideContext<'_>,
+) -> Result<RefundPlan, RefundRefusal> {
+    let payment = ctx.payment;
+    if payment.voided {
+        return Err(RefundRefusal::PaymentVoided);
+    }
+    let refundable = payment.refundable_fen();
+    let amount = match ask.amount_fen {
+        Some(amount) if amount >= 1 => amount,
+        Some(_) => return Err(RefundRefusal::InvalidAmount),
+        None if refundable >= 1 => refundable,
+        None => {
+            return Err(RefundRefusal::AmountExceedsRefundable {
+                requested_fen: 0,
+                refundable_fen: 0,
+            });
+        }
+    };
+    let channel = ctx.settings.channel(payment.channel);
+    let age = ctx.now - payment.captured_at;
+    if age > Duration::days(channel.refund_window_days) {
+        return Err(RefundRefusal::WindowExpired {
+            age_days: age.num_days(),
+            window_days: channel.refund_window_days,
+        });
+    }
+    if payment.refund_count >= REFUNDS_PER_PAYMENT_MAX {
+        return Err(RefundRefusal::TooManyRefunds {
+            count: payment.refund_count,
+        });
+    }
+    if amount > refundable {
+        return Err(RefundRefusal::AmountExceedsRefundable {
+            requested_fen: amount,
+            refundable_fen: refundable,
+        });
+    }
+
+    let awaiting_return = ask.reason.is_goods_reason()
+        && payment
+            .shipping_status
+            .is_some_and(|s| s.goods_left_merchant());
+    let refund_type = if !awaiting_return && is_void(payment, amount, ctx) {
+        RefundType::Void
+    } else {
+        RefundType::Refund
+    };
+    let fee_refunded_fen = match (refund_type, channel.fee_refund) {
+        (RefundType::Void, _) => payment.fee_fen,
+        (RefundType::Refund, FeeRefundPolicy::None) => 0,
+        (RefundType::Refund, FeeRefundPolicy::Proportional) => proportional_fee_refund(
+            payment.amount_fen,
+            payment.fee_fen,
+            payment.amount_refunded_fen + payment.amount_in_flight_fen + amount,
+            payment.fee_returned_fen,
+        ),
+    };
+    let review_reasons = review_reasons(&ReviewInput {
+        settings: &ctx.settings.review,
+        payment,
+        amount_fen: amount,
+        requested_by: ask.requested_by,
+        now: ctx.now,
+        today: ctx.today,
+    });
+    let required_reviewer =
+        (!review_reasons.is_empty()).then(|| RequiredReviewer::for_reasons(&review_reasons));
+    let status = if awaiting_return {
+        RefundStatus::AwaitingReturn
+    } else if review_reasons.is_empty() {
+        RefundStatus::Queued
+    } else {
+        RefundStatus::PendingReview
+    };
+    Ok(RefundPlan {
+        amount_fen: amount,
+        refund_type,
+        fee_refunded_fen,
+        status,
+        review_reasons,
+        required_reviewer,
+    })
+}
+
+/// A card or UnionPay QR payment refunded in full, on its capture day (Asia/Shanghai),
+/// before settlement has run for that day.
+fn is_void(payment: &PaymentState, amount: i64, ctx: &DecideContext<'_>) -> bool {
+    payment.channel.supports_void()
+        && amount == payment.amount_fen
+        && payment.amount_refunded_fen == 0
+        && payment.amount_in_flight_fen == 0
+        && shanghai_date(payment.captured_at) == shanghai_date(ctx.now)
+        && !ctx.capture_day_settled
+}
+
+/// The status a refund moves to once its goods came back: review if it has reasons.
+pub fn status_after_return(review_reasons: &[ReviewReason]) -> RefundStatus {
+    if review_reasons.is_empty() {
+        RefundStatus::Queued
+    } else {
+        RefundStatus::PendingReview
+    }
+}

@@ -1,0 +1,23 @@
+//! yuanlu's domain: every rule about money lives here, pure and synchronous.
+//!
+//! - [`money`]: amounts in fen and rates in parts per million, half-up rounding.
+//! - [`channel`]: the five payment channels and their default settings.
+//! - [`settings`]: per-merchant settings (fees, windows, fee-refund policy, review thresholds).
+//! - [`fees`]: the merchant fee of a payment and the fee returned by each refund.
+//! - [`time`]: Asia/Shanghai business dates of UTC instants.
+//! - [`payment`]: a captured payment and what is still refundable.
+//! - [`refund`]: refund states, reasons, the state machine.
+//! - [`review`]: which refunds wait for a reviewer, and who may approve them.
+//! - [`decide`]: the rules checked when a refund is asked for, in one pure function.
+//! - [`audit`]: the canonical content and SHA-256 chaining of audit entries.
+
+pub mod audit;
+pub mod channel;
+pub mod decide;
+pub mod fees;
+pub mod money;
+pub mod payment;
+pub mod refund;
+pub mod review;
+pub mod settings;
+pub mod time;

@@ -1,0 +1,277 @@
+//! Per-merchant settings with the spec's defaults. The API accepts a partial
+//! [`MerchantSettingsPatch`]; [`MerchantSettings::apply`] validates it onto the current
+//! settings so a stored merchant always has a complete, valid set.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::channel::Channel;
+use crate::fees::FeeRefundPolicy;
+
+/// Upper bound on a fee rate: 10 %. Anything above is a typing mistake, not a tariff.
+pub const FEE_RATE_PPM_MAX: i64 = 100_000;
+/// Upper bound on a refund window: ten years.
+pub const REFUND_WINDOW_DAYS_MAX: i64 = 3_650;
+
+/// Fees and refund rules of one channel for one merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelSettings {
+    /// Merchant discount rate in parts per million (0.38 % = 3800).
+    pub fee_rate_ppm: i64,
+    /// Fee cap per payment in fen, or null for none.
+    pub fee_cap_fen: Option<i64>,
+    /// Days after capture during which a payment can be refunded.
+    pub refund_window_days: i64,
+    pub fee_refund: FeeRefundPolicy,
+}
+
+impl ChannelSettings {
+    pub fn default_for(channel: Channel) -> Self {
+        Self {
+            fee_rate_ppm: channel.default_fee_rate_ppm(),
+            fee_cap_fen: channel.default_fee_cap_fen(),
+            refund_window_days: channel.default_refund_window_days(),
+            fee_refund: channel.default_fee_refund(),
+        }
+    }
+}
+
+/// Thresholds of the review rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewSettings {
+    /// Refunds of at least this many fen need the acquirer's review (`large_amount`).
+    pub large_amount_fen: i64,
+    /// Refunds of payments older than this many days need review (`late_refund`).
+    pub late_refund_days: i64,
+    /// Refunds today above this percentage of sales today need review (`refund_ratio`).
+    pub refund_ratio_percent: i64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            large_amount_fen: 500_000,
+            late_refund_days: 30,
+            refund_ratio_percent: 50,
+        }
+    }
+}
+
+/// A merchant's complete settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MerchantSettings {
+    /// Per channel id (`credit_card`, `debit_card`, `wechat`, `alipay`, `unionpay_qr`).
+    pub channels: BTreeMap<Channel, ChannelSettings>,
+    pub review: ReviewSettings,
+}
+
+impl Default for MerchantSettings {
+    fn default() -> Self {
+        Self {
+            channels: Channel::ALL
+                .into_iter()
+                .map(|c| (c, ChannelSettings::default_for(c)))
+                .collect(),
+            review: ReviewSettings::default(),
+        }
+    }
+}
+
+/// A partial change of one channel's settings; omitted fields keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettingsPatch {
+    pub fee_rate_ppm: Option<i64>,
+    /// A number sets the cap, `null` removes it, omitted keeps it.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<i64>)]
+    pub fee_cap_fen: Option<Option<i64>>,
+    pub refund_window_days: Option<i64>,
+    pub fee_refund: Option<FeeRefundPolicy>,
+}
+
+/// A partial change of the review thresholds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSettingsPatch {
+    pub large_amount_fen: Option<i64>,
+    pub late_refund_days: Option<i64>,
+    pub refund_ratio_percent: Option<i64>,
+}
+
+/// Settings as the API accepts them: everything optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantSettingsPatch {
+    #[serde(default)]
+    pub channels: BTreeMap<Channel, ChannelSettingsPatch>,
+    pub review: Option<ReviewSettingsPatch>,
+}
+
+/// A setting outside its allowed range; `field` is the JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct InvalidSetting {
+    pub field: String,
+    pub problem: String,
+}
+
+/// Tells a field that is present (maybe `null`) from one that is omitted (`None` by default).
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+fn check_range(field: String, value: i64, min: i64, max: i64) -> Result<i64, InvalidSetting> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(InvalidSetting {
+            field,
+            problem: format!("must be between {min} and {max}, got {value}"),
+        })
+    }
+}
+
+impl MerchantSettings {
+    /// The settings of `channel` (always present: every channel has defaults).
+    pub fn channel(&self, channel: Channel) -> ChannelSettings {
+        self.channels
+            .get(&channel)
+            .cloned()
+            .unwrap_or_else(|| ChannelSettings::default_for(channel))
+    }
+
+    /// Applies a patch, refusing out-of-range values; nothing changes on error.
+    pub fn apply(&self, patch: &MerchantSettingsPatch) -> Result<MerchantSettings, InvalidSetting> {
+        let mut next = self.clone();
+        for (channel, change) in &patch.channels {
+            let mut current = next.channel(*channel);
+            let path = |name: &str| format!("settings.channels.{}.{name}", channel.id());
+            if let Some(rate) = change.fee_rate_ppm {
+                current.fee_rate_ppm =
+                    check_range(path("fee_rate_ppm"), rate, 0, FEE_RATE_PPM_MAX)?;
+            }
+            if let Some(cap) = change.fee_cap_fen {
+                current.fee_cap_fen = match cap {
+                    None => None,
+                    Some(cap) => Some(check_range(path("fee_cap_fen"), cap, 0, i64::MAX)?),
+                };
+            }
+            if let Some(days) = change.refund_window_days {
+                current.refund_window_days =
+                    check_range(path("refund_window_days"), days, 1, REFUND_WINDOW_DAYS_MAX)?;
+            }
+            if let Some(policy) = change.fee_refund {
+                current.fee_refund = policy;
+            }
+            next.channels.insert(*channel, current);
+        }
+        if let Some(review) = &patch.review {
+            if let Some(v) = review.large_amount_fen {
+                next.review.large_amount_fen =
+                    check_range("settings.review.large_amount_fen".into(), v, 1, i64::MAX)?;
+            }
+            if let Some(v) = review.late_refund_days {
+                next.review.late_refund_days = check_range(
+                    "settings.review.late_refund_days".into(),
+                    v,
+                    0,
+                    REFUND_WINDOW_DAYS_MAX,
+                )?;
+            }
+            if let Some(v) = review.refund_ratio_percent {
+                next.review.refund_ratio_percent =
+                    check_range("settings.review.refund_ratio_percent".into(), v, 0, 100)?;
+            }
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_cover_every_channel() {
+        let settings = MerchantSettings::default();
+        for channel in Channel::ALL {
+            assert_eq!(
+                settings.channel(channel),
+                ChannelSettings::default_for(channel)
+            );
+        }
+        assert_eq!(settings.review.large_amount_fen, 500_000);
+        assert_eq!(settings.review.late_refund_days, 30);
+        assert_eq!(settings.review.refund_ratio_percent, 50);
+    }
+
+    #[test]
+    fn patch_changes_only_named_fields() {
+        let patch: MerchantSettingsPatch = serde_json::from_str(
+            r#"{"channels":{"wechat":{"fee_rate_ppm":2000}},"review":{"large_amount_fen":100}}"#,
+        )
+        .unwrap_or_default();
+        let next = MerchantSettings::default().apply(&patch);
+        let Ok(next) = next else {
+            panic!("valid patch refused: {next:?}")
+        };
+        assert_eq!(next.channel(Channel::Wechat).fee_rate_ppm, 2_000);
+        assert_eq!(next.channel(Channel::Wechat).refund_window_days, 365);
+        assert_eq!(next.channel(Channel::Alipay).fee_rate_ppm, 3_800);
+        assert_eq!(next.review.large_amount_fen, 100);
+    }
+
+    #[test]
+    fn out_of_range_rate_is_refused_with_its_path() {
+        let mut patch = MerchantSettingsPatch::default();
+        patch.channels.insert(
+            Channel::DebitCard,
+            ChannelSettingsPatch {
+                fee_rate_ppm: Some(200_000),
+                ..Default::default()
+            },
+        );
+        let err = MerchantSettings::default().apply(&patch);
+        assert_eq!(
+            err.map_err(|e| e.field),
+            Err("settings.channels.debit_card.fee_rate_ppm".to_string())
+        );
+    }
+
+    #[test]
+    fn null_cap_removes_the_cap_and_omitted_keeps_it() {
+        let keep: MerchantSettingsPatch =
+            serde_json::from_str(r#"{"channels":{"debit_card":{}}}"#).unwrap_or_default();
+        let kept = MerchantSettings::default()
+            .apply(&keep)
+            .map(|s| s.channel(Channel::DebitCard).fee_cap_fen);
+        assert_eq!(kept, Ok(Some(2_500)));
+        let patch: MerchantSettingsPatch =
+            serde_json::from_str(r#"{"channels":{"debit_card":{"fee_cap_fen":null}}}"#)
+                .unwrap_or_default();
+        assert_eq!(
+            patch
+                .channels
+                .get(&Channel::DebitCard)
+                .map(|c| c.fee_cap_fen),
+            Some(Some(None))
+        );
+        let next = MerchantSettings::default()
+            .apply(&patch)
+            .map(|s| s.channel(Channel::DebitCard).fee_cap_fen);
+        assert_eq!(next, Ok(None));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let parsed: Result<MerchantSettingsPatch, _> = serde_json::from_str(r#"{"chanels":{}}"#);
+        assert!(parsed.is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Engine errors. Each has a stable `code` (the spec's), an HTTP status class, and a message
+//! that tells the caller what to do.
+
+use yuanlu_domain::decide::RefundRefusal;
+use yuanlu_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Refused(#[from] RefundRefusal),
+    #[error("no payment {0} for this merchant")]
+    PaymentNotFound(String),
+    #[error("no {what} {id}")]
+    NotFound { what: &'static str, id: String },
+    #[error(
+        "merchant_refund_no {merchant_refund_no} already names refund {existing_refund_id} of payment {existing_payment_id} for {existing_amount} fen; use a new number for a different refund"
+    )]
+    MerchantRefundNoConflict {
+        merchant_refund_no: String,
+        existing_refund_id: String,
+        existing_payment_id: String,
+        existing_amount: i64,
+    },
+    #[error("refund {refund_id} is {status}; it cannot be {action}")]
+    InvalidTransition {
+        refund_id: String,
+        status: String,
+        action: &'static str,
+    },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
+    UnsupportedCurrency(String),
+    #[error("internal storage error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// The stable error code of the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Refused(refusal) => refusal.code(),
+            EngineError::PaymentNotFound(_) => "payment_not_found",
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::MerchantRefundNoConflict { .. } => "merchant_refund_no_conflict",
+            EngineError::InvalidTransition { .. } => "invalid_transition",
+            EngineError::Forbidden(_) => "forbidden",
+            EngineError::Validation { .. } => "validation_error",
+            EngineError::UnsupportedCurrency(_) => "validation_error",
+            EngineError::Store(_) => "internal_error",
+        }
+    }
+
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        EngineError::Validation {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        EngineError::Store(StoreError::Corrupt(message.into()))
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;

@@ -1,0 +1,695 @@
+//! Refund use cases: create (every rule of the spec, idempotent on `merchant_refund_no`),
+//! approve, reject, cancel, record returned goods, read with the timeline, list.
+//!
+//! Locking order, the same everywhere so transactions never deadlock: the payment row
+//! first, then the merchant's audit head.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use yuanlu_domain::decide::{
+    DecideContext, RefundAsk, RefundPlan, decide_refund, status_after_return,
+};
+use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole};
+use yuanlu_domain::review::{DayTotals, RequiredReviewer};
+use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
+use yuanlu_store::{
+    Conn, PaymentCounters, PaymentRow, RefundFilter, RefundRow, RefundStatusUpdate,
+};
+
+use crate::Engine;
+use crate::audit::{self, AuditEvent};
+use crate::auth::Principal;
+use crate::error::{EngineError, EngineResult};
+use crate::ids::{self, new_id};
+use crate::payments::{IDENTIFIER_CHARS_MAX, optional_text, parse_amount};
+use crate::timeline::{self, action};
+use crate::views::{self, Page, Refund};
+
+/// Longest note accepted on a refund or a review.
+pub const NOTE_CHARS_MAX: usize = 500;
+/// How many times a create is retried when a concurrent one took the same
+/// `merchant_refund_no` for another payment between our check and our insert.
+const CREATE_ATTEMPTS_MAX: usize = 2;
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedByInput {
+    /// `merchant` (default) or `consumer` (a consumer's request relayed by the merchant).
+    pub role: Option<RequesterRole>,
+    /// Who asked, e.g. "cashier Li".
+    pub name: Option<String>,
+}
+
+/// `POST /v1/refunds`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefund {
+    pub payment_id: String,
+    /// Fen; omitted means the whole refundable amount.
+    #[schema(value_type = Option<i64>)]
+    pub amount: Option<serde_json::Value>,
+    pub reason: RefundReason,
+    /// Unique per merchant; repeating it with the same payment and amount returns the
+    /// existing refund. 1–64 of `0-9 A-Z a-z _ - | * @`.
+    pub merchant_refund_no: String,
+    /// Required when the reason is `other`.
+    pub note: Option<String>,
+    pub requested_by: Option<RequestedByInput>,
+}
+
+/// `POST /v1/refunds/{id}/approve|reject|cancel`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewNote {
+    pub note: Option<String>,
+}
+
+/// `POST /v1/refunds/{id}/return`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordReturn {
+    pub tracking_no: String,
+}
+
+/// Whether a create made a new refund or found the one its number already names.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    Created(Box<Refund>),
+    Existing(Box<Refund>),
+}
+
+/// Filters of `GET /v1/refunds`.
+#[derive(Debug, Clone, Default)]
+pub struct RefundQuery {
+    pub status: Option<RefundStatus>,
+    pub payment_id: Option<String>,
+    pub channel: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub limit: i64,
+    pub starting_after: Option<String>,
+}
+
+fn valid_merchant_refund_no(value: &str) -> EngineResult<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-|*@".contains(c);
+    if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
+        return Err(EngineError::validation(
+            "merchant_refund_no",
+            "give 1 to 64 of 0-9 A-Z a-z _ - | * @",
+        ));
+    }
+    Ok(())
+}
+
+/// Everything of a create request that can be checked before touching the database.
+struct ParsedCreate {
+    ask: RefundAsk,
+    note: Option<String>,
+    requested_by_name: Option<String>,
+}
+
+fn parse_create(input: &CreateRefund) -> EngineResult<ParsedCreate> {
+    valid_merchant_refund_no(&input.merchant_refund_no)?;
+    let amount_fen = input.amount.as_ref().map(parse_amount).transpose()?;
+    let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?;
+    if input.reason == RefundReason::Other && note.is_none() {
+        return Err(EngineError::validation(
+            "note",
+            "a refund for reason `other` needs a note saying why",
+        ));
+    }
+    let requested_by = input.requested_by.clone().unwrap_or_default();
+    Ok(ParsedCreate {
+        ask: RefundAsk {
+            amount_fen,
+            reason: input.reason,
+            requested_by: requested_by.role.unwrap_or_default(),
+        },
+        note,
+        requested_by_name: optional_text(
+            "requested_by.name",
+            requested_by.name.as_deref(),
+            IDENTIFIER_CHARS_MAX,
+        )?,
+    })
+}
+
+impl Engine {
+    pub async fn create_refund(
+        &self,
+        who: &Principal,
+        input: CreateRefund,
+    ) -> EngineResult<CreateOutcome> {
+        let merchant_id = who.require_merchant()?.to_string();
+        let parsed = parse_create(&input)?;
+        for _ in 0..CREATE_ATTEMPTS_MAX {
+            match self
+                .try_create_refund(who, &merchant_id, &input, &parsed)
+                .await
+            {
+                // Lost a race for the number to a refund of another payment: look again,
+                // which now finds it and answers as an idempotent repeat or a conflict.
+                Err(EngineError::Store(yuanlu_store::StoreError::UniqueViolation(_))) => continue,
+                other => return other,
+            }
+        }
+        Err(EngineError::MerchantRefundNoConflict {
+            merchant_refund_no: input.merchant_refund_no.clone(),
+            existing_refund_id: String::new(),
+            existing_payment_id: String::new(),
+            existing_amount: 0,
+        })
+    }
+
+    async fn try_create_refund(
+        &self,
+        who: &Principal,
+        merchant_id: &str,
+        input: &CreateRefund,
+        parsed: &ParsedCreate,
+    ) -> EngineResult<CreateOutcome> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let payment_row = conn
+            .lock_payment(merchant_id, &input.payment_id)
+            .await?
+            .ok_or_else(|| EngineError::PaymentNotFound(input.payment_id.clone()))?;
+        if let Some(existing) = conn
+            .find_refund_by_merchant_no(merchant_id, &input.merchant_refund_no)
+            .await?
+        {
+            let same = existing.payment_id == input.payment_id
+                && parsed
+                    .ask
+                    .amount_fen
+                    .is_none_or(|a| a == existing.amount_fen);
+            if !same {
+                return Err(EngineError::MerchantRefundNoConflict {
+                    merchant_refund_no: input.merchant_refund_no.clone(),
+                    existing_refund_id: existing.id,
+                    existing_payment_id: existing.payment_id,
+                    existing_amount: existing.amount_fen,
+                });
+            }
+            let view = refund_view(&mut conn, &existing, &payment_row).await?;
+            return Ok(CreateOutcome::Existing(Box::new(view)));
+        }
+        let merchant = conn.get_merchant(merchant_id).await?.ok_or_else(|| {
+            EngineError::corrupt(format!(
+                "payment {} names missing merchant {merchant_id}",
+                payment_row.id
+            ))
+        })?;
+        let settings = views::merchant(&merchant)?.settings;
+        let payment = views::payment_state(&payment_row)?;
+        let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
+        let totals = conn
+            .merchant_range_totals(merchant_id, to_micros(day_start), to_micros(day_end))
+            .await?;
+        let capture_date = shanghai_date(payment.captured_at)
+            .format("%Y-%m-%d")
+            .to_string();
+        let plan = decide_refund(
+            &parsed.ask,
+            &DecideContext {
+                settings: &settings,
+                payment: &payment,
+                now,
+                today: DayTotals {
+                    sales_fen: totals.sales_fen,
+                    refunds_fen: totals.refunds_fen,
+                },
+                capture_day_settled: conn.is_settled(&capture_date).await?,
+            },
+        )?;
+        let now_us = to_micros(now);
+        let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
+        conn.insert_refund(&row).await?;
+        let mut counters = payment_row.counters();
+        counters.amount_in_flight_fen += plan.amount_fen;
+        counters.fee_returned_fen += plan.fee_refunded_fen;
+        counters.refund_count += 1;
+        counters.voided = plan.refund_type == RefundType::Void;
+        conn.update_payment_counters(&payment_row.id, &counters)
+            .await?;
+        let actor = who.actor();
+        audit::append(
+            &mut conn,
+            AuditEvent {
+                chain: merchant_id,
+                at_us: now_us,
+                actor: &actor,
+                action: action::CREATED,
+                subject_id: &row.id,
+                data: json!({
+                    "status": row.status,
+                    "type": row.refund_type,
+                    "amount": row.amount_fen,
+                    "fee_refunded": row.fee_refunded_fen,
+                    "payment_id": row.payment_id,
+                    "merchant_refund_no": row.merchant_refund_no,
+                    "requested_by_role": row.requested_by_role,
+                    "requested_by_name": row.requested_by_name,
+                    "review_reasons": row.review_reasons,
+                }),
+            },
+        )
+        .await?;
+        if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
+            complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
+        }
+        let view = refund_view(&mut conn, &row, &payment_row).await?;
+        drop(conn);
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(Box::new(view)))
+    }
+
+    /// Approves a refund waiting for review: it becomes `queued` (a void completes at once).
+    pub async fn approve_refund(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: ReviewNote,
+    ) -> EngineResult<Refund> {
+        let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?;
+        self.review(who, id, note, true).await
+    }
+
+    /// Rejects a refund waiting for review, with a note saying why.
+    pub async fn reject_refund(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: ReviewNote,
+    ) -> EngineResult<Refund> {
+        let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?
+            .ok_or_else(|| EngineError::validation("note", "say why the refund is rejected"))?;
+        self.review(who, id, Some(note), false).await
+    }
+
+    async fn review(
+        &self,
+        who: &Principal,
+        id: &str,
+        note: Option<String>,
+        approve: bool,
+    ) -> EngineResult<Refund> {
+        let verb = if approve { "approved" } else { "rejected" };
+        self.change_refund(who, id, |row, payment| {
+            let status = parse_status(row)?;
+            if status != RefundStatus::PendingReview {
+                return Err(invalid(row, status, verb));
+            }
+            let required = row
+                .required_reviewer
+                .as_deref()
+                .and_then(RequiredReviewer::parse)
+                .unwrap_or(RequiredReviewer::Acquirer);
+            if !who.reviewer().may_review(required) {
+                let whom = match required {
+                    RequiredReviewer::Acquirer => "the acquirer",
+                    RequiredReviewer::Merchant => "a merchant supervisor or the acquirer",
+                };
+                return Err(EngineError::Forbidden(format!(
+                    "this review can only be {verb} by {whom}"
+                )));
+            }
+            let _ = payment;
+            Ok(Change {
+                to: if approve {
+                    RefundStatus::Queued
+                } else {
+                    RefundStatus::Rejected
+                },
+                action: if approve {
+                    action::APPROVED
+                } else {
+                    action::REJECTED
+                },
+                review_note: note.clone(),
+                reviewed_by: Some(who.actor()),
+                tracking_no: None,
+            })
+        })
+        .await
+    }
+
+    /// Cancels a refund that has not been sent to its channel.
+    pub async fn cancel_refund(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: ReviewNote,
+    ) -> EngineResult<Refund> {
+        let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?;
+        self.change_refund(who, id, |row, _| {
+            let status = parse_status(row)?;
+            if !status.can_become(RefundStatus::Canceled) {
+                return Err(invalid(row, status, "canceled"));
+            }
+            Ok(Change {
+                to: RefundStatus::Canceled,
+                action: action::CANCELED,
+                review_note: note.clone(),
+                reviewed_by: None,
+                tracking_no: None,
+            })
+        })
+        .await
+    }
+
+    /// Records the goods that came back; the refund moves on to review or the queue.
+    pub async fn record_return(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: RecordReturn,
+    ) -> EngineResult<Refund> {
+        who.require_merchant()?;
+        let tracking_no = optional_text(
+            "tracking_no",
+            Some(&input.tracking_no),
+            IDENTIFIER_CHARS_MAX,
+        )?
+        .ok_or_else(|| {
+            EngineError::validation("tracking_no", "give the logistics tracking number")
+        })?;
+        self.change_refund(who, id, |row, _| {
+            let status = parse_status(row)?;
+            if status != RefundStatus::AwaitingReturn {
+                return Err(invalid(row, status, "marked as returned"));
+            }
+            let reasons = views::review_reasons(&row.review_reasons)?;
+            Ok(Change {
+                to: status_after_return(&reasons),
+                action: action::GOODS_RETURNED,
+                review_note: None,
+                reviewed_by: None,
+                tracking_no: Some(tracking_no.clone()),
+            })
+        })
+        .await
+    }
+
+    /// Reads the refund and its payment under the payment's lock, lets `decide` choose the
+    /// change, and writes it with its counters and audit entry.
+    async fn change_refund<F>(&self, who: &Principal, id: &str, decide: F) -> EngineResult<Refund>
+    where
+        F: FnOnce(&RefundRow, &PaymentRow) -> EngineResult<Change>,
+    {
+        let not_found = || EngineError::NotFound {
+            what: "refund",
+            id: id.to_string(),
+        };
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let scope = who.merchant_scope();
+        let first_read = conn.get_refund(scope, id).await?.ok_or_else(not_found)?;
+        let payment = conn
+            .lock_payment(&first_read.merchant_id, &first_read.payment_id)
+            .await?
+            .ok_or_else(|| EngineError::corrupt(format!("refund {id} names a missing payment")))?;
+        // Read again under the lock: the status may have moved while we waited for it.
+        let mut row = conn.get_refund(scope, id).await?.ok_or_else(not_found)?;
+        let change = decide(&row, &payment)?;
+        let now_us = to_micros(self.clock.now());
+        let from = parse_status(&row)?;
+        let mut counters = payment.counters();
+        apply_transition(
+            &mut conn,
+            &mut row,
+            &mut counters,
+            from,
+            &change,
+            &who.actor(),
+            now_us,
+        )
+        .await?;
+        let void_ready =
+            change.to == RefundStatus::Queued && row.refund_type == RefundType::Void.id();
+        if void_ready {
+            complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
+        }
+        let view = refund_view(&mut conn, &row, &payment).await?;
+        drop(conn);
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn get_refund(&self, who: &Principal, id: &str) -> EngineResult<Refund> {
+        let mut pooled = self.db.acquire().await?;
+        let mut conn = pooled.conn();
+        let row = conn
+            .get_refund(who.merchant_scope(), id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "refund",
+                id: id.to_string(),
+            })?;
+        let payment = conn
+            .get_payment(None, &row.payment_id)
+            .await?
+            .ok_or_else(|| EngineError::corrupt(format!("refund {id} names a missing payment")))?;
+        refund_view(&mut conn, &row, &payment).await
+    }
+
+    pub async fn list_refunds(
+        &self,
+        who: &Principal,
+        query: RefundQuery,
+    ) -> EngineResult<Page<Refund>> {
+        let now = self.clock.now();
+        let mut pooled = self.db.acquire().await?;
+        let mut conn = pooled.conn();
+        let rows = conn
+            .list_refunds(&RefundFilter {
+                merchant_id: who.merchant_scope().map(str::to_string),
+                status: query.status.map(|s| s.id().to_string()),
+                payment_id: query.payment_id,
+                channel: query.channel,
+                created_from_us: query.created_from.map(to_micros),
+                created_to_us: query.created_to.map(to_micros),
+                overdue_at_us: query.overdue.then(|| to_micros(now)),
+                starting_after: query.starting_after,
+                limit: query.limit + 1,
+            })
+            .await?;
+        let has_more = rows.len() as i64 > query.limit;
+        let mut data = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(query.limit as usize) {
+            let payment = conn
+                .get_payment(None, &row.payment_id)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::corrupt(format!("refund {} names a missing payment", row.id))
+                })?;
+            data.push(refund_view(&mut conn, row, &payment).await?);
+        }
+        Ok(Page { data, has_more })
+    }
+}
+
+/// A status change chosen by a use case.
+struct Change {
+    to: RefundStatus,
+    action: &'static str,
+    review_note: Option<String>,
+    reviewed_by: Option<String>,
+    tracking_no: Option<String>,
+}
+
+fn parse_status(row: &RefundRow) -> EngineResult<RefundStatus> {
+    RefundStatus::parse(&row.status)
+        .ok_or_else(|| EngineError::corrupt(format!("refund {} has status {}", row.id, row.status)))
+}
+
+fn invalid(row: &RefundRow, status: RefundStatus, action: &'static str) -> EngineError {
+    EngineError::InvalidTransition {
+        refund_id: row.id.clone(),
+        status: status.id().to_string(),
+        action,
+    }
+}
+
+/// Writes one transition: the refund's status, the payment's counters, the audit entry.
+async fn apply_transition(
+    conn: &mut Conn<'_>,
+    row: &mut RefundRow,
+    counters: &mut PaymentCounters,
+    from: RefundStatus,
+    change: &Change,
+    actor: &str,
+    now_us: i64,
+) -> EngineResult<()> {
+    if !from.can_become(change.to) {
+        return Err(invalid(row, from, change.action));
+    }
+    let moved = conn
+        .update_refund_status(&RefundStatusUpdate {
+            refund_id: &row.id,
+            from_status: from.id(),
+            to_status: change.to.id(),
+            review_note: change.review_note.as_deref(),
+            reviewed_by: change.reviewed_by.as_deref(),
+            tracking_no: change.tracking_no.as_deref(),
+            failure_reason: None,
+            at_us: now_us,
+        })
+        .await?;
+    if !moved {
+        return Err(EngineError::corrupt(format!(
+            "refund {} moved while its payment was locked",
+            row.id
+        )));
+    }
+    if from.holds_money() && !change.to.holds_money() {
+        counters.amount_in_flight_fen -= row.amount_fen;
+        if change.to == RefundStatus::Succeeded {
+            counters.amount_refunded_fen += row.amount_fen;
+        } else {
+            counters.fee_returned_fen -= row.fee_refunded_fen;
+            if row.refund_type == RefundType::Void.id() {
+                counters.voided = false;
+            }
+        }
+    }
+    conn.update_payment_counters(&row.payment_id, counters)
+        .await?;
+    row.status = change.to.id().to_string();
+    row.updated_at_us = now_us;
+    if let Some(note) = &change.review_note {
+        row.review_note = Some(note.clone());
+    }
+    if let Some(by) = &change.reviewed_by {
+        row.reviewed_by = Some(by.clone());
+    }
+    if let Some(tracking) = &change.tracking_no {
+        row.tracking_no = Some(tracking.clone());
+    }
+    audit::append(
+        conn,
+        AuditEvent {
+            chain: &row.merchant_id,
+            at_us: now_us,
+            actor,
+            action: change.action,
+            subject_id: &row.id,
+            data: json!({
+                "status": change.to.id(),
+                "from": from.id(),
+                "note": change.review_note,
+                "tracking_no": change.tracking_no,
+            }),
+        },
+    )
+    .await
+}
+
+/// A queued void never reaches a channel: the acquirer reverses the payment itself, so it
+/// passes through `processing` to `succeeded` in the same transaction.
+async fn complete_void(
+    conn: &mut Conn<'_>,
+    row: &mut RefundRow,
+    counters: &mut PaymentCounters,
+    actor: &str,
+    now_us: i64,
+) -> EngineResult<()> {
+    let processing = Change {
+        to: RefundStatus::Processing,
+        action: action::VOID_COMPLETED,
+        review_note: None,
+        reviewed_by: None,
+        tracking_no: None,
+    };
+    let moved = conn
+        .update_refund_status(&RefundStatusUpdate {
+            refund_id: &row.id,
+            from_status: RefundStatus::Queued.id(),
+            to_status: processing.to.id(),
+            review_note: None,
+            reviewed_by: None,
+            tracking_no: None,
+            failure_reason: None,
+            at_us: now_us,
+        })
+        .await?;
+    if !moved {
+        return Err(EngineError::corrupt(format!(
+            "void {} left the queue while locked",
+            row.id
+        )));
+    }
+    let succeeded = Change {
+        to: RefundStatus::Succeeded,
+        ..processing
+    };
+    apply_transition(
+        conn,
+        row,
+        counters,
+        RefundStatus::Processing,
+        &succeeded,
+        actor,
+        now_us,
+    )
+    .await
+}
+
+fn refund_row(
+    merchant_id: &str,
+    input: &CreateRefund,
+    parsed: &ParsedCreate,
+    payment: &PaymentRow,
+    plan: &RefundPlan,
+    now_us: i64,
+) -> RefundRow {
+    RefundRow {
+        id: new_id(ids::REFUND),
+        merchant_id: merchant_id.to_string(),
+        payment_id: payment.id.clone(),
+        merchant_refund_no: input.merchant_refund_no.clone(),
+        channel: payment.channel.clone(),
+        refund_type: plan.refund_type.id().to_string(),
+        status: plan.status.id().to_string(),
+        amount_fen: plan.amount_fen,
+        fee_refunded_fen: plan.fee_refunded_fen,
+        reason: input.reason.id().to_string(),
+        note: parsed.note.clone(),
+        requested_by_role: parsed.ask.requested_by.id().to_string(),
+        requested_by_name: parsed.requested_by_name.clone(),
+        review_reasons: views::join_review_reasons(&plan.review_reasons),
+        required_reviewer: plan.required_reviewer.map(|r| r.id().to_string()),
+        review_note: None,
+        reviewed_by: None,
+        tracking_no: None,
+        failure_reason: None,
+        expected_arrival_by_us: None,
+        created_at_us: now_us,
+        updated_at_us: now_us,
+    }
+}
+
+/// The full view of a refund: row, destination from its payment, timeline from the audit log.
+async fn refund_view(
+    conn: &mut Conn<'_>,
+    row: &RefundRow,
+    payment: &PaymentRow,
+) -> EngineResult<Refund> {
+    let entries = conn.audit_of_subject(&row.id).await?;
+    let shell = views::refund(row, payment, Vec::new(), None)?;
+    let events = timeline::timeline(&entries, shell.refund_type, &shell.destination);
+    let next = timeline::next_step(
+        shell.status,
+        shell.review.as_ref().map(|r| r.required_by),
+        &shell.destination,
+    );
+    Ok(Refund {
+        timeline: events,
+        next_step: next,
+        ..shell
+    })
+}

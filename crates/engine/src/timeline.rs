@@ -1,0 +1,173 @@
+//! A refund's timeline: every audit entry about it, told as what happened, who did it and
+//! where the money is now; and for a refund under way, what happens next.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use yuanlu_domain::money::format_cny;
+use yuanlu_domain::refund::{RefundStatus, RefundType};
+use yuanlu_domain::review::RequiredReviewer;
+use yuanlu_domain::time::from_micros;
+use yuanlu_store::AuditRow;
+
+use crate::views::Destination;
+
+/// Audit actions about refunds, which are also the timeline's event names.
+pub mod action {
+    pub const CREATED: &str = "refund.created";
+    pub const APPROVED: &str = "refund.approved";
+    pub const REJECTED: &str = "refund.rejected";
+    pub const CANCELED: &str = "refund.canceled";
+    pub const GOODS_RETURNED: &str = "refund.goods_returned";
+    pub const VOID_COMPLETED: &str = "refund.void_completed";
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimelineEvent {
+    pub at: DateTime<Utc>,
+    /// The event's stable name, e.g. `refund.approved`.
+    pub event: String,
+    /// The refund's status after the event.
+    pub status: Option<RefundStatus>,
+    /// Who did it (an operator, a merchant key, or `system`).
+    pub actor: String,
+    /// What happened, in words.
+    pub description: String,
+    /// Where the money is after the event.
+    pub money_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NextStep {
+    pub description: String,
+    /// By when it is expected, where that is known.
+    pub by: Option<DateTime<Utc>>,
+}
+
+/// Where the money is while a refund is in `status`.
+pub fn money_at(
+    status: RefundStatus,
+    refund_type: RefundType,
+    destination: &Destination,
+) -> String {
+    use RefundStatus::*;
+    match status {
+        AwaitingReturn | PendingReview | Queued => {
+            "still with the merchant's account at the acquirer; held for this refund".to_string()
+        }
+        Processing => format!("sent to {}; not yet confirmed", destination.channel.display_name()),
+        Succeeded if refund_type == RefundType::Void => {
+            "the payment was reversed before settlement; nothing was taken from the payer".to_string()
+        }
+        Succeeded => format!("credited to {}", destination.description),
+        Abnormal => "returned by the channel (the original route is closed); held by the acquirer until rerouted".to_string(),
+        Failed | Rejected | Canceled => "stays with the merchant; nothing was refunded".to_string(),
+    }
+}
+
+/// The timeline from the refund's audit entries, oldest first.
+pub fn timeline(
+    entries: &[AuditRow],
+    refund_type: RefundType,
+    destination: &Destination,
+) -> Vec<TimelineEvent> {
+    entries
+        .iter()
+        .map(|entry| {
+            let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
+            let status = data
+                .get("status")
+                .and_then(|s| s.as_str())
+                .and_then(RefundStatus::parse);
+            TimelineEvent {
+                at: from_micros(entry.at_us),
+                event: entry.action.clone(),
+                status,
+                actor: entry.actor.clone(),
+                description: describe(&entry.action, &data, status),
+                money_at: status
+                    .map(|s| money_at(s, refund_type, destination))
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+fn text<'a>(data: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    data.get(key)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>) -> String {
+    let note = text(data, "note")
+        .map(|n| format!(": {n}"))
+        .unwrap_or_default();
+    match action {
+        action::CREATED => {
+            let who = match (
+                text(data, "requested_by_name"),
+                text(data, "requested_by_role"),
+            ) {
+                (Some(name), Some(role)) => format!("{name} ({role})"),
+                (None, Some(role)) => format!("the {role}"),
+                (Some(name), None) => name.to_string(),
+                (None, None) => "the merchant".to_string(),
+            };
+            let amount = data
+                .get("amount")
+                .and_then(|a| a.as_i64())
+                .map(format_cny)
+                .unwrap_or_default();
+            let then = match status {
+                Some(RefundStatus::Queued) => {
+                    " · approved automatically (no review needed)".to_string()
+                }
+                Some(RefundStatus::PendingReview) => {
+                    let reasons = text(data, "review_reasons").unwrap_or("");
+                    format!(" · waits for review ({reasons})")
+                }
+                Some(RefundStatus::AwaitingReturn) => {
+                    " · waits for the goods to come back".to_string()
+                }
+                _ => String::new(),
+            };
+            format!("refund of {amount} CNY asked for by {who}{then}")
+        }
+        action::APPROVED => format!("approved{note}"),
+        action::REJECTED => format!("rejected{note}"),
+        action::CANCELED => format!("canceled before it was sent{note}"),
+        action::GOODS_RETURNED => {
+            let tracking = text(data, "tracking_no").unwrap_or("?");
+            format!("the merchant recorded the returned goods (tracking number {tracking})")
+        }
+        action::VOID_COMPLETED => {
+            "voided (撤销) at the acquirer: the payment and its whole fee were reversed".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// What happens next for a refund still under way.
+pub fn next_step(
+    status: RefundStatus,
+    required: Option<RequiredReviewer>,
+    destination: &Destination,
+) -> Option<NextStep> {
+    use RefundStatus::*;
+    let description = match status {
+        AwaitingReturn => "the merchant records the returned goods with their tracking number".to_string(),
+        PendingReview => match required {
+            Some(RequiredReviewer::Acquirer) => "a reviewer at the acquirer approves or rejects it".to_string(),
+            _ => "a merchant supervisor (or the acquirer) approves or rejects it".to_string(),
+        },
+        Queued => format!("it is sent to {} along the original route", destination.channel.display_name()),
+        Processing => format!("{} confirms it", destination.channel.display_name()),
+        Abnormal => "an operator reroutes it to a bank account given by the consumer, or back to the merchant".to_string(),
+        Succeeded | Failed | Rejected | Canceled => return None,
+    };
+    Some(NextStep {
+        description,
+        by: None,
+    })
+}

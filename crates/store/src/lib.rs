@@ -1,0 +1,24 @@
+//! yuanlu's storage. One interface, two backends:
+//!
+//! - [`db`]: [`Db`] (a pool), [`Tx`] (a write transaction) and [`Conn`] (a connection),
+//!   each an enum over SQLite and PostgreSQL. Every query is written once, as SQL that both
+//!   backends accept, and run on whichever backend the enum holds; only locking differs
+//!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL).
+//! - [`rows`]: the rows as stored, decoded the same way on both backends.
+//! - [`queries`]: the store's operations, methods on [`Conn`].
+//! - [`error`]: [`StoreError`], which tells unique violations apart.
+//!
+//! Why enums and not a trait: a transaction has to outlive several awaited calls and be
+//! handed between engine functions; trait objects with async methods need boxing on every
+//! call, and generics over the backend spread into every crate above. The enum keeps one
+//! SQL text per operation, which is what the contract suite checks on both backends.
+
+pub mod db;
+pub mod error;
+pub mod queries;
+pub mod rows;
+
+pub use db::{Backend, Conn, Db, PooledConn, Tx};
+pub use error::StoreError;
+pub use queries::{PaymentFilter, RefundFilter};
+pub use rows::*;

@@ -1,0 +1,549 @@
+//! The store's operations. Each is one SQL text run on either backend by [`on_conn!`];
+//! the few that lock differ per backend and say why.
+
+use sqlx::AssertSqlSafe;
+
+use crate::db::Conn;
+use crate::error::{StoreError, StoreResult};
+use crate::on_conn;
+use crate::rows::*;
+
+const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, channel, amount_fen, currency, fee_fen, kind, member, \
+    payer_account, payer_bank, batch_no, trace_no, rrn, order_no, shipping_status, phone, captured_at_us, \
+    created_at_us, amount_refunded_fen, amount_in_flight_fen, fee_returned_fen, refund_count, voided";
+
+const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
+    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
+    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us";
+
+/// Statuses whose amount is held from the payment (see `RefundStatus::holds_money`), plus
+/// succeeded: the refunds that count against a merchant's day.
+const LIVE_REFUND_STATUSES: &str =
+    "('awaiting_return','pending_review','queued','processing','abnormal','succeeded')";
+
+/// A value bound to a dynamically built query.
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Builds `WHERE … ORDER BY id DESC LIMIT n` with numbered placeholders valid on both backends.
+#[derive(Debug, Default)]
+struct ListQuery {
+    conditions: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl ListQuery {
+    fn push(&mut self, condition_with_placeholder: &str, value: Bind) {
+        self.binds.push(value);
+        let n = self.binds.len();
+        self.conditions
+            .push(condition_with_placeholder.replace('?', &format!("${n}")));
+    }
+
+    fn sql(&self, columns: &str, table: &str, limit: i64) -> String {
+        let filter = if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        };
+        format!("SELECT {columns} FROM {table}{filter} ORDER BY id DESC LIMIT {limit}")
+    }
+}
+
+/// Filters of `GET /v1/payments`; `merchant_id` is always set for a merchant key.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    pub merchant_id: Option<String>,
+    pub starting_after: Option<String>,
+    pub limit: i64,
+}
+
+/// Filters of `GET /v1/refunds`.
+#[derive(Debug, Clone, Default)]
+pub struct RefundFilter {
+    pub merchant_id: Option<String>,
+    pub status: Option<String>,
+    pub payment_id: Option<String>,
+    pub channel: Option<String>,
+    pub created_from_us: Option<i64>,
+    pub created_to_us: Option<i64>,
+    /// Only refunds under way whose expected arrival is before this instant.
+    pub overdue_at_us: Option<i64>,
+    pub starting_after: Option<String>,
+    pub limit: i64,
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text.clone()),
+                Bind::Int(int) => query.bind(*int),
+            };
+        }
+        query
+    }};
+}
+
+impl Conn<'_> {
+    // --- merchants and keys -------------------------------------------------------------
+
+    pub async fn insert_merchant(&mut self, row: &MerchantRow) -> StoreResult<()> {
+        on_conn!(self, |c| sqlx::query(
+            "INSERT INTO merchants (id, name, settings, created_at_us) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.settings)
+        .bind(row.created_at_us)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn get_merchant(&mut self, id: &str) -> StoreResult<Option<MerchantRow>> {
+        let sql = "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, MerchantRow>(sql)
+            .bind(id)
+            .fetch_optional(&mut **c)
+            .await)?)
+    }
+
+    pub async fn insert_api_key(&mut self, row: &ApiKeyRow) -> StoreResult<()> {
+        on_conn!(self, |c| {
+            sqlx::query(
+            "INSERT INTO api_keys (key_hash, id, merchant_id, role, created_at_us) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(&row.key_hash)
+        .bind(&row.id)
+        .bind(&row.merchant_id)
+        .bind(&row.role)
+        .bind(row.created_at_us)
+        .execute(&mut **c)
+        .await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    pub async fn find_api_key(&mut self, key_hash: &str) -> StoreResult<Option<ApiKeyRow>> {
+        let sql = "SELECT key_hash, id, merchant_id, role, created_at_us FROM api_keys WHERE key_hash = $1";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, ApiKeyRow>(sql)
+            .bind(key_hash)
+            .fetch_optional(&mut **c)
+            .await)?)
+    }
+
+    // --- payments -----------------------------------------------------------------------
+
+    pub async fn insert_payment(&mut self, row: &PaymentRow) -> StoreResult<()> {
+        let sql = "INSERT INTO payments (id, merchant_id, terminal_id, channel, amount_fen, currency, fee_fen, kind, \
+            member, payer_account, payer_bank, batch_no, trace_no, rrn, order_no, shipping_status, phone, \
+            captured_at_us, created_at_us) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+        on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(&row.merchant_id)
+            .bind(&row.terminal_id)
+            .bind(&row.channel)
+            .bind(row.amount_fen)
+            .bind(&row.currency)
+            .bind(row.fee_fen)
+            .bind(&row.kind)
+            .bind(row.member)
+            .bind(&row.payer_account)
+            .bind(&row.payer_bank)
+            .bind(&row.batch_no)
+            .bind(&row.trace_no)
+            .bind(&row.rrn)
+            .bind(&row.order_no)
+            .bind(&row.shipping_status)
+            .bind(&row.phone)
+            .bind(row.captured_at_us)
+            .bind(row.created_at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// A payment of `merchant_id` (any merchant's when `None`, for the admin).
+    pub async fn get_payment(
+        &mut self,
+        merchant_id: Option<&str>,
+        id: &str,
+    ) -> StoreResult<Option<PaymentRow>> {
+        self.select_payment(merchant_id, id, false).await
+    }
+
+    /// The payment, locked for the rest of the transaction. PostgreSQL: `FOR UPDATE`, so
+    /// concurrent refunds of one payment queue behind each other. SQLite: the transaction
+    /// already holds the database's write lock (`BEGIN IMMEDIATE`).
+    pub async fn lock_payment(
+        &mut self,
+        merchant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<PaymentRow>> {
+        self.select_payment(Some(merchant_id), id, true).await
+    }
+
+    async fn select_payment(
+        &mut self,
+        merchant_id: Option<&str>,
+        id: &str,
+        lock: bool,
+    ) -> StoreResult<Option<PaymentRow>> {
+        let lock_clause = if lock && matches!(self, Conn::Postgres(_)) {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND ($2 IS NULL OR merchant_id = $2){lock_clause}"
+        );
+        let merchant_id = merchant_id.map(str::to_string);
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, PaymentRow>(
+            AssertSqlSafe(sql)
+        )
+        .bind(id)
+        .bind(merchant_id)
+        .fetch_optional(&mut **c)
+        .await)?)
+    }
+
+    pub async fn update_payment_counters(
+        &mut self,
+        id: &str,
+        counters: &PaymentCounters,
+    ) -> StoreResult<()> {
+        let sql = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, fee_returned_fen = $4, \
+            refund_count = $5, voided = $6 WHERE id = $1";
+        let result = on_conn!(self, |c| sqlx::query(sql)
+            .bind(id)
+            .bind(counters.amount_refunded_fen)
+            .bind(counters.amount_in_flight_fen)
+            .bind(counters.fee_returned_fen)
+            .bind(counters.refund_count)
+            .bind(counters.voided)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if result != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "payment {id} vanished during its update"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn list_payments(&mut self, filter: &PaymentFilter) -> StoreResult<Vec<PaymentRow>> {
+        let mut query = ListQuery::default();
+        if let Some(merchant_id) = &filter.merchant_id {
+            query.push("merchant_id = ?", Bind::Text(merchant_id.clone()));
+        }
+        if let Some(after) = &filter.starting_after {
+            query.push("id < ?", Bind::Text(after.clone()));
+        }
+        let sql = query.sql(PAYMENT_COLUMNS, "payments", filter.limit);
+        Ok(on_conn!(self, |c| bind_all!(
+            sqlx::query_as::<_, PaymentRow>(AssertSqlSafe(sql.clone())),
+            &query.binds
+        )
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    /// Sales captured and refunds created (and not released) by a merchant in `[from, to)`.
+    pub async fn merchant_range_totals(
+        &mut self,
+        merchant_id: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> StoreResult<RangeTotals> {
+        let sales_sql = "SELECT COALESCE(SUM(amount_fen), 0) FROM payments \
+            WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3";
+        let refunds_sql = format!(
+            "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE merchant_id = $1 \
+             AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES}"
+        );
+        let sales_fen: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(sales_sql)
+            .bind(merchant_id)
+            .bind(from_us)
+            .bind(to_us)
+            .fetch_one(&mut **c)
+            .await)?;
+        let refunds_fen: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(AssertSqlSafe(
+            refunds_sql.clone()
+        ))
+        .bind(merchant_id)
+        .bind(from_us)
+        .bind(to_us)
+        .fetch_one(&mut **c)
+        .await)?;
+        Ok(RangeTotals {
+            sales_fen,
+            refunds_fen,
+        })
+    }
+
+    /// Settlement has run for this business date (`YYYY-MM-DD`).
+    pub async fn is_settled(&mut self, business_date: &str) -> StoreResult<bool> {
+        let sql = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
+        let count: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(sql)
+            .bind(business_date)
+            .fetch_one(&mut **c)
+            .await)?;
+        Ok(count > 0)
+    }
+
+    // --- refunds ------------------------------------------------------------------------
+
+    pub async fn insert_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        );
+        on_conn!(self, |c| sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(&row.id)
+            .bind(&row.merchant_id)
+            .bind(&row.payment_id)
+            .bind(&row.merchant_refund_no)
+            .bind(&row.channel)
+            .bind(&row.refund_type)
+            .bind(&row.status)
+            .bind(row.amount_fen)
+            .bind(row.fee_refunded_fen)
+            .bind(&row.reason)
+            .bind(&row.note)
+            .bind(&row.requested_by_role)
+            .bind(&row.requested_by_name)
+            .bind(&row.review_reasons)
+            .bind(&row.required_reviewer)
+            .bind(&row.review_note)
+            .bind(&row.reviewed_by)
+            .bind(&row.tracking_no)
+            .bind(&row.failure_reason)
+            .bind(row.expected_arrival_by_us)
+            .bind(row.created_at_us)
+            .bind(row.updated_at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn find_refund_by_merchant_no(
+        &mut self,
+        merchant_id: &str,
+        merchant_refund_no: &str,
+    ) -> StoreResult<Option<RefundRow>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND merchant_refund_no = $2"
+        );
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(merchant_id)
+        .bind(merchant_refund_no)
+        .fetch_optional(&mut **c)
+        .await)?)
+    }
+
+    /// A refund of `merchant_id` (any merchant's when `None`).
+    pub async fn get_refund(
+        &mut self,
+        merchant_id: Option<&str>,
+        id: &str,
+    ) -> StoreResult<Option<RefundRow>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1 AND ($2 IS NULL OR merchant_id = $2)"
+        );
+        let merchant_id = merchant_id.map(str::to_string);
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(id)
+        .bind(merchant_id)
+        .fetch_optional(&mut **c)
+        .await)?)
+    }
+
+    pub async fn refunds_of_payment(&mut self, payment_id: &str) -> StoreResult<Vec<RefundRow>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id");
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(payment_id)
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    /// Moves a refund from `from_status` to `to_status`, recording the update's fields.
+    /// Returns false if the refund was no longer in `from_status` (someone else moved it).
+    pub async fn update_refund_status(
+        &mut self,
+        update: &RefundStatusUpdate<'_>,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE refunds SET status = $3, \
+            review_note = COALESCE($4, review_note), reviewed_by = COALESCE($5, reviewed_by), \
+            tracking_no = COALESCE($6, tracking_no), failure_reason = COALESCE($7, failure_reason), \
+            updated_at_us = $8 WHERE id = $1 AND status = $2";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(update.refund_id)
+            .bind(update.from_status)
+            .bind(update.to_status)
+            .bind(update.review_note)
+            .bind(update.reviewed_by)
+            .bind(update.tracking_no)
+            .bind(update.failure_reason)
+            .bind(update.at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    pub async fn list_refunds(&mut self, filter: &RefundFilter) -> StoreResult<Vec<RefundRow>> {
+        let mut query = ListQuery::default();
+        let text = |s: &Option<String>| s.clone().map(Bind::Text);
+        if let Some(v) = text(&filter.merchant_id) {
+            query.push("merchant_id = ?", v);
+        }
+        if let Some(v) = text(&filter.status) {
+            query.push("status = ?", v);
+        }
+        if let Some(v) = text(&filter.payment_id) {
+            query.push("payment_id = ?", v);
+        }
+        if let Some(v) = text(&filter.channel) {
+            query.push("channel = ?", v);
+        }
+        if let Some(v) = filter.created_from_us {
+            query.push("created_at_us >= ?", Bind::Int(v));
+        }
+        if let Some(v) = filter.created_to_us {
+            query.push("created_at_us < ?", Bind::Int(v));
+        }
+        if let Some(v) = filter.overdue_at_us {
+            query.push("expected_arrival_by_us < ?", Bind::Int(v));
+            query
+                .conditions
+                .push("status IN ('queued','processing','abnormal')".to_string());
+        }
+        if let Some(v) = text(&filter.starting_after) {
+            query.push("id < ?", v);
+        }
+        let sql = query.sql(REFUND_COLUMNS, "refunds", filter.limit);
+        Ok(on_conn!(self, |c| bind_all!(
+            sqlx::query_as::<_, RefundRow>(AssertSqlSafe(sql.clone())),
+            &query.binds
+        )
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    // --- audit --------------------------------------------------------------------------
+
+    /// The head of a chain, locked for the rest of the transaction (created if new).
+    /// Appends to one chain are thereby ordered; other chains proceed in parallel.
+    pub async fn lock_audit_head(
+        &mut self,
+        chain: &str,
+        genesis_hash: &str,
+    ) -> StoreResult<AuditHeadRow> {
+        let insert = "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
+        on_conn!(self, |c| sqlx::query(insert)
+            .bind(chain)
+            .bind(genesis_hash)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let select = match self {
+            Conn::Postgres(_) => {
+                "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1 FOR UPDATE"
+            }
+            Conn::Sqlite(_) => "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1",
+        };
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, AuditHeadRow>(
+            select
+        )
+        .bind(chain)
+        .fetch_one(&mut **c)
+        .await)?)
+    }
+
+    /// Appends an entry and moves the chain's head to it.
+    pub async fn append_audit(&mut self, row: &AuditRow) -> StoreResult<()> {
+        let insert = "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        on_conn!(self, |c| sqlx::query(insert)
+            .bind(&row.chain)
+            .bind(row.seq)
+            .bind(row.at_us)
+            .bind(&row.actor)
+            .bind(&row.action)
+            .bind(&row.subject_id)
+            .bind(&row.data)
+            .bind(&row.prev_hash)
+            .bind(&row.hash)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let update = "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1";
+        on_conn!(self, |c| sqlx::query(update)
+            .bind(&row.chain)
+            .bind(row.seq)
+            .bind(&row.hash)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn audit_heads(&mut self) -> StoreResult<Vec<AuditHeadRow>> {
+        let sql = "SELECT chain, seq, hash FROM audit_heads ORDER BY chain";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, AuditHeadRow>(sql)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    /// Chain names present in the log, including any whose head row was removed.
+    pub async fn audit_chains(&mut self) -> StoreResult<Vec<String>> {
+        let sql =
+            "SELECT DISTINCT chain FROM audit_log UNION SELECT chain FROM audit_heads ORDER BY 1";
+        Ok(on_conn!(self, |c| sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    /// Up to `limit` entries of a chain with `seq > after_seq`, in order.
+    pub async fn audit_page(
+        &mut self,
+        chain: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let sql = "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log \
+            WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, AuditRow>(sql)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    /// Every audit entry about one subject (a refund's timeline), oldest first.
+    pub async fn audit_of_subject(&mut self, subject_id: &str) -> StoreResult<Vec<AuditRow>> {
+        let sql = "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log \
+            WHERE subject_id = $1 ORDER BY at_us, seq";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, AuditRow>(sql)
+            .bind(subject_id)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+}

@@ -1,0 +1,136 @@
+//! Rows as stored. Enums are stored as their stable text ids and parsed in the engine, so a
+//! row can always be read back, and a bad value is reported as corrupt instead of panicking.
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MerchantRow {
+    pub id: String,
+    pub name: String,
+    pub settings: String,
+    pub created_at_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub key_hash: String,
+    pub id: String,
+    pub merchant_id: String,
+    pub role: String,
+    pub created_at_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub terminal_id: Option<String>,
+    pub channel: String,
+    pub amount_fen: i64,
+    pub currency: String,
+    pub fee_fen: i64,
+    pub kind: String,
+    pub member: bool,
+    pub payer_account: Option<String>,
+    pub payer_bank: Option<String>,
+    pub batch_no: Option<String>,
+    pub trace_no: Option<String>,
+    pub rrn: Option<String>,
+    pub order_no: Option<String>,
+    pub shipping_status: Option<String>,
+    pub phone: Option<String>,
+    pub captured_at_us: i64,
+    pub created_at_us: i64,
+    pub amount_refunded_fen: i64,
+    pub amount_in_flight_fen: i64,
+    pub fee_returned_fen: i64,
+    pub refund_count: i64,
+    pub voided: bool,
+}
+
+/// The refund counters of a payment, written back after a refund changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentCounters {
+    pub amount_refunded_fen: i64,
+    pub amount_in_flight_fen: i64,
+    pub fee_returned_fen: i64,
+    pub refund_count: i64,
+    pub voided: bool,
+}
+
+impl PaymentRow {
+    pub fn counters(&self) -> PaymentCounters {
+        PaymentCounters {
+            amount_refunded_fen: self.amount_refunded_fen,
+            amount_in_flight_fen: self.amount_in_flight_fen,
+            fee_returned_fen: self.fee_returned_fen,
+            refund_count: self.refund_count,
+            voided: self.voided,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefundRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub payment_id: String,
+    pub merchant_refund_no: String,
+    pub channel: String,
+    #[sqlx(rename = "type")]
+    pub refund_type: String,
+    pub status: String,
+    pub amount_fen: i64,
+    pub fee_refunded_fen: i64,
+    pub reason: String,
+    pub note: Option<String>,
+    pub requested_by_role: String,
+    pub requested_by_name: Option<String>,
+    pub review_reasons: String,
+    pub required_reviewer: Option<String>,
+    pub review_note: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub tracking_no: Option<String>,
+    pub failure_reason: Option<String>,
+    pub expected_arrival_by_us: Option<i64>,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+/// A status change of a refund, with what it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundStatusUpdate<'a> {
+    pub refund_id: &'a str,
+    pub from_status: &'a str,
+    pub to_status: &'a str,
+    pub review_note: Option<&'a str>,
+    pub reviewed_by: Option<&'a str>,
+    pub tracking_no: Option<&'a str>,
+    pub failure_reason: Option<&'a str>,
+    pub at_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub chain: String,
+    pub seq: i64,
+    pub at_us: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject_id: String,
+    pub data: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditHeadRow {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// Sales and live refunds of a merchant in a time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RangeTotals {
+    pub sales_fen: i64,
+    pub refunds_fen: i64,
+}
