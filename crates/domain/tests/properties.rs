@@ -500,6 +500,13 @@ proptest! {
         for pick in picks {
             let allowed: Vec<_> =
                 RefundStatus::ALL.iter().copied().filter(|&next| status.can_become(next)).collect();
+            // Every transition of the spec from here exists, and no other.
+            let spec: Vec<_> = RefundStatus::ALL
+                .iter()
+                .copied()
+                .filter(|&next| SPEC_TRANSITIONS.contains(&(status, next)))
+                .collect();
+            prop_assert_eq!(&allowed, &spec, "from {}", status);
             if allowed.is_empty() {
                 prop_assert!(status.is_final(), "stuck in non-final {} via {:?}", status, path);
                 break;

@@ -1,1 +1,42 @@
-fn main() {}
+//! `yuanlu`: one binary for the server and the operator's commands.
+//!
+//! - [`cli`]: the command line (a contract: scripts depend on its flags).
+//! - [`serve`]: start-up wiring: database, migrations, admin key, clock, HTTP server.
+//! - [`admin_key`]: where the admin key comes from.
+
+mod admin_key;
+mod cli;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{AuditCommand, Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("YUANLU_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Migrate(db) => serve::migrate(db).await,
+        Command::Audit {
+            command: AuditCommand::Verify(db),
+        } => serve::audit_verify(db).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("yuanlu: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `/v1/payments`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use yuanlu_engine::payments::RecordPayment;
+use yuanlu_engine::views::{Page, Payment};
+
+use super::{ListParams, page_limit};
+use crate::AppState;
+use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::problem::{ApiResult, Problem};
+
+/// Records a captured payment; the answer carries its merchant fee.
+#[utoipa::path(post, path = "/v1/payments", tag = "payments", security(("bearer" = [])),
+    request_body = RecordPayment,
+    responses((status = 201, body = Payment), (status = "4XX", body = Problem)))]
+pub async fn record_payment(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    ApiJson(input): ApiJson<RecordPayment>,
+) -> ApiResult<(StatusCode, Json<Payment>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.engine.record_payment(&who, input).await?),
+    ))
+}
+
+/// Payments, newest first.
+#[utoipa::path(get, path = "/v1/payments", tag = "payments", security(("bearer" = [])),
+    params(ListParams),
+    responses((status = 200, body = Page<Payment>), (status = "4XX", body = Problem)))]
+pub async fn list_payments(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<Page<Payment>>> {
+    let limit = page_limit(params.limit)?;
+    Ok(Json(
+        state
+            .engine
+            .list_payments(&who, limit, params.starting_after)
+            .await?,
+    ))
+}
+
+/// A payment with `amount_refunded`, `refundable` and its refunds.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "payment id, `pay_…`")),
+    responses((status = 200, body = Payment), (status = "4XX", body = Problem)))]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Payment>> {
+    Ok(Json(state.engine.get_payment(&who, &id).await?))
+}

@@ -1,0 +1,138 @@
+//! The router: v1 API, health, OpenAPI document, and the layers around them.
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use yuanlu_engine::Engine;
+
+use crate::api;
+use crate::extract::REQUEST_BODY_BYTES_MAX;
+use crate::problem::Problem;
+
+/// How long one request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    /// SHA-256 of the admin key, in hex.
+    pub admin_key_hash: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "yuanlu API",
+        version = "1",
+        description = "Refund back office for POS acquirers and their merchants. Amounts are integer fen (1/100 CNY). Errors are application/problem+json with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI description, built together so they cannot disagree.
+fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::merchants::create_merchant))
+        .routes(routes!(api::merchants::get_merchant))
+        .routes(routes!(api::merchants::create_api_key))
+        .routes(routes!(
+            api::payments::record_payment,
+            api::payments::list_payments
+        ))
+        .routes(routes!(api::payments::get_payment))
+        .routes(routes!(
+            api::refunds::create_refund,
+            api::refunds::list_refunds
+        ))
+        .routes(routes!(api::refunds::get_refund))
+        .routes(routes!(api::refunds::approve_refund))
+        .routes(routes!(api::refunds::reject_refund))
+        .routes(routes!(api::refunds::cancel_refund))
+        .routes(routes!(api::refunds::record_return))
+        .routes(routes!(api::admin::verify_audit))
+        .routes(routes!(api::admin::healthz));
+    if simulated_clock {
+        router.routes(routes!(api::admin::advance_clock, api::admin::get_clock))
+    } else {
+        router
+    }
+}
+
+/// The OpenAPI document as served at `/openapi.json`.
+pub fn openapi(simulated_clock: bool) -> utoipa::openapi::OpenApi {
+    api_routes(simulated_clock).split_for_parts().1
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let simulated = state.engine.clock.is_simulated();
+    let (api, document) = api_routes(simulated).split_for_parts();
+    let document = std::sync::Arc::new(document);
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document.as_ref().clone()) }
+        }),
+    )
+    .fallback(fallback)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+    .layer(CatchPanicLayer::custom(|_| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an internal error occurred; it was logged",
+        )
+        .into_response()
+    }))
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+async fn fallback() -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "validation_error",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+    .into_response()
+}
