@@ -77,7 +77,8 @@ impl RefundRefusal {
     }
 }
 
-/// Checks every rule in the spec's order and plans the refund.
+/// Checks every rule in the order of the spec's table (a voided payment first, as the most
+/// specific answer) and plans the refund.
 pub fn decide_refund(
     ask: &RefundAsk,
     ctx: &DecideContext<'_>,
@@ -98,6 +99,12 @@ pub fn decide_refund(
             });
         }
     };
+    if amount > refundable {
+        return Err(RefundRefusal::AmountExceedsRefundable {
+            requested_fen: amount,
+            refundable_fen: refundable,
+        });
+    }
     let channel = ctx.settings.channel(payment.channel);
     let age = ctx.now - payment.captured_at;
     if age > Duration::days(channel.refund_window_days) {
@@ -109,12 +116,6 @@ pub fn decide_refund(
     if payment.refund_count >= REFUNDS_PER_PAYMENT_MAX {
         return Err(RefundRefusal::TooManyRefunds {
             count: payment.refund_count,
-        });
-    }
-    if amount > refundable {
-        return Err(RefundRefusal::AmountExceedsRefundable {
-            requested_fen: amount,
-            refundable_fen: refundable,
         });
     }
 

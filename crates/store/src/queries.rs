@@ -258,16 +258,17 @@ impl Conn<'_> {
     }
 
     /// Sales captured and refunds created (and not released) by a merchant in `[from, to)`.
+    /// (PostgreSQL sums BIGINT as NUMERIC; the cast keeps both backends decoding `i64`.)
     pub async fn merchant_range_totals(
         &mut self,
         merchant_id: &str,
         from_us: i64,
         to_us: i64,
     ) -> StoreResult<RangeTotals> {
-        let sales_sql = "SELECT COALESCE(SUM(amount_fen), 0) FROM payments \
+        let sales_sql = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
             WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3";
         let refunds_sql = format!(
-            "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE merchant_id = $1 \
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
              AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES}"
         );
         let sales_fen: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(sales_sql)
