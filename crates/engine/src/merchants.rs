@@ -79,7 +79,6 @@ impl Engine {
         )
         .await?;
         let key = issue_key(&mut conn, &row.id, MerchantRole::Supervisor, &actor, now_us).await?;
-        drop(conn);
         tx.commit().await?;
         Ok(CreatedMerchant {
             merchant: views::merchant(&row)?,
@@ -142,7 +141,6 @@ impl Engine {
             });
         }
         let key = issue_key(&mut conn, merchant_id, input.role, &who.actor(), now_us).await?;
-        drop(conn);
         tx.commit().await?;
         Ok(key)
     }

@@ -314,7 +314,6 @@ impl Engine {
             data: json!({ "channel": row.channel, "amount": amount, "fee": row.fee_fen, "captured_at_us": row.captured_at_us }),
         })
         .await?;
-        drop(conn);
         tx.commit().await?;
         views::payment(&row, &[])
     }

@@ -263,7 +263,6 @@ impl Engine {
             complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
         }
         let view = refund_view(&mut conn, &row, &payment_row).await?;
-        drop(conn);
         tx.commit().await?;
         Ok(CreateOutcome::Created(Box::new(view)))
     }
@@ -435,7 +434,6 @@ impl Engine {
             complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
         }
         let view = refund_view(&mut conn, &row, &payment).await?;
-        drop(conn);
         tx.commit().await?;
         Ok(view)
     }

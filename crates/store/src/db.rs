@@ -55,7 +55,7 @@ impl Db {
     /// Opens (creating if needed) `yuanlu.db` under `data_dir`: WAL, and `synchronous=FULL`
     /// so a refund acknowledged to a caller survives a power cut, not only a process crash.
     pub async fn open_sqlite(data_dir: &Path) -> StoreResult<Db> {
-        std::fs::create_dir_all(data_dir).map_err(|e| sqlx::Error::Io(e))?;
+        std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join("yuanlu.db"))
             .create_if_missing(true)

@@ -143,6 +143,20 @@ impl Harness {
         }
     }
 
+    /// One text value from raw SQL (for tampering tests).
+    pub async fn fetch_text(&self, sql: &str) -> String {
+        match &self.engine.db {
+            Db::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
     /// Runs raw SQL against the test database (for tampering tests).
     pub async fn execute(&self, sql: &str) -> u64 {
         match &self.engine.db {

@@ -1,0 +1,181 @@
+//! The audit chain on both backends: every change is recorded, and editing, deleting or
+//! reordering rows directly in the database is caught and named.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use serde_json::json;
+use yuanlu_domain::audit::ChainBreak;
+use yuanlu_engine::auth::Principal;
+use yuanlu_engine::refunds::ReviewNote;
+
+use crate::common::Harness;
+
+/// A merchant with a payment and two refunds (one approved): 7 entries on its chain
+/// (merchant.created, api_key.created, payment.recorded, 2 × refund.created,
+/// refund.approved, refund.canceled).
+async fn history(h: &Harness) -> String {
+    let shop = h.merchant().await;
+    let payment = h
+        .payment(
+            &shop,
+            json!({ "channel": "wechat", "amount": 10_000, "member": true }),
+        )
+        .await;
+    let first = h.refund(&shop, json!({ "payment_id": payment.id, "amount": 100, "reason": "customer_cancel", "merchant_refund_no": "a1" })).await;
+    h.engine
+        .approve_refund(
+            &shop,
+            &first.id,
+            ReviewNote {
+                note: Some("ok".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let second = h.refund(&shop, json!({ "payment_id": payment.id, "amount": 100, "reason": "customer_cancel", "merchant_refund_no": "a2" })).await;
+    h.engine
+        .cancel_refund(&Principal::Admin, &second.id, ReviewNote::default())
+        .await
+        .unwrap();
+    shop.merchant_scope().unwrap().to_string()
+}
+
+contract!(an_untouched_chain_verifies, |h| {
+    let chain = history(&h).await;
+    let report = h.engine.verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.entries, 7);
+    assert_eq!(report.first_bad, None);
+    let _ = chain;
+});
+
+contract!(an_edited_entry_is_named, |h| {
+    let chain = history(&h).await;
+    let changed = h
+        .execute(&format!(
+            "UPDATE audit_log SET data = '{{\"amount\":1}}' WHERE chain = '{chain}' AND seq = 4"
+        ))
+        .await;
+    assert_eq!(changed, 1);
+    let report = h.engine.verify_audit().await.unwrap();
+    assert!(!report.ok);
+    let bad = report.first_bad.unwrap();
+    assert_eq!(
+        (bad.chain.as_str(), bad.seq, bad.problem),
+        (chain.as_str(), 4, ChainBreak::ContentChanged)
+    );
+});
+
+contract!(an_edited_actor_is_named, |h| {
+    let chain = history(&h).await;
+    h.execute(&format!(
+        "UPDATE audit_log SET actor = 'acquirer:admin' WHERE chain = '{chain}' AND seq = 6"
+    ))
+    .await;
+    let bad = h.engine.verify_audit().await.unwrap().first_bad.unwrap();
+    assert_eq!((bad.seq, bad.problem), (6, ChainBreak::ContentChanged));
+});
+
+contract!(a_deleted_entry_is_named, |h| {
+    let chain = history(&h).await;
+    h.execute(&format!(
+        "DELETE FROM audit_log WHERE chain = '{chain}' AND seq = 3"
+    ))
+    .await;
+    let bad = h.engine.verify_audit().await.unwrap().first_bad.unwrap();
+    assert_eq!((bad.seq, bad.problem), (3, ChainBreak::Missing));
+});
+
+contract!(a_deleted_last_entry_is_caught_by_the_head, |h| {
+    let chain = history(&h).await;
+    h.execute(&format!(
+        "DELETE FROM audit_log WHERE chain = '{chain}' AND seq = 7"
+    ))
+    .await;
+    let bad = h.engine.verify_audit().await.unwrap().first_bad.unwrap();
+    assert_eq!((bad.seq, bad.problem), (7, ChainBreak::HeadMismatch));
+});
+
+contract!(reordered_entries_are_named, |h| {
+    let chain = history(&h).await;
+    // Swap entries 4 and 5 by renumbering them through a free number.
+    h.execute(&format!(
+        "UPDATE audit_log SET seq = 1000 WHERE chain = '{chain}' AND seq = 4"
+    ))
+    .await;
+    h.execute(&format!(
+        "UPDATE audit_log SET seq = 4 WHERE chain = '{chain}' AND seq = 5"
+    ))
+    .await;
+    h.execute(&format!(
+        "UPDATE audit_log SET seq = 5 WHERE chain = '{chain}' AND seq = 1000"
+    ))
+    .await;
+    let bad = h.engine.verify_audit().await.unwrap().first_bad.unwrap();
+    assert_eq!(bad.seq, 4);
+    assert!(
+        matches!(
+            bad.problem,
+            ChainBreak::ContentChanged | ChainBreak::LinkBroken
+        ),
+        "{bad:?}"
+    );
+});
+
+contract!(
+    a_rewritten_entry_with_a_recomputed_hash_breaks_the_next_link,
+    |h| {
+        let chain = history(&h).await;
+        // A forger who recomputes the edited entry's own hash still breaks the next entry's link.
+        let entry = yuanlu_domain::audit::AuditContent {
+            chain: &chain,
+            seq: 2,
+            at_us: 0,
+            actor: "forger",
+            action: "api_key.created",
+            subject_id: "key_x",
+            data: "{}",
+        };
+        let prev = h
+            .fetch_text(&format!(
+                "SELECT prev_hash FROM audit_log WHERE chain = '{chain}' AND seq = 2"
+            ))
+            .await;
+        let hash = yuanlu_domain::audit::entry_hash(&prev, &entry);
+        h.execute(&format!(
+        "UPDATE audit_log SET at_us = 0, actor = 'forger', subject_id = 'key_x', data = '{{}}', hash = '{hash}' WHERE chain = '{chain}' AND seq = 2"
+    ))
+    .await;
+        let bad = h.engine.verify_audit().await.unwrap().first_bad.unwrap();
+        assert_eq!((bad.seq, bad.problem), (3, ChainBreak::LinkBroken));
+    }
+);
+
+contract!(
+    concurrent_refunds_keep_one_unbroken_chain_per_merchant,
+    |h| {
+        let shop = h.merchant().await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "alipay", "amount": 100_000 }))
+            .await;
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let (engine, shop) = (h.engine.clone(), shop.clone());
+            let input = serde_json::from_value(json!({
+            "payment_id": payment.id, "amount": 10, "reason": "customer_cancel", "merchant_refund_no": format!("c{i}"),
+        }))
+        .unwrap();
+            tasks.push(tokio::spawn(async move {
+                engine.create_refund(&shop, input).await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let report = h.engine.verify_audit().await.unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.entries, 3 + 30);
+    }
+);
