@@ -5,13 +5,17 @@
 //! - [`settings`]: per-merchant settings (fees, windows, fee-refund policy, review thresholds).
 //! - [`fees`]: the merchant fee of a payment and the fee returned by each refund.
 //! - [`time`]: Asia/Shanghai business dates of UTC instants.
+//! - [`calendar`]: China's working-day calendar (holidays and 调休), embedded 2024–2026.
+//! - [`arrival`]: when a refund accepted by the channel is expected to arrive.
 //! - [`payment`]: a captured payment and what is still refundable.
 //! - [`refund`]: refund states, reasons, the state machine.
 //! - [`review`]: which refunds wait for a reviewer, and who may approve them.
 //! - [`decide`]: the rules checked when a refund is asked for, in one pure function.
 //! - [`audit`]: the canonical content and SHA-256 chaining of audit entries.
 
+pub mod arrival;
 pub mod audit;
+pub mod calendar;
 pub mod channel;
 pub mod decide;
 pub mod fees;

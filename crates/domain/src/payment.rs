@@ -81,7 +81,7 @@ pub struct PaymentState {
     pub fee_returned_fen: i64,
     /// Refunds ever created for this payment, in any status.
     pub refund_count: i64,
-    /// A void of this payment succeeded or is under way.
+    /// A void of this payment succeeded.
     pub voided: bool,
 }
 

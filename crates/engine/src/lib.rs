@@ -7,12 +7,14 @@
 //! - [`error`]: [`EngineError`], whose `code()` is the API's stable error code.
 //! - [`audit`]: appending to and verifying the SHA-256 chain.
 //! - [`merchants`], [`payments`], [`refunds`]: the use cases.
+//! - [`dispatch`]: workers that take refunds to their channel, exactly once.
 //! - [`views`]: what the API returns, built from stored rows.
 //! - [`timeline`]: a refund's history, where the money is, and what happens next.
 
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod dispatch;
 pub mod error;
 pub mod ids;
 pub mod merchants;
@@ -26,6 +28,9 @@ use std::sync::Arc;
 pub use error::{EngineError, EngineResult};
 pub use yuanlu_store::Db;
 
+use yuanlu_domain::arrival::ArrivalRules;
+use yuanlu_domain::calendar::BusinessCalendar;
+
 use crate::clock::Clock;
 
 /// The use cases over one database and one clock. Cheap to clone.
@@ -33,10 +38,37 @@ use crate::clock::Clock;
 pub struct Engine {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
+    /// The channel connectors; `None` where nothing is dispatched (e.g. CLI commands).
+    pub channels: Option<Arc<dispatch::ChannelSet>>,
+    /// China's business days, for expected arrival dates.
+    pub calendar: Arc<BusinessCalendar>,
+    pub arrival_rules: Arc<ArrivalRules>,
 }
 
 impl Engine {
+    /// An engine with the embedded business calendar (2024–2026) and the spec's arrival rules.
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        let calendar = BusinessCalendar::embedded().unwrap_or_else(|error| {
+            // Unreachable with the shipped data (a test parses it); degrade to Monday–Friday.
+            tracing::error!(%error, "embedded calendar data does not parse; using Monday–Friday");
+            BusinessCalendar::default()
+        });
+        Self {
+            db,
+            clock,
+            channels: None,
+            calendar: Arc::new(calendar),
+            arrival_rules: Arc::new(ArrivalRules::default()),
+        }
+    }
+
+    pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {
+        self.calendar = Arc::new(calendar);
+        self
+    }
+
+    pub fn with_channels(mut self, channels: dispatch::ChannelSet) -> Self {
+        self.channels = Some(Arc::new(channels));
+        self
     }
 }

@@ -41,13 +41,15 @@ impl Engine {
         input: CreateMerchant,
     ) -> EngineResult<CreatedMerchant> {
         who.require_admin()?;
-        let name = input.name.trim();
-        if name.is_empty() || name.chars().count() > MERCHANT_NAME_CHARS_MAX {
-            return Err(EngineError::validation(
-                "name",
-                format!("give 1 to {MERCHANT_NAME_CHARS_MAX} characters"),
-            ));
-        }
+        let name =
+            crate::payments::optional_text("name", Some(&input.name), MERCHANT_NAME_CHARS_MAX)?
+                .ok_or_else(|| {
+                    EngineError::validation(
+                        "name",
+                        format!("give 1 to {MERCHANT_NAME_CHARS_MAX} characters"),
+                    )
+                })?;
+        let name = name.as_str();
         let settings = MerchantSettings::default()
             .apply(&input.settings)
             .map_err(|e| EngineError::Validation {

@@ -233,7 +233,6 @@ impl Engine {
         counters.amount_in_flight_fen += plan.amount_fen;
         counters.fee_returned_fen += plan.fee_refunded_fen;
         counters.refund_count += 1;
-        counters.voided = plan.refund_type == RefundType::Void;
         conn.update_payment_counters(&payment_row.id, &counters)
             .await?;
         let actor = who.actor();
@@ -471,7 +470,16 @@ impl Engine {
                 channel: query.channel,
                 created_from_us: query.created_from.map(to_micros),
                 created_to_us: query.created_to.map(to_micros),
-                overdue_at_us: query.overdue.then(|| to_micros(now)),
+                overdue: query.overdue.then(|| {
+                    (
+                        to_micros(now),
+                        to_micros(
+                            now - chrono::Duration::hours(
+                                crate::dispatch::UNCONFIRMED_OVERDUE_HOURS,
+                            ),
+                        ),
+                    )
+                }),
                 starting_after: query.starting_after,
                 limit: query.limit + 1,
             })
@@ -492,15 +500,15 @@ impl Engine {
 }
 
 /// A status change chosen by a use case.
-struct Change {
-    to: RefundStatus,
-    action: &'static str,
-    review_note: Option<String>,
-    reviewed_by: Option<String>,
-    tracking_no: Option<String>,
+pub(crate) struct Change {
+    pub(crate) to: RefundStatus,
+    pub(crate) action: &'static str,
+    pub(crate) review_note: Option<String>,
+    pub(crate) reviewed_by: Option<String>,
+    pub(crate) tracking_no: Option<String>,
 }
 
-fn parse_status(row: &RefundRow) -> EngineResult<RefundStatus> {
+pub(crate) fn parse_status(row: &RefundRow) -> EngineResult<RefundStatus> {
     RefundStatus::parse(&row.status)
         .ok_or_else(|| EngineError::corrupt(format!("refund {} has status {}", row.id, row.status)))
 }
@@ -514,7 +522,7 @@ fn invalid(row: &RefundRow, status: RefundStatus, action: &'static str) -> Engin
 }
 
 /// Writes one transition: the refund's status, the payment's counters, the audit entry.
-async fn apply_transition(
+pub(crate) async fn apply_transition(
     conn: &mut Conn<'_>,
     row: &mut RefundRow,
     counters: &mut PaymentCounters,
@@ -550,9 +558,6 @@ async fn apply_transition(
             counters.amount_refunded_fen += row.amount_fen;
         } else {
             counters.fee_returned_fen -= row.fee_refunded_fen;
-            if row.refund_type == RefundType::Void.id() {
-                counters.voided = false;
-            }
         }
     }
     conn.update_payment_counters(&row.payment_id, counters)
@@ -585,6 +590,11 @@ async fn apply_transition(
         },
     )
     .await
+}
+
+/// A queued refund waits for a dispatch worker; a void never does.
+fn needs_dispatch(status: RefundStatus, refund_type: RefundType) -> bool {
+    status == RefundStatus::Queued && refund_type == RefundType::Refund
 }
 
 /// A queued void never reaches a channel: the acquirer reverses the payment itself, so it
@@ -625,6 +635,8 @@ async fn complete_void(
         to: RefundStatus::Succeeded,
         ..processing
     };
+    // Only a completed void voids the payment; one waiting for review holds the amount.
+    counters.voided = true;
     apply_transition(
         conn,
         row,
@@ -668,11 +680,22 @@ fn refund_row(
         expected_arrival_by_us: None,
         created_at_us: now_us,
         updated_at_us: now_us,
+        dispatch_attempts: 0,
+        next_attempt_at_us: needs_dispatch(plan.status, plan.refund_type).then_some(now_us),
+        lease_owner: None,
+        lease_until_us: None,
+        send_state: crate::dispatch::SEND_STATE_NOT_SENT.to_string(),
+        dispatched_at_us: None,
+        channel_refund_id: None,
+        received_account: None,
+        succeeded_at_us: None,
+        reroute_account: None,
+        last_error: None,
     }
 }
 
 /// The full view of a refund: row, destination from its payment, timeline from the audit log.
-async fn refund_view(
+pub(crate) async fn refund_view(
     conn: &mut Conn<'_>,
     row: &RefundRow,
     payment: &PaymentRow,

@@ -20,6 +20,12 @@ pub mod action {
     pub const CANCELED: &str = "refund.canceled";
     pub const GOODS_RETURNED: &str = "refund.goods_returned";
     pub const VOID_COMPLETED: &str = "refund.void_completed";
+    pub const SENT: &str = "refund.sent";
+    pub const ACCEPTED: &str = "refund.accepted";
+    pub const SUCCEEDED: &str = "refund.succeeded";
+    pub const ABNORMAL: &str = "refund.abnormal";
+    pub const FAILED: &str = "refund.failed";
+    pub const REROUTED: &str = "refund.rerouted";
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

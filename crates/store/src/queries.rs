@@ -12,9 +12,18 @@ const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, channel, amount_fen
     payer_account, payer_bank, batch_no, trace_no, rrn, order_no, shipping_status, phone, captured_at_us, \
     created_at_us, amount_refunded_fen, amount_in_flight_fen, fee_returned_fen, refund_count, voided";
 
+/// The columns a refund is created with.
+const REFUND_INSERT_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
+    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
+    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
+    next_attempt_at_us";
+
+/// Every column of a refund, in [`RefundRow`]'s order.
 const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
     fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
-    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us";
+    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
+    dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
+    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error";
 
 /// Statuses whose amount is held from the payment (see `RefundStatus::holds_money`), plus
 /// succeeded: the refunds that count against a merchant's day.
@@ -70,8 +79,9 @@ pub struct RefundFilter {
     pub channel: Option<String>,
     pub created_from_us: Option<i64>,
     pub created_to_us: Option<i64>,
-    /// Only refunds under way whose expected arrival is before this instant.
-    pub overdue_at_us: Option<i64>,
+    /// `(now, unconfirmed_before)`: only refunds under way past their expected arrival at
+    /// `now`, or sent before `unconfirmed_before` and still not confirmed by the channel.
+    pub overdue: Option<(i64, i64)>,
     pub starting_after: Option<String>,
     pub limit: i64,
 }
@@ -305,8 +315,8 @@ impl Conn<'_> {
 
     pub async fn insert_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
         let sql = format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+            "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
         on_conn!(self, |c| sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(&row.id)
@@ -331,6 +341,7 @@ impl Conn<'_> {
             .bind(row.expected_arrival_by_us)
             .bind(row.created_at_us)
             .bind(row.updated_at_us)
+            .bind(row.next_attempt_at_us)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -429,11 +440,14 @@ impl Conn<'_> {
         if let Some(v) = filter.created_to_us {
             query.push("created_at_us < ?", Bind::Int(v));
         }
-        if let Some(v) = filter.overdue_at_us {
-            query.push("expected_arrival_by_us < ?", Bind::Int(v));
-            query
-                .conditions
-                .push("status IN ('queued','processing','abnormal')".to_string());
+        if let Some((now, unconfirmed_before)) = filter.overdue {
+            query.binds.push(Bind::Int(now));
+            query.binds.push(Bind::Int(unconfirmed_before));
+            let (a, b) = (query.binds.len() - 1, query.binds.len());
+            query.conditions.push(format!(
+                "status IN ('processing','abnormal') AND (expected_arrival_by_us < ${a} \
+                 OR (send_state <> 'accepted' AND dispatched_at_us < ${b}))"
+            ));
         }
         if let Some(v) = text(&filter.starting_after) {
             query.push("id < ?", v);
@@ -444,6 +458,85 @@ impl Conn<'_> {
             &query.binds
         )
         .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    // --- dispatch -----------------------------------------------------------------------
+
+    /// Leases up to `limit` refunds that are due (`next_attempt_at_us <= now`) and not held
+    /// by a live lease. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers in any
+    /// number of processes take disjoint sets without waiting for each other. SQLite: the
+    /// transaction holds the write lock, so the select and update are already atomic.
+    pub async fn claim_due_refunds(
+        &mut self,
+        owner: &str,
+        lease_until_us: i64,
+        now_us: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<RefundRow>> {
+        let skip_locked = if matches!(self, Conn::Postgres(_)) {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE refunds SET lease_owner = $1, lease_until_us = $2 WHERE id IN (\
+             SELECT id FROM refunds WHERE next_attempt_at_us <= $3 \
+             AND (lease_until_us IS NULL OR lease_until_us < $3) \
+             ORDER BY next_attempt_at_us LIMIT $4{skip_locked}) RETURNING {REFUND_COLUMNS}"
+        );
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(owner)
+        .bind(lease_until_us)
+        .bind(now_us)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    /// Writes back a refund's dispatch fields (not its status: see `update_refund_status`).
+    pub async fn update_refund_dispatch(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET dispatch_attempts = $2, next_attempt_at_us = $3, lease_owner = $4, \
+            lease_until_us = $5, send_state = $6, dispatched_at_us = $7, channel_refund_id = $8, \
+            received_account = $9, succeeded_at_us = $10, reroute_account = $11, last_error = $12, \
+            expected_arrival_by_us = $13, failure_reason = $14 WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(row.dispatch_attempts)
+            .bind(row.next_attempt_at_us)
+            .bind(&row.lease_owner)
+            .bind(row.lease_until_us)
+            .bind(&row.send_state)
+            .bind(row.dispatched_at_us)
+            .bind(&row.channel_refund_id)
+            .bind(&row.received_account)
+            .bind(row.succeeded_at_us)
+            .bind(&row.reroute_account)
+            .bind(&row.last_error)
+            .bind(row.expected_arrival_by_us)
+            .bind(&row.failure_reason)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if affected != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "refund {} vanished during its update",
+                row.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The earliest `next_attempt_at_us` of any refund, for a worker deciding how long to wait.
+    pub async fn next_due_at(&mut self) -> StoreResult<Option<i64>> {
+        let sql =
+            "SELECT MIN(next_attempt_at_us) FROM refunds WHERE next_attempt_at_us IS NOT NULL";
+        Ok(on_conn!(self, |c| sqlx::query_scalar::<_, Option<i64>>(
+            sql
+        )
+        .fetch_one(&mut **c)
         .await)?)
     }
 

@@ -93,6 +93,18 @@ pub struct RefundRow {
     pub expected_arrival_by_us: Option<i64>,
     pub created_at_us: i64,
     pub updated_at_us: i64,
+    // Dispatch (migration 0002).
+    pub dispatch_attempts: i64,
+    pub next_attempt_at_us: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until_us: Option<i64>,
+    pub send_state: String,
+    pub dispatched_at_us: Option<i64>,
+    pub channel_refund_id: Option<String>,
+    pub received_account: Option<String>,
+    pub succeeded_at_us: Option<i64>,
+    pub reroute_account: Option<String>,
+    pub last_error: Option<String>,
 }
 
 /// A status change of a refund, with what it records.

@@ -58,8 +58,18 @@ where
             }
         }
         let deserializer = &mut serde_json::Deserializer::from_slice(body);
-        match serde_path_to_error::deserialize(deserializer) {
-            Ok(value) => Ok(ApiJson(value)),
+        match serde_path_to_error::deserialize(&mut *deserializer) {
+            Ok(value) => {
+                // One JSON value and nothing after it: `{} {}` is not a body.
+                deserializer.end().map_err(|e| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "validation_error",
+                        format!("the body has data after its JSON value: {e}"),
+                    )
+                })?;
+                Ok(ApiJson(value))
+            }
             Err(error) => {
                 let path = error.path().to_string();
                 let inner = error.into_inner();
@@ -91,6 +101,24 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| ApiQuery(q.0))
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "validation_error", e.body_text()))
+    }
+}
+
+/// A path segment, decoded; a segment that is not UTF-8 gets a problem, not plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
             .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "validation_error", e.body_text()))
     }
 }

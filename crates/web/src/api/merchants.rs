@@ -1,13 +1,13 @@
 //! `/v1/merchants`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use yuanlu_engine::merchants::{CreateApiKey, CreateMerchant};
 use yuanlu_engine::views::{CreatedApiKey, CreatedMerchant, Merchant};
 
 use crate::AppState;
-use crate::extract::{ApiJson, Auth};
+use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::problem::{ApiResult, Problem};
 
 /// Onboards a merchant; the answer carries its supervisor API key, shown once.
@@ -30,7 +30,7 @@ pub async fn create_merchant(
 pub async fn get_merchant(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Merchant>> {
     Ok(Json(state.engine.get_merchant(&who, &id).await?))
 }
@@ -44,7 +44,7 @@ pub async fn get_merchant(
 pub async fn create_api_key(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     Ok((

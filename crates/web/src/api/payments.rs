@@ -1,14 +1,14 @@
 //! `/v1/payments`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use yuanlu_engine::payments::RecordPayment;
 use yuanlu_engine::views::{Page, Payment};
 
 use super::{ListParams, page_limit};
 use crate::AppState;
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::problem::{ApiResult, Problem};
 
 /// Records a captured payment; the answer carries its merchant fee.
@@ -51,7 +51,7 @@ pub async fn list_payments(
 pub async fn get_payment(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Payment>> {
     Ok(Json(state.engine.get_payment(&who, &id).await?))
 }

@@ -1,7 +1,7 @@
 //! `/v1/refunds`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use yuanlu_engine::views::{Page, Refund};
 
 use super::page_limit;
 use crate::AppState;
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::problem::{ApiResult, Problem};
 
 /// Asks for a refund. 201 with the new refund, or 200 with the existing one when the same
@@ -111,7 +111,7 @@ pub async fn list_refunds(
 pub async fn get_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(state.engine.get_refund(&who, &id).await?))
 }
@@ -125,7 +125,7 @@ pub async fn get_refund(
 pub async fn approve_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewNote>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(state.engine.approve_refund(&who, &id, input).await?))
@@ -139,7 +139,7 @@ pub async fn approve_refund(
 pub async fn reject_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewNote>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(state.engine.reject_refund(&who, &id, input).await?))
@@ -153,7 +153,7 @@ pub async fn reject_refund(
 pub async fn cancel_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewNote>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(state.engine.cancel_refund(&who, &id, input).await?))
@@ -167,7 +167,7 @@ pub async fn cancel_refund(
 pub async fn record_return(
     State(state): State<AppState>,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<RecordReturn>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(state.engine.record_return(&who, &id, input).await?))

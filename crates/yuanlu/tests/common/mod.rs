@@ -137,7 +137,13 @@ impl Server {
     }
 
     /// A request with an optional bearer key and JSON body.
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
         let mut req = self.http.request(method, self.url(path));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -279,32 +285,40 @@ impl Resp {
     /// Asserts the problem shape only: content type and `type,title,status,detail,code`.
     #[track_caller]
     pub fn assert_problem_shape(&self, context: &str) {
-        assert!(
-            self.content_type.starts_with("application/problem+json"),
-            "{context}: content type {:?} (status {}, body {})",
-            self.content_type,
-            self.status,
-            self.text
-        );
-        for member in ["type", "title", "detail", "code"] {
-            assert!(
-                self.body.get(member).and_then(Value::as_str).is_some(),
-                "{context}: problem without string {member:?}: {}",
-                self.text
-            );
+        if let Some(wrong) = self.problem_shape_error() {
+            panic!("{context}: {wrong}");
         }
-        assert_eq!(
-            self.body.get("status").and_then(Value::as_u64),
-            Some(u64::from(self.status)),
-            "{context}: problem status member differs from the HTTP status: {}",
-            self.text
-        );
+    }
+
+    /// What is wrong with this answer as an RFC 9457 problem, if anything.
+    pub fn problem_shape_error(&self) -> Option<String> {
+        if !self.content_type.starts_with("application/problem+json") {
+            return Some(format!(
+                "content type {:?} is not application/problem+json (status {}, body {:?})",
+                self.content_type, self.status, self.text
+            ));
+        }
+        for member in ["type", "title", "detail", "code"] {
+            if self.body.get(member).and_then(Value::as_str).is_none() {
+                return Some(format!("problem without string {member:?}: {}", self.text));
+            }
+        }
+        if self.body.get("status").and_then(Value::as_u64) != Some(u64::from(self.status)) {
+            return Some(format!(
+                "problem status member differs from the HTTP status {}: {}",
+                self.status, self.text
+            ));
+        }
+        None
     }
 }
 
 /// A fresh temporary data directory.
 pub fn data_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("yuanlu-e2e-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("yuanlu-e2e-")
+        .tempdir()
+        .unwrap()
 }
 
 /// A short random suffix for unique names (no external crates: time and a counter).
@@ -323,10 +337,12 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fresh PostgreSQL schema for one test, dropped on [`PgSchema::drop_schema`].
+/// A fresh PostgreSQL schema for one test. Dropped by [`PgSchema::drop_schema`] at the end
+/// of a test, or on drop if the test panicked before it.
 pub struct PgSchema {
     pub base_url: String,
     pub schema: String,
+    dropped: bool,
 }
 
 impl PgSchema {
@@ -337,36 +353,62 @@ impl PgSchema {
             return None;
         };
         let schema = unique("t_");
-        let mut conn = pg_connect(&base_url).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        Some(PgSchema { base_url, schema })
+        execute(&base_url, &format!("CREATE SCHEMA {schema}")).await;
+        Some(PgSchema {
+            base_url,
+            schema,
+            dropped: false,
+        })
     }
 
     /// The URL that puts the server in this schema.
     pub fn url(&self) -> String {
-        let separator = if self.base_url.contains('?') { '&' } else { '?' };
+        let separator = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!(
             "{}{separator}options=-c%20search_path%3D{}",
             self.base_url, self.schema
         )
     }
 
-    pub async fn drop_schema(self) {
-        let mut conn = pg_connect(&self.base_url).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA {} CASCADE",
-            self.schema
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    /// Drops the schema; call it after the servers using it are gone.
+    pub async fn drop_schema(mut self) {
+        execute(&self.base_url, &self.drop_sql()).await;
+        self.dropped = true;
+    }
+
+    fn drop_sql(&self) -> String {
+        format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)
     }
 }
 
-async fn pg_connect(url: &str) -> sqlx::PgConnection {
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // A test panicked: drop the schema on a runtime of its own (we may be inside one).
+        let (url, sql) = (self.base_url.clone(), self.drop_sql());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(execute(&url, &sql));
+        })
+        .join();
+    }
+}
+
+async fn execute(url: &str, sql: &str) {
     use sqlx::Connection;
-    sqlx::PgConnection::connect(url).await.unwrap()
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
 }

@@ -1,0 +1,714 @@
+//! Dispatch: workers take `queued` refunds to their channel and follow them until the channel
+//! confirms, refuses, or reports the route closed.
+//!
+//! Exactly once, by construction:
+//! - a worker **leases** a refund (`claim_due_refunds`: `FOR UPDATE SKIP LOCKED` on
+//!   PostgreSQL) so one refund is worked by one worker at a time, across any number of
+//!   processes; a process that dies leaves an expiring lease, never a stranded refund;
+//! - before a request leaves, the refund is marked `sent` in a committed transaction, so after
+//!   any crash or lost answer the next step is a **query by the refund's own id**, and the
+//!   same request is resent only when the channel has no record of it;
+//! - channels de-duplicate by that id, so even two workers racing after an expired lease
+//!   cannot make the channel pay twice;
+//! - outcomes (from the worker or from callbacks) are applied under the payment's lock and
+//!   only move a refund forward: a late `processing` never overwrites `succeeded`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use serde_json::json;
+use yuanlu_channels::{ChannelOutcome, ConnectorError, RefundConnector, RefundRequest};
+use yuanlu_domain::arrival::DestinationKind;
+use yuanlu_domain::channel::Channel;
+use yuanlu_domain::refund::RefundStatus;
+use yuanlu_domain::time::{from_micros, to_micros};
+use yuanlu_store::{Conn, PaymentRow, RefundRow};
+
+use crate::Engine;
+use crate::audit::{self, AuditEvent};
+use crate::error::{EngineError, EngineResult};
+use crate::refunds::{Change, apply_transition, parse_status};
+use crate::timeline::action;
+
+/// Never sent, or the channel said it has no record: the next step is to send.
+pub const SEND_STATE_NOT_SENT: &str = "not_sent";
+/// A request may have reached the channel: the next step is a query.
+pub const SEND_STATE_SENT: &str = "sent";
+/// The channel acknowledged the refund and has not confirmed it yet.
+pub const SEND_STATE_ACCEPTED: &str = "accepted";
+
+/// A refund sent this long ago and not confirmed is overdue (and queried).
+pub const UNCONFIRMED_OVERDUE_HOURS: i64 = 24;
+
+/// The audit actor of the dispatch workers.
+pub const DISPATCH_ACTOR: &str = "system:dispatch";
+
+/// How the workers behave. Every loop and retry has a bound here.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// Names the worker in leases (process and task).
+    pub worker_id: String,
+    /// Refunds leased per pass.
+    pub batch_refunds_max: i64,
+    /// How long a lease lasts: longer than a channel call with its timeout, so a live worker
+    /// never loses its refund; short enough that a dead worker's refunds move on soon.
+    pub lease: Duration,
+    /// First retry delay after an error; doubles per attempt up to `retry_cap`, with jitter.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// First delay between queries of a refund the channel accepted but has not confirmed.
+    pub confirm_poll_base: Duration,
+    pub confirm_poll_cap: Duration,
+    /// After this many attempts a refund the channel has no record of is failed.
+    pub attempts_max: i64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", crate::ids::new_id("w")),
+            batch_refunds_max: 32,
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(600),
+            confirm_poll_base: Duration::from_secs(30),
+            confirm_poll_cap: Duration::from_secs(3_600),
+            attempts_max: 12,
+        }
+    }
+}
+
+/// The connectors, one per channel (the card network serves three).
+#[derive(Clone, Default)]
+pub struct ChannelSet {
+    connectors: HashMap<Channel, Arc<dyn RefundConnector>>,
+    /// By callback path name (`wechat`, `alipay`, `card`).
+    by_name: HashMap<&'static str, Arc<dyn RefundConnector>>,
+}
+
+impl ChannelSet {
+    pub fn with(mut self, channels: &[Channel], connector: Arc<dyn RefundConnector>) -> Self {
+        for channel in channels {
+            self.connectors.insert(*channel, connector.clone());
+        }
+        self.by_name.insert(connector.channel_name(), connector);
+        self
+    }
+
+    pub fn connector(&self, channel: Channel) -> Option<&Arc<dyn RefundConnector>> {
+        self.connectors.get(&channel)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<dyn RefundConnector>> {
+        self.by_name.get(name)
+    }
+}
+
+/// `base × 2^(attempt−1)`, capped, then scaled by a random factor in [0.5, 1.5).
+pub fn backoff(base: Duration, cap: Duration, attempt: i64, jitter_unit: f64) -> Duration {
+    let exponent = u32::try_from(attempt.clamp(1, 30) - 1).unwrap_or(0);
+    let raw = base.saturating_mul(2u32.saturating_pow(exponent)).min(cap);
+    raw.mul_f64(0.5 + jitter_unit.clamp(0.0, 1.0))
+}
+
+fn jittered(base: Duration, cap: Duration, attempt: i64) -> chrono::Duration {
+    let unit: f64 = rand::rng().random();
+    chrono::Duration::from_std(backoff(base, cap, attempt, unit))
+        .unwrap_or(chrono::Duration::seconds(1))
+}
+
+/// What the worker does next with a leased refund.
+enum Step {
+    Send,
+    Query,
+    Nothing,
+}
+
+impl Engine {
+    fn channel_set(&self) -> EngineResult<&ChannelSet> {
+        self.channels
+            .as_deref()
+            .ok_or_else(|| EngineError::corrupt("no channel connectors are configured"))
+    }
+
+    /// One pass of a worker: lease the due refunds and work each. Returns how many it took.
+    /// Tests call this directly to drain the queue deterministically.
+    pub async fn dispatch_once(&self, config: &DispatchConfig) -> EngineResult<usize> {
+        let now = self.clock.now();
+        let lease_until =
+            now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
+        let mut tx = self.db.begin().await?;
+        let claimed = tx
+            .conn()
+            .claim_due_refunds(
+                &config.worker_id,
+                to_micros(lease_until),
+                to_micros(now),
+                config.batch_refunds_max,
+            )
+            .await?;
+        tx.commit().await?;
+        let count = claimed.len();
+        // Each leased refund is worked on its own task: a slow channel call for one refund
+        // does not hold up the others of the batch.
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in claimed {
+            let (engine, config) = (self.clone(), config.clone());
+            tasks.spawn(async move { engine.work_refund(&config, row).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "dispatch step failed; the refund is retried when its lease expires")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "dispatch task panicked; the refund is retried when its lease expires")
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// The earliest time any refund is due, for a worker deciding how long to wait.
+    pub async fn next_dispatch_due(&self) -> EngineResult<Option<DateTime<Utc>>> {
+        let mut pooled = self.db.acquire().await?;
+        Ok(pooled.conn().next_due_at().await?.map(from_micros))
+    }
+
+    async fn work_refund(&self, config: &DispatchConfig, row: RefundRow) -> EngineResult<()> {
+        let channel = Channel::parse(&row.channel).ok_or_else(|| {
+            EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
+        })?;
+        let connector = self
+            .channel_set()?
+            .connector(channel)
+            .cloned()
+            .ok_or_else(|| EngineError::corrupt(format!("no connector for {channel}")))?;
+        let payment = self.payment_of(&row).await?;
+        let request = refund_request(&row, &payment, channel);
+        let step = match (parse_status(&row)?, row.send_state.as_str()) {
+            (RefundStatus::Queued, _) | (RefundStatus::Processing, SEND_STATE_NOT_SENT) => {
+                Step::Send
+            }
+            (RefundStatus::Processing, _) => Step::Query,
+            _ => Step::Nothing,
+        };
+        match step {
+            Step::Nothing => self.release(config, &row.id, None).await,
+            Step::Query => match connector.query(&request).await {
+                Ok(Some(outcome)) => self.apply_outcome(Some(config), &row.id, outcome).await,
+                Ok(None) => {
+                    self.resend_or_give_up(config, &row, connector.as_ref(), &request)
+                        .await
+                }
+                Err(error) => self.retry_later(config, &row.id, &error).await,
+            },
+            Step::Send => {
+                self.send(config, &row.id, connector.as_ref(), &request)
+                    .await
+            }
+        }
+    }
+
+    async fn payment_of(&self, row: &RefundRow) -> EngineResult<PaymentRow> {
+        let mut pooled = self.db.acquire().await?;
+        pooled
+            .conn()
+            .get_payment(None, &row.payment_id)
+            .await?
+            .ok_or_else(|| {
+                EngineError::corrupt(format!("refund {} names a missing payment", row.id))
+            })
+    }
+
+    /// The channel has no record of a refund we may have sent: resend the same request,
+    /// unless it has had its attempts, in which case it fails with the last error.
+    async fn resend_or_give_up(
+        &self,
+        config: &DispatchConfig,
+        row: &RefundRow,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+    ) -> EngineResult<()> {
+        if row.dispatch_attempts >= config.attempts_max {
+            let last = row.last_error.clone().unwrap_or_else(|| "no answer".into());
+            let reason = format!(
+                "{} did not accept the refund after {} attempts (last: {last}); nothing was refunded — ask again or refund the consumer another way",
+                connector.channel_name(),
+                row.dispatch_attempts
+            );
+            return self
+                .apply_outcome(Some(config), &row.id, ChannelOutcome::Failed { reason })
+                .await;
+        }
+        self.send(config, &row.id, connector, request).await
+    }
+
+    /// Marks the refund `sent` (committed), then calls the channel, then applies the answer.
+    async fn send(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+    ) -> EngineResult<()> {
+        if !self
+            .mark_sending(config, refund_id, connector.channel_name())
+            .await?
+        {
+            return Ok(());
+        }
+        match connector.execute(request).await {
+            Ok(outcome) => self.apply_outcome(Some(config), refund_id, outcome).await,
+            Err(ConnectorError::Final(reason)) => {
+                let reason = format!("{} refused the refund: {reason}", connector.channel_name());
+                self.apply_outcome(Some(config), refund_id, ChannelOutcome::Failed { reason })
+                    .await
+            }
+            Err(error) => self.retry_later(config, refund_id, &error).await,
+        }
+    }
+
+    /// Records that a request is about to leave: `queued → processing` on the first send,
+    /// `send_state = sent`, one more attempt. Returns false if the refund is no longer ours.
+    async fn mark_sending(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        channel_name: &str,
+    ) -> EngineResult<bool> {
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(false);
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) {
+            return Ok(false);
+        }
+        let status = parse_status(&row)?;
+        if status == RefundStatus::Queued {
+            let mut counters = payment.counters();
+            let change = Change {
+                to: RefundStatus::Processing,
+                action: action::SENT,
+                review_note: None,
+                reviewed_by: None,
+                tracking_no: None,
+            };
+            apply_transition(
+                &mut conn,
+                &mut row,
+                &mut counters,
+                status,
+                &change,
+                DISPATCH_ACTOR,
+                now_us,
+            )
+            .await?;
+            row.dispatched_at_us = Some(now_us);
+        } else if status != RefundStatus::Processing {
+            return Ok(false);
+        }
+        row.send_state = SEND_STATE_SENT.to_string();
+        row.dispatch_attempts += 1;
+        row.next_attempt_at_us = Some(now_us + to_micros_duration(config.lease));
+        conn.update_refund_dispatch(&row).await?;
+        let _ = channel_name;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A transient error or an unknown outcome: try again later (a query first, since the
+    /// request may have arrived).
+    async fn retry_later(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        error: &ConnectorError,
+    ) -> EngineResult<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, _)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
+            || parse_status(&row)?.is_final()
+        {
+            return Ok(());
+        }
+        let delay = match error {
+            ConnectorError::Unknown(_) => jittered(config.retry_base, config.retry_cap, 1),
+            _ => jittered(config.retry_base, config.retry_cap, row.dispatch_attempts),
+        };
+        row.last_error = Some(error.to_string());
+        row.next_attempt_at_us = Some(to_micros(now + delay));
+        row.lease_owner = None;
+        row.lease_until_us = None;
+        conn.update_refund_dispatch(&row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives the refund back without scheduling more work (nothing to do for it).
+    async fn release(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        next_attempt_at_us: Option<i64>,
+    ) -> EngineResult<()> {
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, _)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) {
+            return Ok(());
+        }
+        row.lease_owner = None;
+        row.lease_until_us = None;
+        row.next_attempt_at_us = next_attempt_at_us;
+        conn.update_refund_dispatch(&row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies what a channel said about a refund, from a worker (`config` set: it holds the
+    /// lease) or a callback. Idempotent and order-independent: only forward moves happen.
+    pub async fn apply_outcome(
+        &self,
+        config: Option<&DispatchConfig>,
+        refund_id: &str,
+        outcome: ChannelOutcome,
+    ) -> EngineResult<()> {
+        let now = self.clock.now();
+        let now_us = to_micros(now);
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Err(EngineError::NotFound {
+                what: "refund",
+                id: refund_id.to_string(),
+            });
+        };
+        let status = parse_status(&row)?;
+        let holds_lease =
+            config.is_some_and(|c| row.lease_owner.as_deref() == Some(c.worker_id.as_str()));
+        if status != RefundStatus::Processing {
+            // Final, abnormal (waiting for an operator) or not yet sent: a late or stray
+            // answer changes nothing.
+            if holds_lease {
+                row.lease_owner = None;
+                row.lease_until_us = None;
+                row.next_attempt_at_us = None;
+                conn.update_refund_dispatch(&row).await?;
+                tx.commit().await?;
+            }
+            return Ok(());
+        }
+        let mut counters = payment.counters();
+        let channel =
+            Channel::parse(&row.channel).ok_or_else(|| EngineError::corrupt("bad channel"))?;
+        match outcome {
+            ChannelOutcome::Processing { channel_refund_id } => {
+                let first_acceptance = row.send_state != SEND_STATE_ACCEPTED;
+                row.send_state = SEND_STATE_ACCEPTED.to_string();
+                row.channel_refund_id = Some(channel_refund_id.clone());
+                if row.expected_arrival_by_us.is_none() {
+                    row.expected_arrival_by_us =
+                        self.expected_arrival(channel, None, now).map(to_micros);
+                }
+                if holds_lease || first_acceptance {
+                    let poll = config.map_or(chrono::Duration::seconds(30), |c| {
+                        jittered(
+                            c.confirm_poll_base,
+                            c.confirm_poll_cap,
+                            row.dispatch_attempts,
+                        )
+                    });
+                    row.next_attempt_at_us =
+                        Some(now_us + poll.num_microseconds().unwrap_or(30_000_000));
+                }
+                if holds_lease {
+                    row.lease_owner = None;
+                    row.lease_until_us = None;
+                }
+                conn.update_refund_dispatch(&row).await?;
+                if first_acceptance {
+                    append_refund_event(
+                        &mut conn,
+                        &row,
+                        action::ACCEPTED,
+                        now_us,
+                        json!({
+                            "status": "processing", "channel_refund_id": channel_refund_id,
+                            "expected_arrival_by_us": row.expected_arrival_by_us,
+                        }),
+                    )
+                    .await?;
+                }
+            }
+            ChannelOutcome::Succeeded {
+                channel_refund_id,
+                received_account,
+                succeeded_at,
+            } => {
+                row.channel_refund_id = Some(channel_refund_id);
+                row.received_account = received_account.clone();
+                row.succeeded_at_us = Some(to_micros(succeeded_at));
+                row.send_state = SEND_STATE_ACCEPTED.to_string();
+                if row.expected_arrival_by_us.is_none() {
+                    row.expected_arrival_by_us = self
+                        .expected_arrival(channel, received_account.as_deref(), succeeded_at)
+                        .map(to_micros);
+                }
+                finish(&mut row);
+                let change = Change {
+                    to: RefundStatus::Succeeded,
+                    action: action::SUCCEEDED,
+                    review_note: None,
+                    reviewed_by: None,
+                    tracking_no: None,
+                };
+                apply_transition(
+                    &mut conn,
+                    &mut row,
+                    &mut counters,
+                    status,
+                    &change,
+                    DISPATCH_ACTOR,
+                    now_us,
+                )
+                .await?;
+                conn.update_refund_dispatch(&row).await?;
+            }
+            ChannelOutcome::Abnormal {
+                channel_refund_id,
+                reason,
+            } => {
+                if channel_refund_id.is_some() {
+                    row.channel_refund_id = channel_refund_id;
+                }
+                row.last_error = Some(reason.clone());
+                finish(&mut row);
+                let change = Change {
+                    to: RefundStatus::Abnormal,
+                    action: action::ABNORMAL,
+                    review_note: Some(reason),
+                    reviewed_by: None,
+                    tracking_no: None,
+                };
+                apply_transition(
+                    &mut conn,
+                    &mut row,
+                    &mut counters,
+                    status,
+                    &change,
+                    DISPATCH_ACTOR,
+                    now_us,
+                )
+                .await?;
+                conn.update_refund_dispatch(&row).await?;
+            }
+            ChannelOutcome::Failed { reason } => {
+                row.failure_reason = Some(reason.clone());
+                finish(&mut row);
+                let change = Change {
+                    to: RefundStatus::Failed,
+                    action: action::FAILED,
+                    review_note: Some(reason),
+                    reviewed_by: None,
+                    tracking_no: None,
+                };
+                apply_transition(
+                    &mut conn,
+                    &mut row,
+                    &mut counters,
+                    status,
+                    &change,
+                    DISPATCH_ACTOR,
+                    now_us,
+                )
+                .await?;
+                conn.update_refund_dispatch(&row).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Verifies and applies a channel callback (`POST /v1/channels/{name}/notify`).
+    pub async fn handle_callback(
+        &self,
+        channel_name: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> EngineResult<()> {
+        let connector = self
+            .channel_set()?
+            .by_name(channel_name)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound {
+                what: "channel",
+                id: channel_name.to_string(),
+            })?;
+        let event = connector
+            .parse_callback(headers, body)
+            .map_err(|e| EngineError::validation("body", e.to_string()))?;
+        match self
+            .apply_outcome(None, &event.refund_id, event.outcome)
+            .await
+        {
+            // A callback about a refund we do not know is acknowledged and logged: the
+            // channel would otherwise retry it forever. Reconciliation finds such money.
+            Err(EngineError::NotFound { .. }) => {
+                tracing::warn!(refund_id = %event.refund_id, channel = channel_name, "callback for an unknown refund");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Expected arrival of a refund the channel accepted at `accepted_at`.
+    fn expected_arrival(
+        &self,
+        channel: Channel,
+        received_account: Option<&str>,
+        accepted_at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let destination = destination_kind(channel, received_account);
+        Some(self.arrival_rules.expected_arrival_by(
+            &self.calendar,
+            channel,
+            destination,
+            accepted_at,
+        ))
+    }
+}
+
+/// Where a refund lands, from what the channel said. Wallet refunds to the wallet's balance
+/// (零钱, 余额, Huabei) arrive within hours; anything else, or not yet known, is a bank card.
+pub fn destination_kind(channel: Channel, received_account: Option<&str>) -> DestinationKind {
+    const BALANCE_WORDS: [&str; 5] = ["零钱", "余额", "花呗", "balance", "huabei"];
+    let wallet = matches!(channel, Channel::Wechat | Channel::Alipay);
+    let to_balance = received_account.is_some_and(|account| {
+        let account = account.to_lowercase();
+        BALANCE_WORDS.iter().any(|word| account.contains(word))
+    });
+    if wallet && to_balance {
+        DestinationKind::Balance
+    } else {
+        DestinationKind::BankCard
+    }
+}
+
+/// A refund leaves the queue: no lease, nothing scheduled.
+fn finish(row: &mut RefundRow) {
+    row.lease_owner = None;
+    row.lease_until_us = None;
+    row.next_attempt_at_us = None;
+}
+
+fn to_micros_duration(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The refund and its payment, with the payment locked (the order every writer uses).
+pub(crate) async fn lock_refund(
+    conn: &mut Conn<'_>,
+    refund_id: &str,
+) -> EngineResult<Option<(RefundRow, PaymentRow)>> {
+    let Some(first) = conn.get_refund(None, refund_id).await? else {
+        return Ok(None);
+    };
+    let payment = conn
+        .lock_payment(&first.merchant_id, &first.payment_id)
+        .await?
+        .ok_or_else(|| {
+            EngineError::corrupt(format!("refund {refund_id} names a missing payment"))
+        })?;
+    let row = conn
+        .get_refund(None, refund_id)
+        .await?
+        .ok_or_else(|| EngineError::corrupt("refund vanished"))?;
+    Ok(Some((row, payment)))
+}
+
+async fn append_refund_event(
+    conn: &mut Conn<'_>,
+    row: &RefundRow,
+    action: &str,
+    now_us: i64,
+    data: serde_json::Value,
+) -> EngineResult<()> {
+    audit::append(
+        conn,
+        AuditEvent {
+            chain: &row.merchant_id,
+            at_us: now_us,
+            actor: DISPATCH_ACTOR,
+            action,
+            subject_id: &row.id,
+            data,
+        },
+    )
+    .await
+}
+
+fn refund_request(row: &RefundRow, payment: &PaymentRow, channel: Channel) -> RefundRequest {
+    RefundRequest {
+        refund_id: row.id.clone(),
+        payment_id: row.payment_id.clone(),
+        channel,
+        amount_fen: row.amount_fen,
+        payment_amount_fen: payment.amount_fen,
+        payer_account: payment.payer_account.clone(),
+        reroute_account: row.reroute_account.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wallet_balances_are_told_apart_from_bank_cards() {
+        assert_eq!(
+            destination_kind(Channel::Wechat, Some("支付用户零钱")),
+            DestinationKind::Balance
+        );
+        assert_eq!(
+            destination_kind(Channel::Alipay, Some("余额")),
+            DestinationKind::Balance
+        );
+        assert_eq!(
+            destination_kind(Channel::Wechat, Some("招商银行信用卡0403")),
+            DestinationKind::BankCard
+        );
+        assert_eq!(
+            destination_kind(Channel::Wechat, None),
+            DestinationKind::BankCard
+        );
+        assert_eq!(
+            destination_kind(Channel::CreditCard, Some("balance")),
+            DestinationKind::BankCard
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_around_it() {
+        let base = Duration::from_secs(1);
+        let cap = Duration::from_secs(60);
+        assert_eq!(backoff(base, cap, 1, 0.5), Duration::from_secs(1));
+        assert_eq!(backoff(base, cap, 2, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(base, cap, 4, 0.5), Duration::from_secs(8));
+        assert_eq!(backoff(base, cap, 20, 0.5), Duration::from_secs(60));
+        assert_eq!(backoff(base, cap, 1, 0.0), Duration::from_millis(500));
+        assert!(backoff(base, cap, 1, 1.0) <= Duration::from_millis(1_500));
+    }
+}
