@@ -313,6 +313,18 @@ impl Engine {
             row.dispatched_at_us = Some(now_us);
         } else if status != RefundStatus::Processing {
             return Ok(false);
+        } else if row.send_state == SEND_STATE_NOT_SENT {
+            // A new route (after a reroute): a new send on the timeline.
+            append_refund_event(
+                &mut conn,
+                &row,
+                action::SENT,
+                now_us,
+                json!({
+                    "status": "processing", "channel": row.channel,
+                }),
+            )
+            .await?;
         }
         row.send_state = SEND_STATE_SENT.to_string();
         row.dispatch_attempts += 1;
@@ -542,6 +554,99 @@ impl Engine {
         Ok(())
     }
 
+    /// An operator moves an `abnormal` refund on: to a bank account the consumer gave (it is
+    /// sent again, under the same refund id, to that account), or back to the merchant (it
+    /// fails, releasing the money to the merchant, who pays the consumer directly).
+    pub async fn reroute_refund(
+        &self,
+        who: &crate::auth::Principal,
+        id: &str,
+        input: RerouteInput,
+    ) -> EngineResult<crate::views::Refund> {
+        who.require_admin()?;
+        let target = RerouteTarget::parse(&input)?;
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, id).await? else {
+            return Err(EngineError::NotFound {
+                what: "refund",
+                id: id.to_string(),
+            });
+        };
+        let status = parse_status(&row)?;
+        if status != RefundStatus::Abnormal {
+            return Err(EngineError::InvalidTransition {
+                refund_id: row.id.clone(),
+                status: status.id().to_string(),
+                action: "rerouted",
+            });
+        }
+        let mut counters = payment.counters();
+        let actor = who.actor();
+        let (note, account_shown) = match &target {
+            RerouteTarget::BankAccount { display, .. } => (
+                format!("rerouted to the consumer's bank account {display}"),
+                Some(display.clone()),
+            ),
+            RerouteTarget::Merchant => (
+                "returned to the merchant, who pays the consumer directly".to_string(),
+                None,
+            ),
+        };
+        let change = Change {
+            to: RefundStatus::Processing,
+            action: action::REROUTED,
+            review_note: Some(note.clone()),
+            reviewed_by: Some(actor.clone()),
+            tracking_no: None,
+        };
+        apply_transition(
+            &mut conn,
+            &mut row,
+            &mut counters,
+            status,
+            &change,
+            &actor,
+            now_us,
+        )
+        .await?;
+        match target {
+            RerouteTarget::BankAccount { account, .. } => {
+                row.reroute_account = Some(account);
+                row.send_state = SEND_STATE_NOT_SENT.to_string();
+                row.next_attempt_at_us = Some(now_us);
+                row.received_account = account_shown;
+                conn.update_refund_dispatch(&row).await?;
+            }
+            RerouteTarget::Merchant => {
+                row.failure_reason = Some(format!("the original route is closed; {note}"));
+                finish(&mut row);
+                let failed = Change {
+                    to: RefundStatus::Failed,
+                    action: action::FAILED,
+                    review_note: row.failure_reason.clone(),
+                    reviewed_by: None,
+                    tracking_no: None,
+                };
+                apply_transition(
+                    &mut conn,
+                    &mut row,
+                    &mut counters,
+                    RefundStatus::Processing,
+                    &failed,
+                    &actor,
+                    now_us,
+                )
+                .await?;
+                conn.update_refund_dispatch(&row).await?;
+            }
+        }
+        let view = crate::refunds::refund_view(&mut conn, &row, &payment).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     /// Verifies and applies a channel callback (`POST /v1/channels/{name}/notify`).
     pub async fn handle_callback(
         &self,
@@ -550,8 +655,9 @@ impl Engine {
         body: &[u8],
     ) -> EngineResult<()> {
         let connector = self
-            .channel_set()?
-            .by_name(channel_name)
+            .channels
+            .as_deref()
+            .and_then(|set| set.by_name(channel_name))
             .cloned()
             .ok_or_else(|| EngineError::NotFound {
                 what: "channel",
@@ -588,6 +694,82 @@ impl Engine {
             destination,
             accepted_at,
         ))
+    }
+}
+
+/// `POST /v1/refunds/{id}/reroute`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerouteInput {
+    /// `bank_account` (the consumer's account, given to the operator) or `merchant`.
+    pub to: String,
+    /// For `bank_account`: the account number (8–30 digits) and its bank.
+    pub account: Option<RerouteAccount>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerouteAccount {
+    pub number: String,
+    pub bank: String,
+    pub holder: Option<String>,
+}
+
+enum RerouteTarget {
+    /// `account` is what the channel needs; `display` is what people see (`招商银行 **** 0403`).
+    BankAccount {
+        account: String,
+        display: String,
+    },
+    Merchant,
+}
+
+impl RerouteTarget {
+    fn parse(input: &RerouteInput) -> EngineResult<Self> {
+        match (input.to.as_str(), &input.account) {
+            ("merchant", None) => Ok(RerouteTarget::Merchant),
+            ("merchant", Some(_)) => Err(EngineError::validation(
+                "account",
+                "a reroute to the merchant takes no account",
+            )),
+            ("bank_account", Some(account)) => {
+                let number: String = account
+                    .number
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                if !(8..=30).contains(&number.len()) || !number.chars().all(|c| c.is_ascii_digit())
+                {
+                    return Err(EngineError::validation(
+                        "account.number",
+                        "give the account number: 8 to 30 digits",
+                    ));
+                }
+                let bank = account.bank.trim();
+                if bank.is_empty()
+                    || bank.chars().count() > 64
+                    || bank.chars().any(char::is_control)
+                {
+                    return Err(EngineError::validation(
+                        "account.bank",
+                        "give the bank's name (1 to 64 characters)",
+                    ));
+                }
+                let last4 = &number[number.len() - 4..];
+                Ok(RerouteTarget::BankAccount {
+                    account: format!("{bank}|{number}"),
+                    display: format!("{bank} **** {last4}"),
+                })
+            }
+            ("bank_account", None) => Err(EngineError::validation(
+                "account",
+                "a reroute to a bank account needs the account",
+            )),
+            _ => Err(EngineError::validation(
+                "to",
+                "use `bank_account` or `merchant`",
+            )),
+        }
     }
 }
 

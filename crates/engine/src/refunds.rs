@@ -586,6 +586,9 @@ pub(crate) async fn apply_transition(
                 "from": from.id(),
                 "note": change.review_note,
                 "tracking_no": change.tracking_no,
+                "channel": row.channel,
+                "received_account": row.received_account,
+                "expected_arrival_by_us": row.expected_arrival_by_us,
             }),
         },
     )
@@ -707,6 +710,7 @@ pub(crate) async fn refund_view(
         shell.status,
         shell.review.as_ref().map(|r| r.required_by),
         &shell.destination,
+        shell.expected_arrival_by,
     );
     Ok(Refund {
         timeline: events,

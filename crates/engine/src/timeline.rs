@@ -50,6 +50,14 @@ pub struct NextStep {
     pub by: Option<DateTime<Utc>>,
 }
 
+/// An instant as people in China read it: `2026-11-25 23:59 (Asia/Shanghai)`.
+pub fn shanghai_text(instant: DateTime<Utc>) -> String {
+    instant
+        .with_timezone(&yuanlu_domain::time::shanghai())
+        .format("%Y-%m-%d %H:%M (Asia/Shanghai)")
+        .to_string()
+}
+
 /// Where the money is while a refund is in `status`.
 pub fn money_at(
     status: RefundStatus,
@@ -150,15 +158,31 @@ fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>
         action::VOID_COMPLETED => {
             "voided (撤销) at the acquirer: the payment and its whole fee were reversed".to_string()
         }
+        action::SENT => {
+            let channel = text(data, "channel").and_then(yuanlu_domain::channel::Channel::parse);
+            let name = channel.map_or("the channel", |c| c.display_name());
+            format!("sent to {name} along the original route")
+        }
+        action::ACCEPTED => "accepted by the channel; waiting for its confirmation".to_string(),
+        action::SUCCEEDED => {
+            let to = text(data, "received_account")
+                .map(|a| format!(" to {a}"))
+                .unwrap_or_default();
+            format!("refunded by the channel{to}")
+        }
+        action::ABNORMAL => format!("the channel could not refund along the original route{note}"),
+        action::FAILED => format!("failed{note}"),
+        action::REROUTED => format!("rerouted by the acquirer{note}"),
         other => other.to_string(),
     }
 }
 
-/// What happens next for a refund still under way.
+/// What happens next for a refund still under way; `expected_by` is its expected arrival.
 pub fn next_step(
     status: RefundStatus,
     required: Option<RequiredReviewer>,
     destination: &Destination,
+    expected_by: Option<DateTime<Utc>>,
 ) -> Option<NextStep> {
     use RefundStatus::*;
     let description = match status {
@@ -168,7 +192,10 @@ pub fn next_step(
             _ => "a merchant supervisor (or the acquirer) approves or rejects it".to_string(),
         },
         Queued => format!("it is sent to {} along the original route", destination.channel.display_name()),
-        Processing => format!("{} confirms it", destination.channel.display_name()),
+        Processing => {
+            let by = expected_by.map(|t| format!(", and the money reaches {} by {}", destination.description, shanghai_text(t))).unwrap_or_default();
+            return Some(NextStep { description: format!("{} confirms it{by}", destination.channel.display_name()), by: expected_by });
+        }
         Abnormal => "an operator reroutes it to a bank account given by the consumer, or back to the merchant".to_string(),
         Succeeded | Failed | Rejected | Canceled => return None,
     };

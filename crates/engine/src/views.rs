@@ -329,11 +329,20 @@ pub fn refund(
             name: row.requested_by_name.clone(),
         },
         review,
-        destination: destination(
-            channel,
-            payment.payer_account.as_deref(),
-            payment.payer_bank.as_deref(),
-        ),
+        destination: match row.received_account.as_deref() {
+            // Once the channel says where the money went, that is the destination.
+            Some(received) => Destination {
+                channel,
+                account: Some(received.to_string()),
+                bank: None,
+                description: received.to_string(),
+            },
+            None => destination(
+                channel,
+                payment.payer_account.as_deref(),
+                payment.payer_bank.as_deref(),
+            ),
+        },
         tracking_no: row.tracking_no.clone(),
         failure_reason: row.failure_reason.clone(),
         expected_arrival_by: row.expected_arrival_by_us.map(from_micros),

@@ -74,6 +74,8 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::refunds::reject_refund))
         .routes(routes!(api::refunds::cancel_refund))
         .routes(routes!(api::refunds::record_return))
+        .routes(routes!(api::refunds::reroute_refund))
+        .routes(routes!(api::channels::channel_callback))
         .routes(routes!(api::admin::verify_audit))
         .routes(routes!(api::admin::healthz));
     if simulated_clock {

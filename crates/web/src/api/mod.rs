@@ -1,6 +1,7 @@
 //! The v1 handlers, one module per resource.
 
 pub mod admin;
+pub mod channels;
 pub mod merchants;
 pub mod payments;
 pub mod refunds;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
+use yuanlu_engine::dispatch::RerouteInput;
 use yuanlu_engine::refunds::{CreateOutcome, CreateRefund, RecordReturn, RefundQuery, ReviewNote};
 use yuanlu_engine::views::{Page, Refund};
 
@@ -171,4 +172,18 @@ pub async fn record_return(
     ApiJson(input): ApiJson<RecordReturn>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(state.engine.record_return(&who, &id, input).await?))
+}
+
+/// Moves an `abnormal` refund on: to the consumer's bank account, or back to the merchant.
+#[utoipa::path(post, path = "/v1/refunds/{id}/reroute", tag = "refunds", security(("bearer" = [])),
+    params(("id" = String, Path, description = "refund id")),
+    request_body = RerouteInput,
+    responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
+pub async fn reroute_refund(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<RerouteInput>,
+) -> ApiResult<Json<Refund>> {
+    Ok(Json(state.engine.reroute_refund(&who, &id, input).await?))
 }

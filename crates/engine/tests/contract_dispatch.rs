@@ -1,0 +1,558 @@
+//! Dispatch on both backends, against a scripted in-memory channel that keeps books like a
+//! real one (it de-duplicates by refund id and pays at most once per refund).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use yuanlu_channels::{
+    CallbackError, CallbackEvent, ChannelOutcome, ConnectorError, RefundConnector, RefundRequest,
+};
+use yuanlu_domain::channel::Channel;
+use yuanlu_domain::refund::RefundStatus;
+use yuanlu_engine::Engine;
+use yuanlu_engine::auth::Principal;
+use yuanlu_engine::clock::Clock;
+use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig, RerouteInput};
+
+use crate::common::Harness;
+
+/// What the fake channel does with the next execute of a refund.
+#[derive(Debug, Clone, Copy)]
+enum Script {
+    /// Pay and answer.
+    Succeed,
+    /// Accept, answer `Processing`; a later query finds it paid.
+    Accept,
+    /// Pay, then lose the answer.
+    PayAndLoseAnswer,
+    /// Busy: nothing recorded.
+    Transient,
+    /// Refuse for good.
+    Final,
+    /// The route is closed.
+    Abnormal,
+}
+
+#[derive(Debug, Default)]
+struct Books {
+    scripts: HashMap<String, VecDeque<Script>>,
+    /// refund id → (paid fen, times paid).
+    paid: HashMap<String, (i64, u32)>,
+    accepted: HashMap<String, i64>,
+    executes: HashMap<String, u32>,
+    accounts: HashMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+struct FakeChannel {
+    books: Arc<Mutex<Books>>,
+}
+
+impl FakeChannel {
+    fn script(&self, refund_id: &str, steps: &[Script]) {
+        self.books
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(refund_id.to_string(), steps.iter().cloned().collect());
+    }
+
+    fn executes(&self, refund_id: &str) -> u32 {
+        self.books
+            .lock()
+            .unwrap()
+            .executes
+            .get(refund_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn times_paid(&self, refund_id: &str) -> u32 {
+        self.books
+            .lock()
+            .unwrap()
+            .paid
+            .get(refund_id)
+            .map_or(0, |p| p.1)
+    }
+
+    fn total_paid_fen(&self) -> i64 {
+        self.books.lock().unwrap().paid.values().map(|p| p.0).sum()
+    }
+
+    fn pay(books: &mut Books, request: &RefundRequest) -> ChannelOutcome {
+        let entry = books
+            .paid
+            .entry(request.refund_id.clone())
+            .or_insert((0, 0));
+        if entry.1 == 0 {
+            *entry = (request.amount_fen, 1);
+        }
+        let account = request
+            .reroute_account
+            .clone()
+            .unwrap_or_else(|| "支付用户零钱".to_string());
+        books
+            .accounts
+            .insert(request.refund_id.clone(), account.clone());
+        ChannelOutcome::Succeeded {
+            channel_refund_id: format!("ch_{}", request.refund_id),
+            received_account: Some(account),
+            succeeded_at: Utc::now(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RefundConnector for FakeChannel {
+    fn channel_name(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn execute(&self, request: &RefundRequest) -> Result<ChannelOutcome, ConnectorError> {
+        let mut books = self.books.lock().unwrap();
+        *books.executes.entry(request.refund_id.clone()).or_insert(0) += 1;
+        // De-duplicate by refund id, like a real channel.
+        if books.paid.contains_key(&request.refund_id) {
+            return Ok(FakeChannel::pay(&mut books, request));
+        }
+        let step = books
+            .scripts
+            .get_mut(&request.refund_id)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(Script::Succeed);
+        match step {
+            Script::Succeed => Ok(FakeChannel::pay(&mut books, request)),
+            Script::Accept => {
+                books
+                    .accepted
+                    .insert(request.refund_id.clone(), request.amount_fen);
+                Ok(ChannelOutcome::Processing {
+                    channel_refund_id: format!("ch_{}", request.refund_id),
+                })
+            }
+            Script::PayAndLoseAnswer => {
+                FakeChannel::pay(&mut books, request);
+                Err(ConnectorError::Unknown("timed out".into()))
+            }
+            Script::Transient => Err(ConnectorError::Transient("SYSTEM_ERROR".into())),
+            Script::Final => Err(ConnectorError::Final(
+                "NOT_ENOUGH: merchant account balance too low".into(),
+            )),
+            Script::Abnormal => Ok(ChannelOutcome::Abnormal {
+                channel_refund_id: None,
+                reason: "USER_ACCOUNT_ABNORMAL: card cancelled".into(),
+            }),
+        }
+    }
+
+    async fn query(
+        &self,
+        request: &RefundRequest,
+    ) -> Result<Option<ChannelOutcome>, ConnectorError> {
+        let mut books = self.books.lock().unwrap();
+        if books.paid.contains_key(&request.refund_id) {
+            return Ok(Some(FakeChannel::pay(&mut books, request)));
+        }
+        if books.accepted.remove(&request.refund_id).is_some() {
+            // Accepted earlier: confirmed by the time anyone asks.
+            return Ok(Some(FakeChannel::pay(&mut books, request)));
+        }
+        Ok(None)
+    }
+
+    fn parse_callback(
+        &self,
+        _headers: &[(String, String)],
+        _body: &[u8],
+    ) -> Result<CallbackEvent, CallbackError> {
+        Err(CallbackError("the fake channel sends no callbacks".into()))
+    }
+}
+
+fn config(worker: &str) -> DispatchConfig {
+    DispatchConfig {
+        worker_id: worker.to_string(),
+        batch_refunds_max: 16,
+        lease: std::time::Duration::from_secs(60),
+        retry_base: std::time::Duration::from_secs(1),
+        retry_cap: std::time::Duration::from_secs(60),
+        confirm_poll_base: std::time::Duration::from_secs(30),
+        confirm_poll_cap: std::time::Duration::from_secs(600),
+        attempts_max: 4,
+    }
+}
+
+fn with_fake(h: &Harness) -> (Engine, FakeChannel) {
+    let fake = FakeChannel::default();
+    let set = ChannelSet::default().with(&Channel::ALL, Arc::new(fake.clone()));
+    (h.engine.clone().with_channels(set), fake)
+}
+
+/// Passes of one worker, moving the clock past every retry, until nothing is due.
+async fn drain(h: &Harness, engine: &Engine, config: &DispatchConfig) {
+    for _ in 0..50 {
+        engine.dispatch_once(config).await.unwrap();
+        match engine.next_dispatch_due().await.unwrap() {
+            None => return,
+            Some(due) => {
+                let wait = (due - h.clock.now()).max(Duration::zero()) + Duration::milliseconds(1);
+                h.clock.advance(wait);
+            }
+        }
+    }
+    panic!("dispatch did not settle in 50 passes");
+}
+
+/// A shop with plenty of sales today (no refund-ratio reviews) and one payment.
+async fn shop_and_payment(h: &Harness, channel: &str, amount: i64) -> (Principal, String) {
+    let shop = h.merchant().await;
+    let payment = h.payment(&shop, json!({ "channel": channel, "amount": amount, "payer": { "wallet_account": "13812340403" } })).await;
+    h.clock.advance(Duration::days(1)); // not a same-day void
+    h.payment(&shop, json!({ "channel": "alipay", "amount": 10_000_000 }))
+        .await;
+    (shop, payment.id)
+}
+
+async fn refund(h: &Harness, shop: &Principal, payment_id: &str, amount: i64, no: &str) -> String {
+    h.refund(shop, json!({ "payment_id": payment_id, "amount": amount, "reason": "customer_cancel", "merchant_refund_no": no })).await.id
+}
+
+contract!(a_queued_refund_is_sent_once_and_succeeds, |h| {
+    let (engine, fake) = with_fake(&h);
+    let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+    let id = refund(&h, &shop, &payment, 4_000, "d1").await;
+    drain(&h, &engine, &config("w1")).await;
+    let done = engine.get_refund(&shop, &id).await.unwrap();
+    assert_eq!(done.status, RefundStatus::Succeeded);
+    assert_eq!(fake.executes(&id), 1);
+    assert_eq!(fake.times_paid(&id), 1);
+    let events: Vec<_> = done.timeline.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events,
+        ["refund.created", "refund.sent", "refund.succeeded"]
+    );
+    assert!(
+        done.timeline[2].money_at.contains("零钱"),
+        "{:?}",
+        done.timeline[2]
+    );
+    assert!(
+        done.expected_arrival_by.is_some(),
+        "a wallet balance refund has an arrival time"
+    );
+    let paid = engine.get_payment(&shop, &payment).await.unwrap();
+    assert_eq!((paid.amount_refunded, paid.amount_in_flight), (4_000, 0));
+});
+
+contract!(
+    a_lost_answer_is_resolved_by_a_query_and_never_resent_blindly,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "alipay", 10_000).await;
+        let id = refund(&h, &shop, &payment, 2_500, "lost").await;
+        fake.script(&id, &[Script::PayAndLoseAnswer]);
+        engine.dispatch_once(&config("w1")).await.unwrap();
+        let unknown = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(
+            unknown.status,
+            RefundStatus::Processing,
+            "the outcome is unknown"
+        );
+        drain(&h, &engine, &config("w1")).await;
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded);
+        assert_eq!(
+            fake.executes(&id),
+            1,
+            "the query found it: no second request"
+        );
+        assert_eq!(fake.times_paid(&id), 1);
+    }
+);
+
+contract!(
+    transient_errors_are_retried_until_the_channel_answers,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "credit_card", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "busy").await;
+        fake.script(
+            &id,
+            &[Script::Transient, Script::Transient, Script::Succeed],
+        );
+        drain(&h, &engine, &config("w1")).await;
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded);
+        assert_eq!(fake.executes(&id), 3);
+        assert_eq!(fake.times_paid(&id), 1);
+    }
+);
+
+contract!(
+    a_channel_that_never_records_the_refund_fails_it_with_a_reason,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "debit_card", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "down").await;
+        fake.script(&id, &[Script::Transient; 10]);
+        drain(&h, &engine, &config("w1")).await;
+        let failed = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(failed.status, RefundStatus::Failed);
+        let reason = failed.failure_reason.unwrap();
+        assert!(
+            reason.contains("did not accept the refund after 4 attempts"),
+            "{reason}"
+        );
+        assert_eq!(fake.times_paid(&id), 0);
+        let payment_after = engine.get_payment(&shop, &payment).await.unwrap();
+        assert_eq!(
+            payment_after.refundable, 10_000,
+            "a failed refund releases its amount"
+        );
+    }
+);
+
+contract!(
+    a_final_refusal_fails_the_refund_with_the_channels_words,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "no").await;
+        fake.script(&id, &[Script::Final]);
+        drain(&h, &engine, &config("w1")).await;
+        let failed = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(failed.status, RefundStatus::Failed);
+        assert!(failed.failure_reason.unwrap().contains("NOT_ENOUGH"));
+        assert_eq!(
+            failed.fee_refunded, 4,
+            "the fee share stays on the refund record"
+        );
+        let payment_after = engine.get_payment(&shop, &payment).await.unwrap();
+        assert_eq!(payment_after.refundable, 10_000);
+    }
+);
+
+contract!(
+    an_abnormal_refund_waits_for_a_reroute_and_then_pays_the_new_account_once,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+        let id = refund(&h, &shop, &payment, 3_000, "ab").await;
+        fake.script(&id, &[Script::Abnormal]);
+        drain(&h, &engine, &config("w1")).await;
+        let abnormal = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(abnormal.status, RefundStatus::Abnormal);
+        assert!(abnormal.next_step.unwrap().description.contains("reroutes"));
+        let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap();
+        assert_eq!(
+            engine
+                .reroute_refund(&shop, &id, input.clone())
+                .await
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+        let rerouted = engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap();
+        assert_eq!(rerouted.status, RefundStatus::Processing);
+        drain(&h, &engine, &config("w1")).await;
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded);
+        assert_eq!(fake.times_paid(&id), 1);
+        let events: Vec<_> = done.timeline.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(
+            events,
+            [
+                "refund.created",
+                "refund.sent",
+                "refund.abnormal",
+                "refund.rerouted",
+                "refund.sent",
+                "refund.succeeded"
+            ]
+        );
+    }
+);
+
+contract!(
+    an_abnormal_refund_rerouted_to_the_merchant_fails_and_releases_the_money,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "unionpay_qr", 10_000).await;
+        let id = refund(&h, &shop, &payment, 3_000, "abm").await;
+        fake.script(&id, &[Script::Abnormal]);
+        drain(&h, &engine, &config("w1")).await;
+        let input: RerouteInput = serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+        let failed = engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap();
+        assert_eq!(failed.status, RefundStatus::Failed);
+        assert!(failed.failure_reason.unwrap().contains("merchant"));
+        assert_eq!(
+            engine
+                .get_payment(&shop, &payment)
+                .await
+                .unwrap()
+                .refundable,
+            10_000
+        );
+        assert_eq!(fake.total_paid_fen(), 0);
+    }
+);
+
+contract!(outcomes_only_move_forward_whatever_their_order, |h| {
+    let (engine, fake) = with_fake(&h);
+    let (shop, payment) = shop_and_payment(&h, "alipay", 10_000).await;
+    let id = refund(&h, &shop, &payment, 2_000, "order").await;
+    fake.script(&id, &[Script::Accept]);
+    engine.dispatch_once(&config("w1")).await.unwrap();
+    let succeeded = ChannelOutcome::Succeeded {
+        channel_refund_id: "ch".into(),
+        received_account: Some("余额".into()),
+        succeeded_at: Utc::now(),
+    };
+    let processing = ChannelOutcome::Processing {
+        channel_refund_id: "ch".into(),
+    };
+    engine
+        .apply_outcome(None, &id, succeeded.clone())
+        .await
+        .unwrap();
+    engine.apply_outcome(None, &id, succeeded).await.unwrap();
+    engine.apply_outcome(None, &id, processing).await.unwrap();
+    engine
+        .apply_outcome(
+            None,
+            &id,
+            ChannelOutcome::Failed {
+                reason: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let done = engine.get_refund(&shop, &id).await.unwrap();
+    assert_eq!(done.status, RefundStatus::Succeeded);
+    let paid = engine.get_payment(&shop, &payment).await.unwrap();
+    assert_eq!(
+        (paid.amount_refunded, paid.amount_in_flight),
+        (2_000, 0),
+        "applied once"
+    );
+    let succeeded_events = done
+        .timeline
+        .iter()
+        .filter(|e| e.event == "refund.succeeded")
+        .count();
+    assert_eq!(succeeded_events, 1);
+});
+
+contract!(
+    an_accepted_card_refund_is_expected_within_three_business_days,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "credit_card", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "card").await;
+        fake.script(&id, &[Script::Accept]);
+        // The harness starts on Fri 2026-11-20 10:00 Shanghai; the payment moved it to Saturday.
+        engine.dispatch_once(&config("w1")).await.unwrap();
+        let accepted = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(accepted.status, RefundStatus::Processing);
+        let by = accepted.expected_arrival_by.unwrap();
+        // Accepted Sat 2026-11-21: business days Mon 23, Tue 24, Wed 25 → end of Wed 25 (Shanghai).
+        assert_eq!(by.to_rfc3339(), "2026-11-25T15:59:59.999999+00:00");
+        let next = accepted.next_step.unwrap();
+        assert_eq!(next.by, Some(by));
+        assert!(
+            next.description.contains("2026-11-25 23:59"),
+            "{}",
+            next.description
+        );
+    }
+);
+
+contract!(
+    a_dead_workers_lease_expires_and_another_worker_finishes_the_refund,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "lease").await;
+        // Worker "dead" leases the refund and dies before doing anything.
+        let mut tx = engine.db.begin().await.unwrap();
+        let now_us = h.clock.now().timestamp_micros();
+        let claimed = tx
+            .conn()
+            .claim_due_refunds("dead", now_us + 60_000_000, now_us, 10)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        engine.dispatch_once(&config("alive")).await.unwrap();
+        assert_eq!(fake.executes(&id), 0, "a live lease is respected");
+        h.clock.advance(Duration::seconds(61));
+        drain(&h, &engine, &config("alive")).await;
+        assert_eq!(
+            engine.get_refund(&shop, &id).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
+        assert_eq!(fake.executes(&id), 1);
+    }
+);
+
+contract!(
+    four_concurrent_workers_send_every_refund_exactly_once,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "alipay", 1_000_000).await;
+        let others = [
+            h.payment(&shop, json!({ "channel": "wechat", "amount": 1_000_000 }))
+                .await
+                .id,
+            h.payment(
+                &shop,
+                json!({ "channel": "debit_card", "amount": 1_000_000 }),
+            )
+            .await
+            .id,
+        ];
+        let mut ids = Vec::new();
+        for i in 0..120 {
+            let on = [&payment, &others[0], &others[1]][i % 3];
+            ids.push(refund(&h, &shop, on, 100, &format!("c{i}")).await);
+        }
+        let mut workers = Vec::new();
+        for w in 0..4 {
+            let engine = engine.clone();
+            workers.push(tokio::spawn(async move {
+                let config = config(&format!("w{w}"));
+                while engine.dispatch_once(&config).await.unwrap() > 0 {}
+            }));
+        }
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        for id in &ids {
+            assert_eq!(
+                fake.executes(id),
+                1,
+                "{id} sent {} times",
+                fake.executes(id)
+            );
+            assert_eq!(
+                engine.get_refund(&shop, id).await.unwrap().status,
+                RefundStatus::Succeeded
+            );
+        }
+        assert_eq!(fake.total_paid_fen(), 12_000);
+        assert!(engine.verify_audit().await.unwrap().ok);
+    }
+);
