@@ -28,6 +28,21 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print China's business-day calendar: one `YYYY-MM-DD workday|holiday` line per date.
+    Calendar(CalendarArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CalendarArgs {
+    /// First date, `YYYY-MM-DD`.
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// Last date (inclusive), `YYYY-MM-DD`.
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    /// Years beyond the shipped 2024–2026 are loaded from `<data-dir>/calendar/cn-YYYY.txt`.
+    #[arg(long, env = "YUANLU_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //! - [`admin_key`]: where the admin key comes from.
 
 mod admin_key;
+mod calendar;
 mod cli;
 mod serve;
 
@@ -31,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify(db),
         } => serve::audit_verify(db).await,
+        Command::Calendar(args) => calendar::run(args),
     };
     match result {
         Ok(code) => code,

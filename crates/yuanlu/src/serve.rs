@@ -64,7 +64,8 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         )),
     };
     let simulated = clock.is_simulated();
-    let engine = Engine::new(db.clone(), clock);
+    let calendar = crate::calendar::load(&args.database.data_dir)?;
+    let engine = Engine::new(db.clone(), clock).with_calendar(calendar);
     let app = yuanlu_web::router(AppState {
         engine,
         admin_key_hash: hash_key(&admin_key),
