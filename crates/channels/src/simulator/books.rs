@@ -1,0 +1,436 @@
+//! The simulator's own books: one record per refund number, like a real channel, and the
+//! decisions an execute makes against them.
+//!
+//! The books are what end-to-end tests check yuanlu against: whatever faults were injected,
+//! every refund number is paid at most once (`paid_count` ≤ 1), and a refund is paid only
+//! when it reached SUCCESS.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::faults::{Fault, FaultConfig};
+
+/// Most refund numbers one simulator books (and tracks attempts for); beyond it the
+/// simulator answers "busy" rather than growing without bound.
+pub const MAX_BOOKED_REFUNDS: usize = 1_000_000;
+
+/// A refund's status at the simulated channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SimStatus {
+    Processing,
+    Success,
+    Abnormal,
+}
+
+/// One booked refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookEntry {
+    pub refund_no: String,
+    pub payment_ref: String,
+    pub amount_fen: i64,
+    pub payment_total_fen: i64,
+    /// Where the money goes: the reroute account, else the payer's, else the wallet balance.
+    pub account: Option<String>,
+    pub status: SimStatus,
+    pub channel_refund_id: String,
+    /// 1 once the refund reached SUCCESS; never more.
+    pub paid_count: u32,
+    pub paid_fen: i64,
+    pub created_at: DateTime<Utc>,
+    pub succeeded_at: Option<DateTime<Utc>>,
+    pub notify_url: Option<String>,
+}
+
+/// Everything the books hold, for tests and `GET /sim/books`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BooksSnapshot {
+    /// Sorted by refund number.
+    pub refunds: Vec<BookEntry>,
+    pub total_paid_fen: i64,
+    pub paid_refunds: usize,
+}
+
+/// An execute, as the channel-specific handler read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecuteCall {
+    pub refund_no: String,
+    pub payment_ref: String,
+    pub amount_fen: i64,
+    pub payment_total_fen: i64,
+    pub payer_account: Option<String>,
+    pub reroute_account: Option<String>,
+    pub notify_url: Option<String>,
+}
+
+/// Why a refund was refused for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    AmountNotPositive,
+    AmountOverTotal,
+    CumulativeOverTotal,
+    /// The number is booked with another amount or payment.
+    Mismatch,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::AmountNotPositive => "refund amount must be positive",
+            Refusal::AmountOverTotal => "refund amount exceeds the payment",
+            Refusal::CumulativeOverTotal => "refunds of this payment would exceed its amount",
+            Refusal::Mismatch => {
+                "this refund number is already booked with another amount or payment"
+            }
+        }
+    }
+}
+
+/// What an execute did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// Booked now or before. `paid_now`: this call moved the money (Alipay's
+    /// `fund_change`); `lost`: book it but never answer.
+    Booked {
+        entry: BookEntry,
+        paid_now: bool,
+        lost: bool,
+    },
+    Refused(Refusal),
+    /// Transient error, nothing recorded; `attempt` picks the error's flavour.
+    Busy {
+        attempt: u32,
+    },
+}
+
+/// Work the execute leaves for after the books are unlocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUp {
+    None,
+    /// Send callbacks for this entry's new status.
+    Notify(BookEntry),
+    /// Confirm this refund number after the configured delay.
+    ConfirmLater(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Books {
+    entries: HashMap<String, BookEntry>,
+    booked_by_payment_fen: HashMap<String, i64>,
+    execute_attempts: HashMap<String, u32>,
+}
+
+fn mark_paid(entry: &mut BookEntry, now: DateTime<Utc>) {
+    entry.status = SimStatus::Success;
+    entry.succeeded_at = Some(now);
+    // The one place money moves; the guard is what "never pays twice" rests on.
+    if entry.paid_count == 0 {
+        entry.paid_count = 1;
+        entry.paid_fen = entry.amount_fen;
+    }
+}
+
+impl Books {
+    pub fn entry(&self, refund_no: &str) -> Option<&BookEntry> {
+        self.entries.get(refund_no)
+    }
+
+    pub fn total_paid_fen(&self) -> i64 {
+        self.entries.values().map(|e| e.paid_fen).sum()
+    }
+
+    pub fn snapshot(&self) -> BooksSnapshot {
+        let mut refunds: Vec<BookEntry> = self.entries.values().cloned().collect();
+        refunds.sort_by(|a, b| a.refund_no.cmp(&b.refund_no));
+        BooksSnapshot {
+            total_paid_fen: self.total_paid_fen(),
+            paid_refunds: refunds.iter().filter(|e| e.paid_count > 0).count(),
+            refunds,
+        }
+    }
+
+    /// Counts an execute attempt; `None` when the books are full.
+    fn bump_attempt(&mut self, refund_no: &str) -> Option<u32> {
+        if !self.execute_attempts.contains_key(refund_no)
+            && self.execute_attempts.len() >= MAX_BOOKED_REFUNDS
+        {
+            return None;
+        }
+        let attempts = self
+            .execute_attempts
+            .entry(refund_no.to_string())
+            .or_insert(0);
+        *attempts = attempts.saturating_add(1);
+        Some(*attempts)
+    }
+
+    /// Executes a refund against the books.
+    pub fn execute(
+        &mut self,
+        call: &ExecuteCall,
+        faults: &FaultConfig,
+        channel_refund_id: String,
+        now: DateTime<Utc>,
+    ) -> (Execution, FollowUp) {
+        let Some(attempt) = self.bump_attempt(&call.refund_no) else {
+            return (Execution::Busy { attempt: 0 }, FollowUp::None);
+        };
+        if faults.strikes(Fault::Error, &call.refund_no, attempt) {
+            return (Execution::Busy { attempt }, FollowUp::None);
+        }
+        match self.entries.get_mut(&call.refund_no) {
+            Some(entry) => repeat(entry, call, now),
+            None => self.book_new(call, faults, channel_refund_id, now),
+        }
+    }
+
+    fn refusal(&self, call: &ExecuteCall) -> Option<Refusal> {
+        if call.amount_fen <= 0 {
+            return Some(Refusal::AmountNotPositive);
+        }
+        if call.amount_fen > call.payment_total_fen {
+            return Some(Refusal::AmountOverTotal);
+        }
+        let booked_fen = self
+            .booked_by_payment_fen
+            .get(&call.payment_ref)
+            .copied()
+            .unwrap_or(0);
+        if booked_fen.saturating_add(call.amount_fen) > call.payment_total_fen {
+            return Some(Refusal::CumulativeOverTotal);
+        }
+        None
+    }
+
+    fn book_new(
+        &mut self,
+        call: &ExecuteCall,
+        faults: &FaultConfig,
+        channel_refund_id: String,
+        now: DateTime<Utc>,
+    ) -> (Execution, FollowUp) {
+        if let Some(refusal) = self.refusal(call) {
+            return (Execution::Refused(refusal), FollowUp::None);
+        }
+        if self.entries.len() >= MAX_BOOKED_REFUNDS {
+            return (Execution::Busy { attempt: 0 }, FollowUp::None);
+        }
+        let number = call.refund_no.as_str();
+        // An account someone gave by hand (a reroute) is taken to work.
+        let abnormal = call.reroute_account.is_none() && faults.strikes(Fault::Abnormal, number, 0);
+        let slow = !abnormal && faults.strikes(Fault::Slow, number, 0);
+        let mut entry = BookEntry {
+            refund_no: call.refund_no.clone(),
+            payment_ref: call.payment_ref.clone(),
+            amount_fen: call.amount_fen,
+            payment_total_fen: call.payment_total_fen,
+            account: call
+                .reroute_account
+                .clone()
+                .or_else(|| call.payer_account.clone()),
+            status: if abnormal {
+                SimStatus::Abnormal
+            } else {
+                SimStatus::Processing
+            },
+            channel_refund_id,
+            paid_count: 0,
+            paid_fen: 0,
+            created_at: now,
+            succeeded_at: None,
+            notify_url: call.notify_url.clone(),
+        };
+        let follow_up = if slow {
+            FollowUp::ConfirmLater(call.refund_no.clone())
+        } else {
+            if !abnormal {
+                mark_paid(&mut entry, now);
+            }
+            FollowUp::Notify(entry.clone())
+        };
+        *self
+            .booked_by_payment_fen
+            .entry(call.payment_ref.clone())
+            .or_insert(0) += call.amount_fen;
+        self.entries.insert(call.refund_no.clone(), entry.clone());
+        let lost = faults.strikes(Fault::Lost, number, 0);
+        let paid_now = entry.paid_count > 0;
+        (
+            Execution::Booked {
+                entry,
+                paid_now,
+                lost,
+            },
+            follow_up,
+        )
+    }
+
+    /// Confirms a slow refund; `Some` with the entry when this call moved it to SUCCESS.
+    pub fn confirm(&mut self, refund_no: &str, now: DateTime<Utc>) -> Option<BookEntry> {
+        let entry = self.entries.get_mut(refund_no)?;
+        if entry.status != SimStatus::Processing {
+            return None;
+        }
+        mark_paid(entry, now);
+        Some(entry.clone())
+    }
+}
+
+/// A repeat of a booked number: the stored record, or the reroute of an abnormal one.
+fn repeat(entry: &mut BookEntry, call: &ExecuteCall, now: DateTime<Utc>) -> (Execution, FollowUp) {
+    if entry.amount_fen != call.amount_fen || entry.payment_ref != call.payment_ref {
+        return (Execution::Refused(Refusal::Mismatch), FollowUp::None);
+    }
+    if entry.notify_url.is_none() {
+        entry.notify_url.clone_from(&call.notify_url);
+    }
+    let (follow_up, paid_now) = match (&call.reroute_account, entry.status) {
+        (Some(reroute), SimStatus::Abnormal) => {
+            entry.account = Some(reroute.clone());
+            mark_paid(entry, now);
+            (FollowUp::Notify(entry.clone()), true)
+        }
+        (_, SimStatus::Abnormal | SimStatus::Processing | SimStatus::Success) => {
+            (FollowUp::None, false)
+        }
+    };
+    let booked = Execution::Booked {
+        entry: entry.clone(),
+        paid_now,
+        lost: false,
+    };
+    (booked, follow_up)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn call(refund_no: &str, amount_fen: i64) -> ExecuteCall {
+        ExecuteCall {
+            refund_no: refund_no.into(),
+            payment_ref: "pay_1".into(),
+            amount_fen,
+            payment_total_fen: 10_000,
+            payer_account: None,
+            reroute_account: None,
+            notify_url: None,
+        }
+    }
+
+    fn run(books: &mut Books, faults: &FaultConfig, call: &ExecuteCall) -> Execution {
+        books
+            .execute(call, faults, format!("ch_{}", call.refund_no), Utc::now())
+            .0
+    }
+
+    #[test]
+    fn repeats_never_pay_twice() {
+        let mut books = Books::default();
+        let faults = FaultConfig::none();
+        for _ in 0..5 {
+            assert!(matches!(
+                run(&mut books, &faults, &call("rf_1", 3_000)),
+                Execution::Booked { .. }
+            ));
+        }
+        assert_eq!(books.entry("rf_1").unwrap().paid_count, 1);
+        assert_eq!(books.total_paid_fen(), 3_000);
+        assert_eq!(books.snapshot().paid_refunds, 1);
+    }
+
+    #[test]
+    fn refusals() {
+        let mut books = Books::default();
+        let faults = FaultConfig::none();
+        assert_eq!(
+            run(&mut books, &faults, &call("rf_0", 0)),
+            Execution::Refused(Refusal::AmountNotPositive)
+        );
+        assert_eq!(
+            run(&mut books, &faults, &call("rf_big", 10_001)),
+            Execution::Refused(Refusal::AmountOverTotal)
+        );
+        assert!(matches!(
+            run(&mut books, &faults, &call("rf_1", 6_000)),
+            Execution::Booked { .. }
+        ));
+        assert_eq!(
+            run(&mut books, &faults, &call("rf_2", 4_001)),
+            Execution::Refused(Refusal::CumulativeOverTotal)
+        );
+        assert!(matches!(
+            run(&mut books, &faults, &call("rf_3", 4_000)),
+            Execution::Booked { .. }
+        ));
+        assert_eq!(
+            run(&mut books, &faults, &call("rf_1", 5_000)),
+            Execution::Refused(Refusal::Mismatch)
+        );
+        assert_eq!(books.total_paid_fen(), 10_000);
+    }
+
+    #[test]
+    fn abnormal_then_reroute_pays_once() {
+        let mut books = Books::default();
+        let faults = FaultConfig {
+            abnormal_rate: 1.0,
+            ..FaultConfig::none()
+        };
+        run(&mut books, &faults, &call("rf_1", 100));
+        assert_eq!(books.entry("rf_1").unwrap().status, SimStatus::Abnormal);
+        assert_eq!(books.total_paid_fen(), 0);
+        let rerouted = ExecuteCall {
+            reroute_account: Some("**** 8888".into()),
+            ..call("rf_1", 100)
+        };
+        run(&mut books, &faults, &rerouted);
+        run(&mut books, &faults, &rerouted);
+        let entry = books.entry("rf_1").unwrap();
+        assert_eq!(
+            (entry.status, entry.paid_count, entry.account.as_deref()),
+            (SimStatus::Success, 1, Some("**** 8888"))
+        );
+        assert_eq!(books.total_paid_fen(), 100);
+    }
+
+    #[test]
+    fn slow_confirms_once() {
+        let mut books = Books::default();
+        let faults = FaultConfig {
+            slow_confirmation_rate: 1.0,
+            ..FaultConfig::none()
+        };
+        let (execution, follow_up) =
+            books.execute(&call("rf_1", 100), &faults, "ch".into(), Utc::now());
+        assert!(
+            matches!(execution, Execution::Booked { ref entry, .. } if entry.status == SimStatus::Processing)
+        );
+        assert_eq!(follow_up, FollowUp::ConfirmLater("rf_1".into()));
+        assert_eq!(books.total_paid_fen(), 0);
+        assert!(books.confirm("rf_1", Utc::now()).is_some());
+        assert!(books.confirm("rf_1", Utc::now()).is_none());
+        assert_eq!(books.total_paid_fen(), 100);
+    }
+
+    #[test]
+    fn errors_record_nothing() {
+        let mut books = Books::default();
+        let faults = FaultConfig {
+            error_rate: 1.0,
+            ..FaultConfig::none()
+        };
+        assert_eq!(
+            run(&mut books, &faults, &call("rf_1", 100)),
+            Execution::Busy { attempt: 1 }
+        );
+        assert_eq!(
+            run(&mut books, &faults, &call("rf_1", 100)),
+            Execution::Busy { attempt: 2 }
+        );
+        assert!(books.snapshot().refunds.is_empty());
+    }
+}
