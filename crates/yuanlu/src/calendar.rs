@@ -12,7 +12,8 @@ pub const CALENDAR_DAYS_MAX: i64 = 10_000;
 
 /// The shipped years, plus every `<data-dir>/calendar/cn-YYYY.txt` (which may replace one).
 pub fn load(data_dir: &Path) -> Result<BusinessCalendar, String> {
-    let mut calendar = BusinessCalendar::embedded().map_err(|e| format!("shipped calendar data: {e}"))?;
+    let mut calendar =
+        BusinessCalendar::embedded().map_err(|e| format!("shipped calendar data: {e}"))?;
     let folder = data_dir.join("calendar");
     let Ok(entries) = std::fs::read_dir(&folder) else {
         return Ok(calendar);
@@ -21,8 +22,11 @@ pub fn load(data_dir: &Path) -> Result<BusinessCalendar, String> {
     files.sort();
     for path in files {
         let Some(year) = year_of(&path) else { continue };
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        calendar.load_year_file(year, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        calendar
+            .load_year_file(year, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(calendar)
 }
@@ -38,7 +42,9 @@ pub fn run(args: CalendarArgs) -> Result<ExitCode, String> {
         return Err(format!("--to {} is before --from {}", args.to, args.from));
     }
     if (args.to - args.from).num_days() >= CALENDAR_DAYS_MAX {
-        return Err(format!("ask for at most {CALENDAR_DAYS_MAX} days at a time"));
+        return Err(format!(
+            "ask for at most {CALENDAR_DAYS_MAX} days at a time"
+        ));
     }
     let calendar = load(&args.data_dir)?;
     let mut uncovered = false;
@@ -46,7 +52,11 @@ pub fn run(args: CalendarArgs) -> Result<ExitCode, String> {
     for (date, lookup) in calendar.days(args.from, args.to) {
         uncovered |= !lookup.covered;
         // Exactly two words per line (scripts read it); the coverage note goes to stderr.
-        out.push_str(&format!("{} {}\n", date.format("%Y-%m-%d"), lookup.kind.as_str()));
+        out.push_str(&format!(
+            "{} {}\n",
+            date.format("%Y-%m-%d"),
+            lookup.kind.as_str()
+        ));
     }
     print!("{out}");
     if uncovered {

@@ -30,6 +30,48 @@ pub enum Command {
     },
     /// Print China's business-day calendar: one `YYYY-MM-DD workday|holiday` line per date.
     Calendar(CalendarArgs),
+    /// Run the channel simulators (WeChat Pay, Alipay, card network) as a separate process,
+    /// for several `yuanlu serve` processes to share (`serve --simulator-url`).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    #[arg(
+        long,
+        env = "YUANLU_SIMULATOR_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub listen: SocketAddr,
+    /// Shared with the servers (`--simulator-secret`): signs requests and callbacks.
+    #[arg(long, env = "YUANLU_SIMULATOR_SECRET")]
+    pub secret: String,
+    /// Faults, e.g. `lost=0.2,error=0.1,abnormal=0.05,slow=0.1,confirm_delay_ms=200,duplicate=0.3,out_of_order=0.3,latency=0..20,seed=7`.
+    #[arg(long, env = "YUANLU_SIM_FAULTS")]
+    pub faults: Option<String>,
+}
+
+/// Where refunds go, and how patiently.
+#[derive(Debug, Clone, Args)]
+pub struct ChannelArgs {
+    /// Base URL of a `yuanlu simulate` process; without it the simulators run in this
+    /// process under `/sim` (their books then live in memory and reset on restart).
+    #[arg(long, env = "YUANLU_SIMULATOR_URL")]
+    pub simulator_url: Option<String>,
+    #[arg(long, env = "YUANLU_SIMULATOR_SECRET")]
+    pub simulator_secret: Option<String>,
+    /// Faults of the in-process simulators (same syntax as `yuanlu simulate --faults`).
+    #[arg(long, env = "YUANLU_SIM_FAULTS")]
+    pub sim_faults: Option<String>,
+    /// How long a channel call may take before its outcome counts as unknown.
+    #[arg(long, env = "YUANLU_CHANNEL_TIMEOUT_MS", default_value_t = 10_000)]
+    pub channel_timeout_ms: u64,
+    /// First retry delay after a channel error (doubles per attempt, with jitter).
+    #[arg(long, env = "YUANLU_DISPATCH_RETRY_MS", default_value_t = 1_000)]
+    pub dispatch_retry_ms: u64,
+    /// First delay between queries of a refund the channel accepted but has not confirmed.
+    #[arg(long, env = "YUANLU_DISPATCH_POLL_MS", default_value_t = 30_000)]
+    pub dispatch_poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -69,6 +111,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub channels: ChannelArgs,
     /// `simulated` or `simulated=2026-11-11T10:00:00+08:00` to run on a clock that an admin
     /// moves forward with `POST /v1/admin/clock/advance`. The real clock is the default.
     #[arg(long, env = "YUANLU_CLOCK", value_parser = parse_clock)]

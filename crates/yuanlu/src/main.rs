@@ -6,8 +6,10 @@
 
 mod admin_key;
 mod calendar;
+mod channels;
 mod cli;
 mod serve;
+mod workers;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,7 @@ async fn main() -> ExitCode {
             command: AuditCommand::Verify(db),
         } => serve::audit_verify(db).await,
         Command::Calendar(args) => calendar::run(args),
+        Command::Simulate(args) => serve::simulate(args).await,
     };
     match result {
         Ok(code) => code,

@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use yuanlu_engine::clock::{Clock, SimulatedClock, SystemClock};
+use yuanlu_engine::dispatch::DispatchConfig;
 use yuanlu_engine::ids::hash_key;
 use yuanlu_engine::{Db, Engine};
 use yuanlu_web::AppState;
@@ -65,15 +67,29 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     };
     let simulated = clock.is_simulated();
     let calendar = crate::calendar::load(&args.database.data_dir)?;
-    let engine = Engine::new(db.clone(), clock).with_calendar(calendar);
-    let app = yuanlu_web::router(AppState {
-        engine,
-        admin_key_hash: hash_key(&admin_key),
-    });
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"))?;
+    let engine = Engine::new(db.clone(), clock)
+        .with_calendar(calendar)
+        .with_channels(wiring.channels);
+    let mut app = yuanlu_web::router(AppState {
+        engine: engine.clone(),
+        admin_key_hash: hash_key(&admin_key),
+    });
+    if let Some(simulators) = wiring.simulators {
+        app = app.nest("/sim", simulators);
+    }
+    let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
+    let process_id = yuanlu_engine::ids::new_id("proc");
+    let workers = crate::workers::spawn_dispatch(
+        &engine,
+        &process_id,
+        &dispatch_config(&args.channels),
+        &shutdown,
+    );
     println!(
         "yuanlu listening on http://{address} ({})",
         describe(&args.database)
@@ -88,6 +104,7 @@ pub async fn run(args: ServeArgs) -> CommandResult {
             );
         }
     }
+    println!("channels: {}", wiring.description);
     if simulated {
         println!("clock: simulated; move it with POST /v1/admin/clock/advance");
     }
@@ -95,7 +112,45 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    let _ = stop_workers.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
     db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The dispatch workers' settings: defaults, with the CLI's timings. The lease outlasts a
+/// channel call with its timeout twice over, so a live worker never loses its refund.
+fn dispatch_config(args: &crate::cli::ChannelArgs) -> DispatchConfig {
+    let timeout = Duration::from_millis(args.channel_timeout_ms);
+    DispatchConfig {
+        lease: (timeout * 2 + Duration::from_secs(5)).max(Duration::from_secs(10)),
+        retry_base: Duration::from_millis(args.dispatch_retry_ms.max(1)),
+        confirm_poll_base: Duration::from_millis(args.dispatch_poll_ms.max(1)),
+        ..DispatchConfig::default()
+    }
+}
+
+/// `yuanlu simulate`: the three simulators on one listener, until interrupted.
+pub async fn simulate(args: crate::cli::SimulateArgs) -> CommandResult {
+    let faults = yuanlu_channels::simulator::FaultConfig::from_spec(
+        args.faults.as_deref().unwrap_or("none"),
+    )
+    .map_err(|e| format!("--faults: {e}"))?;
+    let router = crate::channels::simulator_router(&args.secret, &faults, None);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "yuanlu simulators listening on http://{address} (/wechat, /alipay, /card; books at /<channel>/sim/books; faults: {})",
+        args.faults.as_deref().unwrap_or("none")
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("simulator error: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

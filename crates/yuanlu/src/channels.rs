@@ -1,0 +1,112 @@
+//! Which channel each refund goes to: the simulators (in this process by default, or a
+//! separate `yuanlu simulate` process), or a real channel configured by environment.
+//!
+//! Per channel, `YUANLU_{WECHAT,ALIPAY,CARD}_URL` and `..._SECRET` point the connector at a
+//! real endpoint (see docs/channels.md); otherwise it goes to the simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use yuanlu_channels::simulator::{self, FaultConfig, SimChannel, SimulatorConfig};
+use yuanlu_channels::{
+    AlipayConnector, CardConnector, ConnectorConfig, RefundConnector, WechatConnector,
+};
+use yuanlu_domain::channel::Channel;
+use yuanlu_engine::dispatch::ChannelSet;
+use yuanlu_engine::ids::new_secret_key;
+
+use crate::cli::ChannelArgs;
+
+/// The three simulated channels and the path each is served under.
+pub const SIMULATED: [(SimChannel, &str); 3] = [
+    (SimChannel::Wechat, "wechat"),
+    (SimChannel::Alipay, "alipay"),
+    (SimChannel::Card, "card"),
+];
+
+/// The connectors, and the in-process simulators to mount at `/sim` (if used).
+pub struct Wiring {
+    pub channels: ChannelSet,
+    pub simulators: Option<Router>,
+    /// For the start-up message.
+    pub description: String,
+}
+
+/// One router serving the three simulators under `/wechat`, `/alipay`, `/card`.
+pub fn simulator_router(secret: &str, faults: &FaultConfig, notify_base: Option<&str>) -> Router {
+    let mut router = Router::new();
+    for (channel, path) in SIMULATED {
+        let mut config = SimulatorConfig::new(secret).with_faults(faults.clone());
+        if let Some(base) = notify_base {
+            config = config.with_notify_url(format!("{base}/v1/channels/{path}/notify"));
+        }
+        router = router.nest(&format!("/{path}"), simulator::router(channel, config).0);
+    }
+    router
+}
+
+/// Builds the connectors for a server listening at `self_url` (`http://127.0.0.1:8080`).
+pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
+    let faults = FaultConfig::from_spec(args.sim_faults.as_deref().unwrap_or("none"))
+        .map_err(|e| format!("--sim-faults: {e}"))?;
+    let (simulator_base, secret, simulators, description) = match &args.simulator_url {
+        Some(url) => {
+            let secret = args
+                .simulator_secret
+                .clone()
+                .ok_or("--simulator-url needs --simulator-secret (YUANLU_SIMULATOR_SECRET)")?;
+            (
+                url.trim_end_matches('/').to_string(),
+                secret,
+                None,
+                format!("simulators at {url}"),
+            )
+        }
+        None => {
+            let secret = new_secret_key("sim");
+            let router = simulator_router(&secret, &faults, Some(self_url));
+            let faults_text = args.sim_faults.as_deref().unwrap_or("none");
+            (
+                format!("{self_url}/sim"),
+                secret,
+                Some(router),
+                format!("simulators in this process (faults: {faults_text})"),
+            )
+        }
+    };
+    let timeout = Duration::from_millis(args.channel_timeout_ms);
+    let config_for = |path: &str| -> ConnectorConfig {
+        let upper = path.to_uppercase();
+        let (base, secret) = match (
+            std::env::var(format!("YUANLU_{upper}_URL")),
+            std::env::var(format!("YUANLU_{upper}_SECRET")),
+        ) {
+            (Ok(url), Ok(secret)) => (url, secret),
+            _ => (format!("{simulator_base}/{path}"), secret.clone()),
+        };
+        ConnectorConfig::new(base, secret)
+            .with_timeout(timeout)
+            .with_notify_url(format!("{self_url}/v1/channels/{path}/notify"))
+    };
+    let error =
+        |e: yuanlu_channels::ConnectorBuildError| format!("cannot build a channel connector: {e}");
+    let wechat: Arc<dyn RefundConnector> =
+        Arc::new(WechatConnector::new(config_for("wechat")).map_err(error)?);
+    let alipay: Arc<dyn RefundConnector> =
+        Arc::new(AlipayConnector::new(config_for("alipay")).map_err(error)?);
+    let card: Arc<dyn RefundConnector> =
+        Arc::new(CardConnector::new(config_for("card")).map_err(error)?);
+    let channels = ChannelSet::default()
+        .with(&[Channel::Wechat], wechat)
+        .with(&[Channel::Alipay], alipay)
+        .with(
+            &[Channel::CreditCard, Channel::DebitCard, Channel::UnionpayQr],
+            card,
+        );
+    Ok(Wiring {
+        channels,
+        simulators,
+        description,
+    })
+}

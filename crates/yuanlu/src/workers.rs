@@ -1,0 +1,72 @@
+//! Background workers of `yuanlu serve`: each runs its engine step in a loop, waits a little
+//! when there was nothing to do, and stops when the server shuts down.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use yuanlu_engine::dispatch::DispatchConfig;
+use yuanlu_engine::{Engine, EngineResult};
+
+/// How long an idle worker waits before looking again.
+pub const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How long a worker whose step failed (e.g. the database is down) waits.
+pub const ERROR_PAUSE: Duration = Duration::from_secs(2);
+/// Dispatch workers per process; each works a batch of refunds concurrently.
+pub const DISPATCH_WORKERS: usize = 2;
+
+/// Runs `step` until `shutdown` flips; `step` returns how much work it did.
+fn spawn_loop<F, Fut>(
+    name: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+    mut step: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = EngineResult<usize>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let pause = match step().await {
+                Ok(0) => IDLE_POLL,
+                Ok(_) => Duration::ZERO,
+                Err(error) => {
+                    tracing::warn!(worker = name, %error, "worker step failed");
+                    ERROR_PAUSE
+                }
+            };
+            if pause > Duration::ZERO {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    })
+}
+
+/// Starts the dispatch workers.
+pub fn spawn_dispatch(
+    engine: &Engine,
+    process_id: &str,
+    base: &DispatchConfig,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    (0..DISPATCH_WORKERS)
+        .map(|n| {
+            let engine = engine.clone();
+            let config = DispatchConfig {
+                worker_id: format!("{process_id}/dispatch-{n}"),
+                ..base.clone()
+            };
+            spawn_loop("dispatch", shutdown.clone(), move || {
+                let (engine, config) = (engine.clone(), config.clone());
+                async move { engine.dispatch_once(&config).await }
+            })
+        })
+        .collect()
+}
