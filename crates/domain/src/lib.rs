@@ -12,6 +12,8 @@
 //! - [`review`]: which refunds wait for a reviewer, and who may approve them.
 //! - [`decide`]: the rules checked when a refund is asked for, in one pure function.
 //! - [`audit`]: the canonical content and SHA-256 chaining of audit entries.
+//! - [`ledger`]: double-entry postings of every money event, balances, the funding rule.
+//! - [`settlement`]: a merchant's statement of one business date: what is credited, and why.
 
 pub mod arrival;
 pub mod audit;
@@ -19,9 +21,11 @@ pub mod calendar;
 pub mod channel;
 pub mod decide;
 pub mod fees;
+pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod refund;
 pub mod review;
 pub mod settings;
+pub mod settlement;
 pub mod time;
