@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::channel::Channel;
 use crate::fees::FeeRefundPolicy;
+use crate::ledger::FundingPolicy;
 
 /// Upper bound on a fee rate: 10 %. Anything above is a typing mistake, not a tariff.
 pub const FEE_RATE_PPM_MAX: i64 = 100_000;
@@ -65,6 +66,10 @@ pub struct MerchantSettings {
     /// Per channel id (`credit_card`, `debit_card`, `wechat`, `alipay`, `unionpay_qr`).
     pub channels: BTreeMap<Channel, ChannelSettings>,
     pub review: ReviewSettings,
+    /// How refunds are funded: refused beyond the balance (`require_balance`, default) or
+    /// carried as a debt into later payouts (`carry_forward`).
+    #[serde(default)]
+    pub funding: FundingPolicy,
 }
 
 impl Default for MerchantSettings {
@@ -75,6 +80,7 @@ impl Default for MerchantSettings {
                 .map(|c| (c, ChannelSettings::default_for(c)))
                 .collect(),
             review: ReviewSettings::default(),
+            funding: FundingPolicy::default(),
         }
     }
 }
@@ -108,6 +114,7 @@ pub struct MerchantSettingsPatch {
     #[serde(default)]
     pub channels: BTreeMap<Channel, ChannelSettingsPatch>,
     pub review: Option<ReviewSettingsPatch>,
+    pub funding: Option<FundingPolicy>,
 }
 
 /// A setting outside its allowed range; `field` is the JSON path.
@@ -171,6 +178,9 @@ impl MerchantSettings {
                 current.fee_refund = policy;
             }
             next.channels.insert(*channel, current);
+        }
+        if let Some(funding) = patch.funding {
+            next.funding = funding;
         }
         if let Some(review) = &patch.review {
             if let Some(v) = review.large_amount_fen {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use yuanlu_domain::audit::{
-    AuditContent, ChainWalker, FirstBad, GENESIS_HASH, StoredEntry, entry_hash,
+    AuditContent, ChainBreak, ChainWalker, FirstBad, GENESIS_HASH, StoredEntry, entry_hash,
 };
 use yuanlu_store::{AuditRow, Conn};
 
@@ -64,27 +64,32 @@ pub struct AuditVerification {
 
 impl Engine {
     /// Walks every chain from its first entry and stops at the first break.
+    ///
+    /// Writers keep appending while this runs, so each chain is walked up to the head read
+    /// before the walk; afterwards, any stored entry beyond the head read again is a forgery
+    /// (an honest append moves the head in the same transaction).
     pub async fn verify_audit(&self) -> EngineResult<AuditVerification> {
         let mut pooled = self.db.acquire().await?;
         let mut conn = pooled.conn();
-        let heads = conn.audit_heads().await?;
         let chains = conn.audit_chains().await?;
         let mut entries = 0;
         for chain in &chains {
+            let broken = |bad, entries| AuditVerification {
+                ok: false,
+                entries,
+                chains: chains.len() as i64,
+                first_bad: Some(bad),
+            };
+            let (head_seq, head_hash) = head_of(&mut conn, chain).await?;
             let mut walker = ChainWalker::new(chain);
             let mut after_seq = 0;
             loop {
                 let page = conn
-                    .audit_page(chain, after_seq, VERIFY_PAGE_ENTRIES)
+                    .audit_page(chain, after_seq, head_seq, VERIFY_PAGE_ENTRIES)
                     .await?;
                 for row in &page {
                     if let Err(bad) = walker.step(&stored(row)) {
-                        return Ok(AuditVerification {
-                            ok: false,
-                            entries,
-                            chains: chains.len() as i64,
-                            first_bad: Some(bad),
-                        });
+                        return Ok(broken(bad, entries));
                     }
                     entries += 1;
                 }
@@ -93,18 +98,18 @@ impl Engine {
                     _ => break,
                 }
             }
-            let (head_seq, head_hash) = heads
-                .iter()
-                .find(|h| &h.chain == chain)
-                .map(|h| (h.seq, h.hash.as_str()))
-                .unwrap_or((0, GENESIS_HASH));
-            if let Err(bad) = walker.finish(head_seq, head_hash) {
-                return Ok(AuditVerification {
-                    ok: false,
-                    entries,
-                    chains: chains.len() as i64,
-                    first_bad: Some(bad),
-                });
+            if let Err(bad) = walker.finish(head_seq, &head_hash) {
+                return Ok(broken(bad, entries));
+            }
+            let stored_max = conn.audit_max_seq(chain).await?;
+            let (head_now, _) = head_of(&mut conn, chain).await?;
+            if stored_max > head_now {
+                let bad = FirstBad {
+                    chain: chain.clone(),
+                    seq: head_now + 1,
+                    problem: ChainBreak::HeadMismatch,
+                };
+                return Ok(broken(bad, entries));
             }
         }
         Ok(AuditVerification {
@@ -114,6 +119,14 @@ impl Engine {
             first_bad: None,
         })
     }
+}
+
+/// A chain's recorded head, or the genesis when it has none.
+async fn head_of(conn: &mut Conn<'_>, chain: &str) -> EngineResult<(i64, String)> {
+    Ok(conn
+        .audit_head(chain)
+        .await?
+        .map_or((0, GENESIS_HASH.to_string()), |h| (h.seq, h.hash)))
 }
 
 fn stored(row: &AuditRow) -> StoredEntry {

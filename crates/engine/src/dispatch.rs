@@ -200,6 +200,12 @@ impl Engine {
         match step {
             Step::Nothing => self.release(config, &row.id, None).await,
             Step::Query => match connector.query(&request).await {
+                // The channel's record is the closed original route; the rerouted request
+                // has not been taken yet, so it goes out (same refund id, new account).
+                Ok(Some(ChannelOutcome::Abnormal { .. })) if row.reroute_account.is_some() => {
+                    self.resend_or_give_up(config, &row, connector.as_ref(), &request)
+                        .await
+                }
                 Ok(Some(outcome)) => self.apply_outcome(Some(config), &row.id, outcome).await,
                 Ok(None) => {
                     self.resend_or_give_up(config, &row, connector.as_ref(), &request)
@@ -322,6 +328,7 @@ impl Engine {
                 now_us,
                 json!({
                     "status": "processing", "channel": row.channel,
+                    "rerouted_to": row.received_account,
                 }),
             )
             .await?;
@@ -411,6 +418,14 @@ impl Engine {
         let status = parse_status(&row)?;
         let holds_lease =
             config.is_some_and(|c| row.lease_owner.as_deref() == Some(c.worker_id.as_str()));
+        let stale_route_callback = config.is_none()
+            && row.reroute_account.is_some()
+            && matches!(outcome, ChannelOutcome::Abnormal { .. });
+        if stale_route_callback {
+            // A callback about the closed original route, arriving after the operator
+            // rerouted the refund: the worker's own answers decide the new route.
+            return Ok(());
+        }
         if status != RefundStatus::Processing {
             // Final, abnormal (waiting for an operator) or not yet sent: a late or stray
             // answer changes nothing.
@@ -463,6 +478,14 @@ impl Engine {
                         }),
                     )
                     .await?;
+                    crate::notify::enqueue_refund_sms(
+                        &mut conn,
+                        &row,
+                        &payment,
+                        crate::notify::SmsKind::Accepted,
+                        now_us,
+                    )
+                    .await?;
                 }
             }
             ChannelOutcome::Succeeded {
@@ -498,6 +521,14 @@ impl Engine {
                 )
                 .await?;
                 conn.update_refund_dispatch(&row).await?;
+                crate::notify::enqueue_refund_sms(
+                    &mut conn,
+                    &row,
+                    &payment,
+                    crate::notify::SmsKind::Arrived,
+                    now_us,
+                )
+                .await?;
             }
             ChannelOutcome::Abnormal {
                 channel_refund_id,

@@ -31,6 +31,10 @@ pub enum EngineError {
     Forbidden(String),
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    #[error(
+        "the merchant's balance ({available_fen} fen unsettled plus carried) cannot fund this refund's net debit of {needed_fen} fen; wait for more sales or ask the acquirer to allow carry-forward"
+    )]
+    InsufficientBalance { available_fen: i64, needed_fen: i64 },
     #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
     UnsupportedCurrency(String),
     #[error("internal storage error: {0}")]
@@ -49,6 +53,7 @@ impl EngineError {
             EngineError::Forbidden(_) => "forbidden",
             EngineError::Validation { .. } => "validation_error",
             EngineError::UnsupportedCurrency(_) => "validation_error",
+            EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
             EngineError::Store(_) => "internal_error",
         }
     }

@@ -13,13 +13,20 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod ids;
+pub mod ledger;
 pub mod merchants;
+pub mod notify;
+pub mod overdue;
 pub mod payments;
+pub mod public;
 pub mod refunds;
+pub mod reports;
+pub mod settlement;
 pub mod timeline;
 pub mod views;
 

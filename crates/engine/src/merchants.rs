@@ -98,12 +98,17 @@ impl Engine {
             });
         }
         let mut pooled = self.db.acquire().await?;
-        let row = pooled.conn().get_merchant(id).await?;
+        let mut conn = pooled.conn();
+        let row = conn.get_merchant(id).await?;
         let row = row.ok_or_else(|| EngineError::NotFound {
             what: "merchant",
             id: id.to_string(),
         })?;
-        views::merchant(&row)
+        let balance = conn.get_balance(id).await?;
+        let mut merchant = views::merchant(&row)?;
+        merchant.balances.unsettled_fen = balance.unsettled_fen;
+        merchant.balances.carried_fen = balance.carried_fen;
+        Ok(merchant)
     }
 
     /// Admin or the merchant's supervisor: a new key for the merchant's staff or supervisors.

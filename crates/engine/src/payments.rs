@@ -16,6 +16,7 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::Principal;
 use crate::error::{EngineError, EngineResult};
 use crate::ids::{self, new_id};
+use crate::ledger::{self, LedgerEvent, PostingFacts};
 use crate::views::{self, Page, Payment};
 
 /// Longest free-text identifier accepted (terminal ids, voucher numbers, order numbers).
@@ -255,6 +256,17 @@ impl Engine {
         };
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
+        let capture_date = yuanlu_domain::time::shanghai_date(captured_at)
+            .format("%Y-%m-%d")
+            .to_string();
+        if conn.is_settled(&capture_date).await? {
+            return Err(EngineError::validation(
+                "captured_at",
+                format!(
+                    "{capture_date} is already settled; record the payment on an open business date"
+                ),
+            ));
+        }
         let merchant_row =
             conn.get_merchant(&merchant_id)
                 .await?
@@ -305,6 +317,21 @@ impl Engine {
             voided: false,
         };
         conn.insert_payment(&row).await?;
+        ledger::post(
+            &mut conn,
+            &PostingFacts {
+                merchant_id: &merchant_id,
+                event: LedgerEvent::PaymentCaptured,
+                reference: &row.id,
+                payment_id: Some(&row.id),
+                channel: Some(channel),
+                amount_fen: amount,
+                fee_fen: row.fee_fen,
+                // The sale belongs to the day it was captured (a back-fill to its own day).
+                at: captured_at,
+            },
+        )
+        .await?;
         audit::append(&mut conn, AuditEvent {
             chain: &merchant_id,
             at_us: row.created_at_us,

@@ -23,6 +23,8 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::Principal;
 use crate::error::{EngineError, EngineResult};
 use crate::ids::{self, new_id};
+use crate::ledger::{self, LedgerEvent, PostingFacts};
+use crate::notify;
 use crate::payments::{IDENTIFIER_CHARS_MAX, optional_text, parse_amount};
 use crate::timeline::{self, action};
 use crate::views::{self, Page, Refund};
@@ -226,9 +228,21 @@ impl Engine {
                 capture_day_settled: conn.is_settled(&capture_date).await?,
             },
         )?;
+        // The funding rule, under the merchant's balance lock: checked when the refund is asked
+        // for, and again when it is queued (debited) if it waits first.
+        ledger::ensure_funded(
+            &mut conn,
+            merchant_id,
+            settings.funding,
+            plan.amount_fen - plan.fee_refunded_fen,
+        )
+        .await?;
         let now_us = to_micros(now);
         let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
         conn.insert_refund(&row).await?;
+        if needs_dispatch(plan.status, plan.refund_type) {
+            post_refund(&mut conn, &row, LedgerEvent::RefundQueued, now_us).await?;
+        }
         let mut counters = payment_row.counters();
         counters.amount_in_flight_fen += plan.amount_fen;
         counters.fee_returned_fen += plan.fee_refunded_fen;
@@ -258,8 +272,17 @@ impl Engine {
             },
         )
         .await?;
+        notify::enqueue_refund_event(&mut conn, &row, notify::EVENT_CREATED, now_us).await?;
         if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
             complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
+            notify::enqueue_refund_sms(
+                &mut conn,
+                &row,
+                &payment_row,
+                notify::SmsKind::Arrived,
+                now_us,
+            )
+            .await?;
         }
         let view = refund_view(&mut conn, &row, &payment_row).await?;
         tx.commit().await?;
@@ -431,6 +454,8 @@ impl Engine {
             change.to == RefundStatus::Queued && row.refund_type == RefundType::Void.id();
         if void_ready {
             complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
+            notify::enqueue_refund_sms(&mut conn, &row, &payment, notify::SmsKind::Arrived, now_us)
+                .await?;
         }
         let view = refund_view(&mut conn, &row, &payment).await?;
         tx.commit().await?;
@@ -552,6 +577,7 @@ pub(crate) async fn apply_transition(
             row.id
         )));
     }
+    ledger_effects(conn, row, from, change.to, now_us).await?;
     if from.holds_money() && !change.to.holds_money() {
         counters.amount_in_flight_fen -= row.amount_fen;
         if change.to == RefundStatus::Succeeded {
@@ -590,6 +616,72 @@ pub(crate) async fn apply_transition(
                 "received_account": row.received_account,
                 "expected_arrival_by_us": row.expected_arrival_by_us,
             }),
+        },
+    )
+    .await?;
+    // The merchant's webhook hears of every status change, from the same transaction.
+    notify::enqueue_refund_event(conn, row, notify::event_type_for(change.to), now_us).await
+}
+
+/// What a refund's transition does to the ledger. A refund is debited from the merchant when
+/// it is queued (after the funding rule), credited back when it fails or is canceled after
+/// that, and leaves the acquirer when the channel pays it. A void posts once, when it
+/// completes (`complete_void`).
+async fn ledger_effects(
+    conn: &mut Conn<'_>,
+    row: &RefundRow,
+    from: RefundStatus,
+    to: RefundStatus,
+    now_us: i64,
+) -> EngineResult<()> {
+    use RefundStatus::*;
+    if row.refund_type == RefundType::Void.id() {
+        return Ok(());
+    }
+    let debited = |s: RefundStatus| matches!(s, Queued | Processing | Abnormal);
+    let event = match (from, to) {
+        (_, Queued) if !debited(from) => {
+            let merchant = conn.get_merchant(&row.merchant_id).await?.ok_or_else(|| {
+                EngineError::corrupt(format!("refund {} names a missing merchant", row.id))
+            })?;
+            let policy = views::merchant(&merchant)?.settings.funding;
+            ledger::ensure_funded(
+                conn,
+                &row.merchant_id,
+                policy,
+                row.amount_fen - row.fee_refunded_fen,
+            )
+            .await?;
+            LedgerEvent::RefundQueued
+        }
+        (_, Failed | Canceled) if debited(from) => LedgerEvent::RefundReleased,
+        (_, Succeeded) => LedgerEvent::RefundSucceeded,
+        _ => return Ok(()),
+    };
+    post_refund(conn, row, event, now_us).await
+}
+
+/// Posts a refund's money event.
+async fn post_refund(
+    conn: &mut Conn<'_>,
+    row: &RefundRow,
+    event: LedgerEvent,
+    now_us: i64,
+) -> EngineResult<()> {
+    let channel = yuanlu_domain::channel::Channel::parse(&row.channel).ok_or_else(|| {
+        EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
+    })?;
+    ledger::post(
+        conn,
+        &PostingFacts {
+            merchant_id: &row.merchant_id,
+            event,
+            reference: &row.id,
+            payment_id: Some(&row.payment_id),
+            channel: Some(channel),
+            amount_fen: row.amount_fen,
+            fee_fen: row.fee_refunded_fen,
+            at: yuanlu_domain::time::from_micros(now_us),
         },
     )
     .await
@@ -640,6 +732,7 @@ async fn complete_void(
     };
     // Only a completed void voids the payment; one waiting for review holds the amount.
     counters.voided = true;
+    post_refund(conn, row, LedgerEvent::VoidCompleted, now_us).await?;
     apply_transition(
         conn,
         row,

@@ -158,6 +158,10 @@ fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>
         action::VOID_COMPLETED => {
             "voided (撤销) at the acquirer: the payment and its whole fee were reversed".to_string()
         }
+        action::SENT if text(data, "rerouted_to").is_some() => {
+            let to = text(data, "rerouted_to").unwrap_or_default();
+            format!("sent again, to {to} (rerouted by the acquirer)")
+        }
         action::SENT => {
             let channel = text(data, "channel").and_then(yuanlu_domain::channel::Channel::parse);
             let name = channel.map_or("the channel", |c| c.display_name());
@@ -173,6 +177,10 @@ fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>
         action::ABNORMAL => format!("the channel could not refund along the original route{note}"),
         action::FAILED => format!("failed{note}"),
         action::REROUTED => format!("rerouted by the acquirer{note}"),
+        "refund.feedback" => {
+            let rating = data.get("rating").and_then(|r| r.as_i64()).unwrap_or(0);
+            format!("the consumer rated it {rating}/5")
+        }
         other => other.to_string(),
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
+use yuanlu_domain::ledger::MerchantBalance;
 use yuanlu_domain::money::CURRENCY;
 use yuanlu_domain::payment::{PaymentKind, PaymentState, ShippingStatus};
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole};
@@ -28,6 +29,9 @@ pub struct Merchant {
     pub id: String,
     pub name: String,
     pub settings: MerchantSettings,
+    /// What the acquirer owes the merchant (unsettled) and what the merchant owes
+    /// (carried, ≤ 0), in fen.
+    pub balances: MerchantBalance,
     pub created_at: DateTime<Utc>,
 }
 
@@ -176,6 +180,7 @@ pub fn merchant(row: &MerchantRow) -> EngineResult<Merchant> {
         id: row.id.clone(),
         name: row.name.clone(),
         settings,
+        balances: MerchantBalance::default(),
         created_at: from_micros(row.created_at_us),
     })
 }

@@ -179,3 +179,42 @@ contract!(
         assert_eq!(report.entries, 3 + 30);
     }
 );
+
+contract!(an_entry_appended_past_the_head_is_caught, |h| {
+    let chain = history(&h).await;
+    h.execute(&format!(
+        "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \
+         SELECT chain, 8, at_us, actor, action, subject_id, data, hash, hash FROM audit_log WHERE chain = '{chain}' AND seq = 7"
+    ))
+    .await;
+    let bad = h.engine.verify_audit().await.unwrap().first_bad.unwrap();
+    assert_eq!((bad.seq, bad.problem), (8, ChainBreak::HeadMismatch));
+});
+
+contract!(verification_under_concurrent_appends_stays_ok, |h| {
+    let shop = h.merchant().await;
+    let payment = h
+        .payment(&shop, json!({ "channel": "alipay", "amount": 1_000_000 }))
+        .await;
+    let writer = {
+        let (engine, shop, payment_id) = (h.engine.clone(), shop.clone(), payment.id.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let input = serde_json::from_value(json!({
+                    "payment_id": payment_id, "amount": 10, "reason": "customer_cancel", "merchant_refund_no": format!("v{i}"),
+                }))
+                .unwrap();
+                engine.create_refund(&shop, input).await.unwrap();
+            }
+        })
+    };
+    let mut verifications = 0;
+    while !writer.is_finished() {
+        let report = h.engine.verify_audit().await.unwrap();
+        assert!(report.ok, "{report:?}");
+        verifications += 1;
+    }
+    writer.await.unwrap();
+    assert!(verifications > 0);
+    assert!(h.engine.verify_audit().await.unwrap().ok);
+});

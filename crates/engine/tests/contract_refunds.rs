@@ -136,6 +136,49 @@ contract!(partial_wechat_refunds_return_13_12_13_fen_of_fee, |h| {
     assert_eq!(code(refund_more), "amount_exceeds_refundable");
 });
 
+contract!(a_refund_the_balance_cannot_fund_is_refused, |h| {
+    let shop = h
+        .merchant_with(json!({ "review": { "refund_ratio_percent": 100 } }))
+        .await;
+    let payment = h
+        .payment(&shop, json!({ "channel": "credit_card", "amount": 20_000 }))
+        .await;
+    // The merchant's only money is the payment's 198.80 net; card refunds return no fee.
+    let short = h.try_refund(&shop, json!({ "payment_id": payment.id, "amount": 19_881, "reason": "customer_cancel", "merchant_refund_no": "f1" })).await;
+    assert_eq!(code(short), "insufficient_merchant_balance");
+    let within = h.refund(&shop, json!({ "payment_id": payment.id, "amount": 19_880, "reason": "customer_cancel", "merchant_refund_no": "f2" })).await;
+    assert_eq!(within.status, RefundStatus::Queued);
+    let balance = h
+        .engine
+        .merchant_balance(shop.merchant_scope().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((balance.unsettled_fen, balance.carried_fen), (0, 0));
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+});
+
+contract!(
+    a_carry_forward_merchant_may_refund_beyond_its_balance,
+    |h| {
+        let shop = h
+            .merchant_with(
+                json!({ "funding": "carry_forward", "review": { "refund_ratio_percent": 100 } }),
+            )
+            .await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "credit_card", "amount": 20_000 }))
+            .await;
+        h.refund(&shop, json!({ "payment_id": payment.id, "amount": 19_900, "reason": "customer_cancel", "merchant_refund_no": "f1" })).await;
+        let balance = h
+            .engine
+            .merchant_balance(shop.merchant_scope().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(balance.unsettled_fen, -20, "the merchant owes 0.20");
+        assert!(h.engine.check_ledger().await.unwrap().balanced);
+    }
+);
+
 contract!(fees_follow_the_spec_table, |h| {
     let shop = h.merchant().await;
     let wechat = h
@@ -240,6 +283,9 @@ contract!(a_rejected_void_frees_the_payment_again, |h| {
 
 contract!(a_card_refund_on_a_later_day_is_a_refund_not_a_void, |h| {
     let shop = h.merchant().await;
+    // Other sales fund the refund (its card fee is not returned).
+    h.payment(&shop, json!({ "channel": "alipay", "amount": 100_000 }))
+        .await;
     let payment = h
         .payment(&shop, json!({ "channel": "unionpay_qr", "amount": 20_000 }))
         .await;
@@ -254,6 +300,9 @@ contract!(a_card_refund_on_a_later_day_is_a_refund_not_a_void, |h| {
 
 contract!(a_settled_day_makes_a_same_day_refund_a_refund, |h| {
     let shop = h.merchant().await;
+    // Other sales fund the refund (its card fee is not returned).
+    h.payment(&shop, json!({ "channel": "alipay", "amount": 100_000 }))
+        .await;
     let payment = h
         .payment(&shop, json!({ "channel": "debit_card", "amount": 5_000 }))
         .await;

@@ -16,9 +16,13 @@
 pub mod db;
 pub mod error;
 pub mod queries;
+pub mod queries_ledger;
+pub mod queries_notify;
 pub mod rows;
+pub mod rows_notify;
 
 pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
 pub use queries::{PaymentFilter, RefundFilter};
+pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
 pub use rows::*;

@@ -619,15 +619,35 @@ impl Conn<'_> {
         &mut self,
         chain: &str,
         after_seq: i64,
+        up_to_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditRow>> {
         let sql = "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log \
-            WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+            WHERE chain = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
         Ok(on_conn!(self, |c| sqlx::query_as::<_, AuditRow>(sql)
             .bind(chain)
             .bind(after_seq)
+            .bind(up_to_seq)
             .bind(limit)
             .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    /// The head of one chain, if it has one.
+    pub async fn audit_head(&mut self, chain: &str) -> StoreResult<Option<AuditHeadRow>> {
+        let sql = "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, AuditHeadRow>(sql)
+            .bind(chain)
+            .fetch_optional(&mut **c)
+            .await)?)
+    }
+
+    /// The highest sequence number stored in a chain (0 when empty).
+    pub async fn audit_max_seq(&mut self, chain: &str) -> StoreResult<i64> {
+        let sql = "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_log WHERE chain = $1";
+        Ok(on_conn!(self, |c| sqlx::query_scalar::<_, i64>(sql)
+            .bind(chain)
+            .fetch_one(&mut **c)
             .await)?)
     }
 

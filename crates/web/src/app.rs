@@ -76,6 +76,24 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::refunds::record_return))
         .routes(routes!(api::refunds::reroute_refund))
         .routes(routes!(api::channels::channel_callback))
+        .routes(routes!(api::settlements::run_settlement))
+        .routes(routes!(api::settlements::list_settlements))
+        .routes(routes!(api::settlements::check_ledger))
+        .routes(routes!(
+            api::notifications::set_webhook,
+            api::notifications::get_webhook
+        ))
+        .routes(routes!(api::notifications::list_webhook_deliveries))
+        .routes(routes!(api::notifications::list_sms))
+        .routes(routes!(api::cases::open_case, api::cases::list_cases))
+        .routes(routes!(api::cases::get_case))
+        .routes(routes!(api::cases::resolve_case))
+        .routes(routes!(api::cases::assign_case))
+        .routes(routes!(api::public::refund_by_number))
+        .routes(routes!(api::public::refund_by_id))
+        .routes(routes!(api::public::give_feedback))
+        .routes(routes!(api::public::open_public_case))
+        .routes(routes!(api::reports::refund_report))
         .routes(routes!(api::admin::verify_audit))
         .routes(routes!(api::admin::healthz));
     if simulated_clock {

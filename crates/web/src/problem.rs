@@ -78,7 +78,9 @@ impl From<EngineError> for Problem {
             EngineError::Refused(RefundRefusal::InvalidAmount)
             | EngineError::Validation { .. }
             | EngineError::UnsupportedCurrency(_) => StatusCode::BAD_REQUEST,
-            EngineError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Refused(_) | EngineError::InsufficientBalance { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             EngineError::PaymentNotFound(_) | EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::MerchantRefundNoConflict { .. }
             | EngineError::InvalidTransition { .. } => StatusCode::CONFLICT,
@@ -108,6 +110,13 @@ impl From<EngineError> for Problem {
                 problem.extra = Some(
                     serde_json::json!({ "requested": requested_fen, "refundable": refundable_fen }),
                 );
+            }
+            EngineError::InsufficientBalance {
+                available_fen,
+                needed_fen,
+            } => {
+                problem.extra =
+                    Some(serde_json::json!({ "available": available_fen, "needed": needed_fen }));
             }
             EngineError::MerchantRefundNoConflict {
                 existing_refund_id, ..

@@ -33,6 +33,49 @@ pub enum Command {
     /// Run the channel simulators (WeChat Pay, Alipay, card network) as a separate process,
     /// for several `yuanlu serve` processes to share (`serve --simulator-url`).
     Simulate(SimulateArgs),
+    /// Benchmark refund creation end to end (real server over HTTP) against the bare
+    /// database doing the same statements, on SQLite and, given a URL, PostgreSQL.
+    Bench(BenchArgs),
+}
+
+/// Which payment distributions `yuanlu bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchScenario {
+    /// Payments spread over `--merchants` merchants.
+    Spread,
+    /// Every payment on one hot merchant.
+    Hot,
+    /// Spread, then hot.
+    Both,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Refunds created per scenario and backend (timed).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub refunds: u64,
+    /// Concurrent clients, each with one keep-alive HTTP connection (or one task in the
+    /// baseline).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4_096))]
+    pub clients: u64,
+    /// Merchants the payments are spread over (scenario `spread`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub merchants: u64,
+    /// Also run on PostgreSQL (`postgres://user@host/db`); each run uses fresh schemas and
+    /// drops them at the end.
+    #[arg(long, env = "YUANLU_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[arg(long, value_enum, default_value_t = BenchScenario::Both)]
+    pub scenario: BenchScenario,
+    /// Also write the report as Markdown to this file.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Let the created refunds be `queued`, so the server's dispatch workers send them to
+    /// the in-process simulators while the bench runs. By default every refund is held for
+    /// review (merchant setting `review.large_amount_fen = 1`), which runs the same
+    /// statements at creation but keeps the dispatch workers idle.
+    #[arg(long)]
+    pub with_dispatch: bool,
 }
 
 #[derive(Debug, Clone, Args)]

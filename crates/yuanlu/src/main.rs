@@ -5,6 +5,7 @@
 //! - [`admin_key`]: where the admin key comes from.
 
 mod admin_key;
+mod bench;
 mod calendar;
 mod channels;
 mod cli;
@@ -36,6 +37,7 @@ async fn main() -> ExitCode {
         } => serve::audit_verify(db).await,
         Command::Calendar(args) => calendar::run(args),
         Command::Simulate(args) => serve::simulate(args).await,
+        Command::Bench(args) => bench::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -84,12 +84,13 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     }
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
     let process_id = yuanlu_engine::ids::new_id("proc");
-    let workers = crate::workers::spawn_dispatch(
+    let mut workers = crate::workers::spawn_dispatch(
         &engine,
         &process_id,
         &dispatch_config(&args.channels),
         &shutdown,
     );
+    workers.extend(crate::workers::spawn_notifications(&engine, &shutdown));
     println!(
         "yuanlu listening on http://{address} ({})",
         describe(&args.database)
@@ -108,10 +109,14 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     if simulated {
         println!("clock: simulated; move it with POST /v1/admin/clock/advance");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    // Client addresses feed the public endpoints' rate limit.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     let _ = stop_workers.send(true);
     for worker in workers {
         let _ = worker.await;

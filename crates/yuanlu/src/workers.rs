@@ -49,6 +49,74 @@ where
     })
 }
 
+/// How often the overdue monitor scans.
+pub const OVERDUE_SCAN_EVERY: Duration = Duration::from_secs(60);
+/// Webhook deliveries and SMS handed over per pass.
+pub const NOTIFICATIONS_PER_PASS: i64 = 64;
+
+/// Runs `step` every `every` (and at once), until `shutdown` flips.
+fn spawn_periodic<F, Fut>(
+    name: &'static str,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut step: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = EngineResult<usize>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(error) = step().await {
+                tracing::warn!(worker = name, %error, "worker step failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+}
+
+/// Starts the webhook and SMS relays and the overdue monitor.
+pub fn spawn_notifications(
+    engine: &Engine,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let webhooks = {
+        let engine = engine.clone();
+        spawn_loop("webhooks", shutdown.clone(), move || {
+            let engine = engine.clone();
+            async move { engine.deliver_webhooks_once(NOTIFICATIONS_PER_PASS).await }
+        })
+    };
+    let sms = {
+        let engine = engine.clone();
+        spawn_loop("sms", shutdown.clone(), move || {
+            let engine = engine.clone();
+            async move {
+                engine
+                    .relay_sms_once(
+                        &yuanlu_engine::notify::OutboxSmsGateway,
+                        NOTIFICATIONS_PER_PASS,
+                    )
+                    .await
+            }
+        })
+    };
+    let overdue = {
+        let engine = engine.clone();
+        spawn_periodic("overdue", OVERDUE_SCAN_EVERY, shutdown.clone(), move || {
+            let engine = engine.clone();
+            async move { engine.monitor_overdue_once().await }
+        })
+    };
+    vec![webhooks, sms, overdue]
+}
+
 /// Starts the dispatch workers.
 pub fn spawn_dispatch(
     engine: &Engine,

@@ -274,7 +274,10 @@ async fn walk_through(server: &Server) {
         .await;
     conflict.assert_problem(409, "merchant_refund_no_conflict", "another payment");
     let paid_again = get_ok(server, &format!("/v1/payments/{payment_id}"), &key).await;
-    assert_eq!(paid_again.i64("amount_in_flight"), in_flight);
+    assert_eq!(
+        paid_again.i64("amount_in_flight") + paid_again.i64("amount_refunded"),
+        in_flight + refunded
+    );
     assert_eq!(paid_again.body["refunds"].as_array().unwrap().len(), 3);
 
     // Lists: filters, newest first, cursor pagination.
@@ -535,7 +538,13 @@ async fn a_merchant_key_never_sees_or_touches_another_merchants_data() {
         untouched.text
     );
     let a_paid = get_ok(&server, &format!("/v1/payments/{a_payment}"), &a_key).await;
-    assert_eq!(a_paid.i64("amount_in_flight"), 1_000, "{}", a_paid.text);
+    // Queued refunds may already have been paid by the dispatch workers.
+    assert_eq!(
+        a_paid.i64("amount_in_flight") + a_paid.i64("amount_refunded"),
+        1_000,
+        "{}",
+        a_paid.text
+    );
 }
 
 #[tokio::test]
@@ -710,7 +719,13 @@ async fn reviews_are_given_by_whom_the_rules_require() {
         .await
         .assert_problem(400, "validation_error", "reject without a note");
     let before = get_ok(&server, &format!("/v1/payments/{member}"), &supervisor).await;
-    assert_eq!(before.i64("amount_in_flight"), 15_000, "{}", before.text);
+    // Queued refunds may already have been paid by the dispatch workers.
+    assert_eq!(
+        before.i64("amount_in_flight") + before.i64("amount_refunded"),
+        15_000,
+        "{}",
+        before.text
+    );
     let rejected = server
         .post(
             &format!("/v1/refunds/{m2_id}/reject"),
@@ -722,7 +737,13 @@ async fn reviews_are_given_by_whom_the_rules_require() {
     assert_eq!(rejected.str("status"), "rejected");
     assert_eq!(rejected.body["review"]["note"], json!("goods not returned"));
     let after = get_ok(&server, &format!("/v1/payments/{member}"), &supervisor).await;
-    assert_eq!(after.i64("amount_in_flight"), 10_000, "{}", after.text);
+    // Queued refunds may already have been paid by the dispatch workers.
+    assert_eq!(
+        after.i64("amount_in_flight") + after.i64("amount_refunded"),
+        10_000,
+        "{}",
+        after.text
+    );
     assert_eq!(after.i64("refundable"), 40_000, "{}", after.text);
     server
         .post(
@@ -756,7 +777,13 @@ async fn reviews_are_given_by_whom_the_rules_require() {
         .await
         .assert_problem(409, "invalid_transition", "approve a canceled refund");
     let released = get_ok(&server, &format!("/v1/payments/{member}"), &supervisor).await;
-    assert_eq!(released.i64("amount_in_flight"), 0, "{}", released.text);
+    // Queued refunds may already have been paid by the dispatch workers.
+    assert_eq!(
+        released.i64("amount_in_flight") + released.i64("amount_refunded"),
+        0,
+        "{}",
+        released.text
+    );
     assert_eq!(released.i64("refundable"), 50_000, "{}", released.text);
     // The admin may cancel too.
     let by_admin = server
@@ -894,7 +921,9 @@ async fn a_card_payment_refunded_in_full_the_same_day_is_a_void() {
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.str("id"), void.str("id"));
 
-    // A partial refund, and the rest after it, are refunds, not voids.
+    // A partial refund, and the rest after it, are refunds, not voids. Another sale funds
+    // them: the card fee is not returned, so the refunds debit more than the payment's net.
+    server.payment(&key, "alipay", 100_000).await;
     let partial = id(&server.payment(&key, "debit_card", 10_000).await);
     let first = server.refund(&key, &partial, 4_000, "PART-1").await;
     assert_eq!(first.str("type"), "refund", "{}", first.text);
@@ -1142,7 +1171,13 @@ async fn concurrent_refunds(server: &Server) {
     }
     assert_eq!(created, 12, "exactly the refundable amount is refunded");
     let paid = get_ok(server, &format!("/v1/payments/{payment_id}"), &key).await;
-    assert_eq!(paid.i64("amount_in_flight"), 12 * AMOUNT, "{}", paid.text);
+    // Queued refunds may already have been paid by the dispatch workers.
+    assert_eq!(
+        paid.i64("amount_in_flight") + paid.i64("amount_refunded"),
+        12 * AMOUNT,
+        "{}",
+        paid.text
+    );
     assert_eq!(paid.i64("refundable"), 500, "{}", paid.text);
     assert_eq!(paid.body["refunds"].as_array().unwrap().len(), 12);
 
@@ -1176,7 +1211,13 @@ async fn concurrent_refunds(server: &Server) {
     );
     assert_eq!(refund_ids.len(), 1);
     let paid = get_ok(server, &format!("/v1/payments/{other}"), &key).await;
-    assert_eq!(paid.i64("amount_in_flight"), 700, "{}", paid.text);
+    // Queued refunds may already have been paid by the dispatch workers.
+    assert_eq!(
+        paid.i64("amount_in_flight") + paid.i64("amount_refunded"),
+        700,
+        "{}",
+        paid.text
+    );
 
     // The same number for two different payments at once: one wins, the others conflict.
     let (p1, p2) = (

@@ -1,10 +1,15 @@
 //! The v1 handlers, one module per resource.
 
 pub mod admin;
+pub mod cases;
 pub mod channels;
 pub mod merchants;
+pub mod notifications;
 pub mod payments;
+pub mod public;
 pub mod refunds;
+pub mod reports;
+pub mod settlements;
 
 use serde::Deserialize;
 

@@ -41,6 +41,10 @@ pub struct Options {
     pub database_url: Option<String>,
     /// `--clock` value, e.g. `simulated=2026-01-05T10:00:00+08:00`.
     pub clock: Option<String>,
+    /// More arguments after `serve …`, e.g. `["--simulator-url", "http://…"]`.
+    pub args: Vec<String>,
+    /// More environment variables for the child (after the clean-up of `YUANLU_*`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running `yuanlu serve`. Killed (SIGKILL) and reaped on drop.
@@ -81,6 +85,10 @@ impl Server {
         }
         if let Some(clock) = &options.clock {
             cmd.arg("--clock").arg(clock);
+        }
+        cmd.args(&options.args);
+        for (key, value) in &options.env {
+            cmd.env(key, value);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -215,6 +223,110 @@ impl Server {
 }
 
 impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `yuanlu simulate` (the three channel simulators in a process of their own, so
+/// their books outlive server restarts). Killed (SIGKILL) and reaped on drop.
+pub struct Simulator {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`; the channels are under `/wechat`, `/alipay`, `/card`.
+    pub base: String,
+    /// Shared with the servers (`--simulator-secret`).
+    pub secret: String,
+    pub http: reqwest::Client,
+    stderr_path: PathBuf,
+}
+
+impl Simulator {
+    /// Starts `yuanlu simulate --listen 127.0.0.1:0 --secret SECRET --faults FAULTS` and
+    /// returns once it printed its listening line. Its stderr goes to a file in `log_dir`.
+    pub fn start(log_dir: &Path, secret: &str, faults: &str) -> Simulator {
+        std::fs::create_dir_all(log_dir).unwrap();
+        let stderr_path = log_dir.join(format!("simulator-stderr-{}.log", unique("")));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut cmd = command();
+        cmd.arg("simulate")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--secret")
+            .arg(secret)
+            .arg("--faults")
+            .arg(faults)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let mut child = cmd.spawn().expect("spawn yuanlu simulate");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout);
+        let mut seen = String::new();
+        let base = loop {
+            let mut line = String::new();
+            let read = lines.read_line(&mut line).unwrap();
+            if read == 0 {
+                let status = child.wait().ok();
+                let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                panic!(
+                    "yuanlu simulate exited ({status:?}) before listening\nstdout:\n{seen}\nstderr:\n{log}"
+                );
+            }
+            seen.push_str(&line);
+            if let Some(rest) = line.trim().strip_prefix("yuanlu simulators listening on ") {
+                let url = rest.split_whitespace().next().unwrap();
+                break url.trim_end_matches('/').to_string();
+            }
+        };
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = lines.read_to_end(&mut sink);
+        });
+        Simulator {
+            child: Some(child),
+            base,
+            secret: secret.to_string(),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            stderr_path,
+        }
+    }
+
+    /// The arguments that point `yuanlu serve` at this simulator.
+    pub fn serve_args(&self) -> Vec<String> {
+        vec![
+            "--simulator-url".to_string(),
+            self.base.clone(),
+            "--simulator-secret".to_string(),
+            self.secret.clone(),
+        ]
+    }
+
+    /// One channel's books (`wechat`, `alipay` or `card`): `GET /<channel>/sim/books`.
+    pub async fn books(&self, channel: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/{channel}/sim/books", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "books of {channel}");
+        response.json().await.unwrap()
+    }
+
+    /// What the simulator wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Simulator {
     fn drop(&mut self) {
         self.kill();
     }

@@ -1,0 +1,524 @@
+//! Cases (工单): complaints about a refund — it has not arrived, the amount is wrong, or
+//! something else — opened by the merchant, the acquirer, the consumer (through the public
+//! lookup) or the overdue monitor. A case has an owner, a resolution and a timeline; every
+//! action is appended to the merchant's audit chain with the case id as subject, and the
+//! case's timeline is read back from there.
+//!
+//! At most one case per refund and kind is open at a time (a unique index on open cases):
+//! opening a second answers with the open one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use yuanlu_domain::time::{from_micros, to_micros};
+use yuanlu_store::queries_notify::CaseFilter;
+use yuanlu_store::rows_notify::CaseRow;
+use yuanlu_store::{AuditRow, Conn, StoreError};
+
+use crate::Engine;
+use crate::audit::{self, AuditEvent};
+use crate::auth::Principal;
+use crate::error::{EngineError, EngineResult};
+use crate::ids::new_id;
+use crate::payments::optional_text;
+use crate::views::Page;
+
+/// Prefix of case ids.
+pub const CASE_ID_PREFIX: &str = "case";
+/// Bounds of the texts of a case.
+pub const DESCRIPTION_CHARS_MAX: usize = 1_000;
+pub const CONTACT_CHARS_MAX: usize = 100;
+pub const RESOLUTION_CHARS_MAX: usize = 1_000;
+pub const OWNER_CHARS_MAX: usize = 100;
+/// How often an open is retried when a concurrent open of the same refund and kind won
+/// the race for the unique index (PostgreSQL; SQLite serialises writers).
+const OPEN_ATTEMPTS_MAX: usize = 2;
+
+/// Audit actions about cases, which are also the case timeline's event names.
+pub mod case_action {
+    pub const OPENED: &str = "case.opened";
+    pub const ASSIGNED: &str = "case.assigned";
+    pub const RESOLVED: &str = "case.resolved";
+}
+
+/// The errors of cases and of the consumer's use cases: the engine's, plus the answers
+/// [`EngineError`] has no variant for.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// 409 `conflict`: the request clashes with what exists (feedback already given, a
+    /// lookup that matches several refunds).
+    #[error("{0}")]
+    Conflict(String),
+    /// 409 `invalid_transition`: the case is not in a state that allows the action.
+    #[error("{0}")]
+    InvalidTransition(String),
+}
+
+impl CaseError {
+    /// The stable error code of the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CaseError::Engine(error) => error.code(),
+            CaseError::Conflict(_) => "conflict",
+            CaseError::InvalidTransition(_) => "invalid_transition",
+        }
+    }
+}
+
+impl From<StoreError> for CaseError {
+    fn from(error: StoreError) -> Self {
+        CaseError::Engine(EngineError::Store(error))
+    }
+}
+
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident => $id:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable id used in the API and in storage.
+            pub fn id(self) -> &'static str {
+                match self { $($name::$variant => $id),+ }
+            }
+
+            pub fn parse(id: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.id() == id)
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    /// The refund has not arrived (when it should have).
+    NotArrived,
+    /// The amount refunded is not what was expected.
+    WrongAmount,
+    Other,
+}
+
+text_enum!(CaseKind { NotArrived => "not_arrived", WrongAmount => "wrong_amount", Other => "other" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Open,
+    Resolved,
+}
+
+text_enum!(CaseStatus { Open => "open", Resolved => "resolved" });
+
+/// Who opened a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseOpener {
+    Merchant,
+    Acquirer,
+    Consumer,
+    /// The overdue monitor.
+    System,
+}
+
+text_enum!(CaseOpener {
+    Merchant => "merchant",
+    Acquirer => "acquirer",
+    Consumer => "consumer",
+    System => "system",
+});
+
+/// `POST /v1/cases`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCase {
+    pub refund_id: String,
+    pub kind: CaseKind,
+    /// What is wrong, 1–1000 characters.
+    pub description: String,
+    /// How to reach the complainant (phone, e-mail), up to 100 characters.
+    pub contact: Option<String>,
+}
+
+/// `POST /v1/cases/{id}/resolve`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveCase {
+    /// What was done, 1–1000 characters.
+    pub resolution: String,
+}
+
+/// `POST /v1/cases/{id}/assign`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignCase {
+    /// Who handles the case, e.g. "ops: Wang", up to 100 characters.
+    pub owner: String,
+}
+
+/// One thing that happened to a case.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CaseEvent {
+    pub at: DateTime<Utc>,
+    /// `case.opened`, `case.assigned` or `case.resolved`.
+    pub event: String,
+    pub actor: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Case {
+    pub id: String,
+    pub merchant_id: String,
+    pub refund_id: String,
+    pub kind: CaseKind,
+    pub description: String,
+    pub contact: Option<String>,
+    pub status: CaseStatus,
+    pub owner: Option<String>,
+    pub resolution: Option<String>,
+    pub opened_by: CaseOpener,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The case's history, oldest first, from the audit log.
+    pub timeline: Vec<CaseEvent>,
+}
+
+/// Whether an open made a new case or found the open one of the same refund and kind.
+#[derive(Debug, Clone)]
+pub enum CaseOutcome {
+    Created(Box<Case>),
+    Existing(Box<Case>),
+}
+
+impl CaseOutcome {
+    pub fn case(&self) -> &Case {
+        match self {
+            CaseOutcome::Created(case) | CaseOutcome::Existing(case) => case,
+        }
+    }
+}
+
+/// Filters of `GET /v1/cases`.
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub status: Option<CaseStatus>,
+    pub refund_id: Option<String>,
+    pub limit: i64,
+    pub starting_after: Option<String>,
+}
+
+/// A case about to be opened: checked texts, who opens it.
+pub(crate) struct NewCase {
+    pub(crate) refund_id: String,
+    pub(crate) kind: CaseKind,
+    pub(crate) description: String,
+    pub(crate) contact: Option<String>,
+    pub(crate) opened_by: CaseOpener,
+    pub(crate) actor: String,
+}
+
+/// A required text of 1 to `max` characters (see [`optional_text`]).
+pub(crate) fn required_text(field: &str, value: &str, max: usize) -> EngineResult<String> {
+    optional_text(field, Some(value), max)?
+        .ok_or_else(|| EngineError::validation(field, format!("give 1 to {max} characters")))
+}
+
+pub(crate) fn case_texts(
+    description: &str,
+    contact: Option<&str>,
+) -> EngineResult<(String, Option<String>)> {
+    Ok((
+        required_text("description", description, DESCRIPTION_CHARS_MAX)?,
+        optional_text("contact", contact, CONTACT_CHARS_MAX)?,
+    ))
+}
+
+fn not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        what: "case",
+        id: id.to_string(),
+    }
+}
+
+impl Engine {
+    /// A merchant opens a case on one of its refunds; the admin on any refund. A second
+    /// open of the same refund and kind answers with the open case.
+    pub async fn open_case(&self, who: &Principal, input: OpenCase) -> EngineResult<CaseOutcome> {
+        let (description, contact) = case_texts(&input.description, input.contact.as_deref())?;
+        let opened_by = match who {
+            Principal::Admin => CaseOpener::Acquirer,
+            Principal::Merchant { .. } => CaseOpener::Merchant,
+        };
+        let new = NewCase {
+            refund_id: input.refund_id,
+            kind: input.kind,
+            description,
+            contact,
+            opened_by,
+            actor: who.actor(),
+        };
+        self.open_case_scoped(who.merchant_scope(), &new).await
+    }
+
+    /// Opens `new` on a refund of `scope` (any merchant's when `None`).
+    pub(crate) async fn open_case_scoped(
+        &self,
+        scope: Option<&str>,
+        new: &NewCase,
+    ) -> EngineResult<CaseOutcome> {
+        for _ in 0..OPEN_ATTEMPTS_MAX {
+            match self.try_open_case(scope, new).await {
+                // A concurrent open of the same refund and kind won: look again, which
+                // now finds the open case.
+                Err(EngineError::Store(StoreError::UniqueViolation(_))) => continue,
+                other => return other,
+            }
+        }
+        Err(EngineError::corrupt(format!(
+            "opening a {} case on refund {} kept colliding",
+            new.kind.id(),
+            new.refund_id
+        )))
+    }
+
+    async fn try_open_case(&self, scope: Option<&str>, new: &NewCase) -> EngineResult<CaseOutcome> {
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let refund = conn
+            .get_refund(scope, &new.refund_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "refund",
+                id: new.refund_id.clone(),
+            })?;
+        if let Some(open) = conn.find_open_case(&refund.id, new.kind.id()).await? {
+            let view = case_view(&mut conn, &open).await?;
+            return Ok(CaseOutcome::Existing(Box::new(view)));
+        }
+        let row = CaseRow {
+            id: new_id(CASE_ID_PREFIX),
+            merchant_id: refund.merchant_id.clone(),
+            refund_id: refund.id.clone(),
+            kind: new.kind.id().to_string(),
+            description: new.description.clone(),
+            contact: new.contact.clone(),
+            status: CaseStatus::Open.id().to_string(),
+            owner: None,
+            resolution: None,
+            opened_by: new.opened_by.id().to_string(),
+            created_at_us: now_us,
+            resolved_at_us: None,
+        };
+        insert_case(&mut conn, &row, &new.actor).await?;
+        let view = case_view(&mut conn, &row).await?;
+        tx.commit().await?;
+        Ok(CaseOutcome::Created(Box::new(view)))
+    }
+
+    /// A case with its timeline (admin: any; a merchant: its own).
+    pub async fn get_case(&self, who: &Principal, id: &str) -> EngineResult<Case> {
+        let mut pooled = self.db.acquire().await?;
+        let mut conn = pooled.conn();
+        let row = conn
+            .get_case(who.merchant_scope(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        case_view(&mut conn, &row).await
+    }
+
+    /// Cases, newest first.
+    pub async fn list_cases(&self, who: &Principal, query: CaseQuery) -> EngineResult<Page<Case>> {
+        let mut pooled = self.db.acquire().await?;
+        let mut conn = pooled.conn();
+        let rows = conn
+            .list_cases(&CaseFilter {
+                merchant_id: who.merchant_scope().map(str::to_string),
+                refund_id: query.refund_id,
+                status: query.status.map(|s| s.id().to_string()),
+                starting_after: query.starting_after,
+                limit: query.limit + 1,
+            })
+            .await?;
+        let has_more = rows.len() as i64 > query.limit;
+        let mut data = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(usize::try_from(query.limit).unwrap_or(0)) {
+            data.push(case_view(&mut conn, row).await?);
+        }
+        Ok(Page { data, has_more })
+    }
+
+    /// Resolves an open case (the merchant of its refund, or the admin).
+    pub async fn resolve_case(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: ResolveCase,
+    ) -> Result<Case, CaseError> {
+        let resolution = required_text("resolution", &input.resolution, RESOLUTION_CHARS_MAX)?;
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let row = conn
+            .get_case(who.merchant_scope(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if !conn.resolve_case(id, &resolution, now_us).await? {
+            return Err(CaseError::InvalidTransition(format!(
+                "case {id} is {}; only an open case can be resolved",
+                row.status
+            )));
+        }
+        let actor = who.actor();
+        audit::append(
+            &mut conn,
+            AuditEvent {
+                chain: &row.merchant_id,
+                at_us: now_us,
+                actor: &actor,
+                action: case_action::RESOLVED,
+                subject_id: id,
+                data: json!({ "status": CaseStatus::Resolved.id(), "resolution": resolution }),
+            },
+        )
+        .await?;
+        let row = conn
+            .get_case(None, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let view = case_view(&mut conn, &row).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Admin: gives an open case an owner.
+    pub async fn assign_case(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: AssignCase,
+    ) -> Result<Case, CaseError> {
+        who.require_admin()?;
+        let owner = required_text("owner", &input.owner, OWNER_CHARS_MAX)?;
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let row = conn
+            .get_case(None, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if row.status != CaseStatus::Open.id() {
+            return Err(CaseError::InvalidTransition(format!(
+                "case {id} is {}; only an open case can be assigned",
+                row.status
+            )));
+        }
+        conn.assign_case(id, &owner).await?;
+        let actor = who.actor();
+        audit::append(
+            &mut conn,
+            AuditEvent {
+                chain: &row.merchant_id,
+                at_us: now_us,
+                actor: &actor,
+                action: case_action::ASSIGNED,
+                subject_id: id,
+                data: json!({ "owner": owner }),
+            },
+        )
+        .await?;
+        let row = conn
+            .get_case(None, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let view = case_view(&mut conn, &row).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+}
+
+/// Inserts a case and appends its opening to the merchant's chain, in the caller's
+/// transaction. The contact is not written to the (append-only) audit log.
+pub(crate) async fn insert_case(
+    conn: &mut Conn<'_>,
+    row: &CaseRow,
+    actor: &str,
+) -> EngineResult<()> {
+    conn.insert_case(row).await?;
+    audit::append(
+        conn,
+        AuditEvent {
+            chain: &row.merchant_id,
+            at_us: row.created_at_us,
+            actor,
+            action: case_action::OPENED,
+            subject_id: &row.id,
+            data: json!({
+                "status": row.status,
+                "refund_id": row.refund_id,
+                "kind": row.kind,
+                "opened_by": row.opened_by,
+                "description": row.description,
+                "has_contact": row.contact.is_some(),
+            }),
+        },
+    )
+    .await
+}
+
+fn parse<T>(what: &str, value: &str, parser: impl Fn(&str) -> Option<T>) -> EngineResult<T> {
+    parser(value)
+        .ok_or_else(|| EngineError::corrupt(format!("stored case {what} {value:?} is not known")))
+}
+
+/// The case with its timeline read from the audit log.
+pub(crate) async fn case_view(conn: &mut Conn<'_>, row: &CaseRow) -> EngineResult<Case> {
+    let entries = conn.audit_of_subject(&row.id).await?;
+    Ok(Case {
+        id: row.id.clone(),
+        merchant_id: row.merchant_id.clone(),
+        refund_id: row.refund_id.clone(),
+        kind: parse("kind", &row.kind, CaseKind::parse)?,
+        description: row.description.clone(),
+        contact: row.contact.clone(),
+        status: parse("status", &row.status, CaseStatus::parse)?,
+        owner: row.owner.clone(),
+        resolution: row.resolution.clone(),
+        opened_by: parse("opener", &row.opened_by, CaseOpener::parse)?,
+        created_at: from_micros(row.created_at_us),
+        resolved_at: row.resolved_at_us.map(from_micros),
+        timeline: entries.iter().map(case_event).collect(),
+    })
+}
+
+fn kind_words(kind: &str) -> &'static str {
+    match CaseKind::parse(kind) {
+        Some(CaseKind::NotArrived) => "the refund has not arrived",
+        Some(CaseKind::WrongAmount) => "the amount is wrong",
+        Some(CaseKind::Other) | None => "another problem",
+    }
+}
+
+fn case_event(entry: &AuditRow) -> CaseEvent {
+    let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
+    let text = |key: &str| data.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let description = match entry.action.as_str() {
+        case_action::OPENED => format!(
+            "opened by the {}: {}",
+            text("opened_by"),
+            kind_words(text("kind"))
+        ),
+        case_action::ASSIGNED => format!("assigned to {}", text("owner")),
+        case_action::RESOLVED => format!("resolved: {}", text("resolution")),
+        other => other.to_string(),
+    };
+    CaseEvent {
+        at: from_micros(entry.at_us),
+        event: entry.action.clone(),
+        actor: entry.actor.clone(),
+        description,
+    }
+}

@@ -1,0 +1,267 @@
+//! Settlement: for a business date (an Asia/Shanghai calendar day, paid out T+1 on the next
+//! business day), each merchant's statement from that day's ledger postings, its payout and
+//! carried balance posted, once. Re-running a settled date returns the stored statements and
+//! moves no money.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use yuanlu_domain::channel::Channel;
+use yuanlu_domain::settlement::{
+    PaymentLine, RefundLine, RefundLineKind, SettlementInput, Statement, VoidLine, settle,
+};
+use yuanlu_domain::time::{from_micros, shanghai_date, to_micros};
+use yuanlu_store::{Conn, PostingRow, StatementRow};
+
+use crate::Engine;
+use crate::audit::{self, AuditEvent};
+use crate::auth::Principal;
+use crate::error::{EngineError, EngineResult};
+use crate::ids::new_id;
+use crate::ledger::{self, LedgerEvent, PostingFacts};
+
+/// Prefix of statement ids.
+pub const STATEMENT: &str = "stl";
+
+/// `POST /v1/settlements/run`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettlement {
+    /// `YYYY-MM-DD`, a day that has ended in Asia/Shanghai.
+    pub business_date: String,
+}
+
+/// A merchant's statement for a business date, as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatementView {
+    pub id: String,
+    pub merchant_id: String,
+    pub business_date: String,
+    pub payout_date: String,
+    /// What is credited to the merchant's bank account, in fen (入户金额).
+    pub payout: i64,
+    /// Debt carried to later payouts, in fen (≤ 0).
+    pub closing_carried: i64,
+    /// Why the payout is what it is, in words.
+    pub explanation: Vec<String>,
+    pub statement: Statement,
+}
+
+/// Parses `YYYY-MM-DD`.
+pub fn parse_business_date(text: &str) -> EngineResult<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| EngineError::validation("business_date", "give a date as YYYY-MM-DD"))
+}
+
+impl Engine {
+    /// Admin: settles every merchant with activity on `business_date`.
+    pub async fn run_settlement(
+        &self,
+        who: &Principal,
+        business_date: NaiveDate,
+    ) -> EngineResult<Vec<StatementView>> {
+        who.require_admin()?;
+        let today = shanghai_date(self.clock.now());
+        if business_date >= today {
+            return Err(EngineError::validation(
+                "business_date",
+                format!(
+                    "{business_date} has not ended yet in Asia/Shanghai (today is {today}); settle a past day"
+                ),
+            ));
+        }
+        let date = business_date.format("%Y-%m-%d").to_string();
+        let merchants = {
+            let mut pooled = self.db.acquire().await?;
+            pooled.conn().merchants_active_on(&date).await?
+        };
+        let mut views = Vec::with_capacity(merchants.len());
+        for merchant_id in merchants {
+            views.push(self.settle_merchant(&merchant_id, business_date).await?);
+        }
+        let mut tx = self.db.begin().await?;
+        tx.conn()
+            .mark_settled(&date, to_micros(self.clock.now()))
+            .await?;
+        tx.commit().await?;
+        Ok(views)
+    }
+
+    /// One merchant's statement for the date, in one transaction (or the stored one).
+    async fn settle_merchant(
+        &self,
+        merchant_id: &str,
+        business_date: NaiveDate,
+    ) -> EngineResult<StatementView> {
+        let date = business_date.format("%Y-%m-%d").to_string();
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let balance = conn.lock_balance(merchant_id).await?;
+        if let Some(existing) = conn.get_statement(merchant_id, &date).await? {
+            return statement_view(&existing);
+        }
+        let postings = conn.postings_of_day(merchant_id, &date).await?;
+        let input = settlement_input(merchant_id, business_date, balance.carried_fen, &postings)?;
+        let statement = settle(&input, &self.calendar).map_err(|e| {
+            EngineError::corrupt(format!("settlement of {merchant_id} for {date}: {e}"))
+        })?;
+        let id = new_id(STATEMENT);
+        post_settlement(&mut conn, merchant_id, &id, &statement, now).await?;
+        let row = StatementRow {
+            id: id.clone(),
+            merchant_id: merchant_id.to_string(),
+            business_date: date.clone(),
+            payout_date: statement.payout_date.format("%Y-%m-%d").to_string(),
+            payout_fen: statement.payout_fen,
+            closing_carried_fen: statement.closing_carried_fen,
+            statement: serde_json::to_string(&statement)
+                .map_err(|e| EngineError::corrupt(e.to_string()))?,
+            created_at_us: to_micros(now),
+        };
+        conn.insert_statement(&row).await?;
+        audit::append(&mut conn, AuditEvent {
+            chain: merchant_id,
+            at_us: to_micros(now),
+            actor: "system:settlement",
+            action: "settlement.statement",
+            subject_id: &id,
+            data: json!({ "business_date": date, "payout": statement.payout_fen, "closing_carried": statement.closing_carried_fen, "net": statement.net_fen }),
+        })
+        .await?;
+        let view = statement_view(&row)?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Statements of a business date: the merchant's own, or (admin) all or one merchant's.
+    pub async fn list_statements(
+        &self,
+        who: &Principal,
+        business_date: NaiveDate,
+        merchant_id: Option<&str>,
+    ) -> EngineResult<Vec<StatementView>> {
+        let scope = match (who.merchant_scope(), merchant_id) {
+            (Some(own), Some(asked)) if own != asked => return Ok(Vec::new()),
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        let mut pooled = self.db.acquire().await?;
+        let rows = pooled
+            .conn()
+            .statements_of_day(scope, &business_date.format("%Y-%m-%d").to_string())
+            .await?;
+        rows.iter().map(statement_view).collect()
+    }
+}
+
+/// The payout and carried-balance postings of a statement.
+async fn post_settlement(
+    conn: &mut Conn<'_>,
+    merchant_id: &str,
+    statement_id: &str,
+    statement: &Statement,
+    at: chrono::DateTime<chrono::Utc>,
+) -> EngineResult<()> {
+    let facts = |event, amount_fen| PostingFacts {
+        merchant_id,
+        event,
+        reference: statement_id,
+        payment_id: None,
+        channel: None,
+        amount_fen,
+        fee_fen: 0,
+        at,
+    };
+    let debt_change = statement.opening_carried_fen - statement.closing_carried_fen;
+    if debt_change < 0 {
+        ledger::post(conn, &facts(LedgerEvent::CarryApplied, -debt_change)).await?;
+    }
+    if statement.payout_fen > 0 {
+        ledger::post(
+            conn,
+            &facts(LedgerEvent::SettlementPayout, statement.payout_fen),
+        )
+        .await?;
+    }
+    if debt_change > 0 {
+        ledger::post(conn, &facts(LedgerEvent::CarryForward, debt_change)).await?;
+    }
+    Ok(())
+}
+
+/// The day's activity from its ledger postings.
+fn settlement_input(
+    merchant_id: &str,
+    business_date: NaiveDate,
+    opening_carried_fen: i64,
+    postings: &[PostingRow],
+) -> EngineResult<SettlementInput> {
+    let mut input = SettlementInput {
+        merchant_id: merchant_id.to_string(),
+        business_date,
+        opening_carried_fen,
+        payments: Vec::new(),
+        voids: Vec::new(),
+        refunds: Vec::new(),
+    };
+    for posting in postings {
+        let channel = || {
+            posting
+                .channel
+                .as_deref()
+                .and_then(Channel::parse)
+                .ok_or_else(|| {
+                    EngineError::corrupt(format!("posting {} has no channel", posting.id))
+                })
+        };
+        let payment_id = posting.payment_id.clone().unwrap_or_default();
+        match posting.event.as_str() {
+            "payment_captured" => input.payments.push(PaymentLine {
+                payment_id: posting.reference.clone(),
+                channel: channel()?,
+                amount_fen: posting.amount_fen,
+                fee_fen: posting.fee_fen,
+                captured_at: from_micros(posting.at_us),
+            }),
+            "void_completed" => input.voids.push(VoidLine {
+                refund_id: posting.reference.clone(),
+                payment_id,
+                channel: channel()?,
+                amount_fen: posting.amount_fen,
+                fee_fen: posting.fee_fen,
+            }),
+            "refund_queued" | "refund_released" => input.refunds.push(RefundLine {
+                refund_id: posting.reference.clone(),
+                payment_id,
+                channel: channel()?,
+                amount_fen: posting.amount_fen,
+                fee_refunded_fen: posting.fee_fen,
+                kind: if posting.event == "refund_queued" {
+                    RefundLineKind::Debited
+                } else {
+                    RefundLineKind::CreditedBack
+                },
+            }),
+            // Money between the acquirer and the channels, or settlement's own postings.
+            _ => {}
+        }
+    }
+    Ok(input)
+}
+
+fn statement_view(row: &StatementRow) -> EngineResult<StatementView> {
+    let statement: Statement = serde_json::from_str(&row.statement)
+        .map_err(|e| EngineError::corrupt(format!("statement {}: {e}", row.id)))?;
+    Ok(StatementView {
+        id: row.id.clone(),
+        merchant_id: row.merchant_id.clone(),
+        business_date: row.business_date.clone(),
+        payout_date: row.payout_date.clone(),
+        payout: row.payout_fen,
+        closing_carried: row.closing_carried_fen,
+        explanation: statement.explain(),
+        statement,
+    })
+}

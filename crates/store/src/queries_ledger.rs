@@ -1,0 +1,289 @@
+//! The ledger's and settlement's operations (see `queries.rs` for the conventions).
+
+use sqlx::AssertSqlSafe;
+
+use crate::db::Conn;
+use crate::error::{StoreError, StoreResult};
+use crate::on_conn;
+
+/// One posting as stored, with its entries.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PostingRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub event: String,
+    pub reference: String,
+    pub payment_id: Option<String>,
+    pub channel: Option<String>,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+    pub business_date: String,
+    pub at_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EntryRow {
+    pub posting_id: String,
+    pub line_no: i64,
+    pub merchant_id: String,
+    pub account: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct BalanceRow {
+    pub unsettled_fen: i64,
+    pub carried_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StatementRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub business_date: String,
+    pub payout_date: String,
+    pub payout_fen: i64,
+    pub closing_carried_fen: i64,
+    pub statement: String,
+    pub created_at_us: i64,
+}
+
+/// Sums that prove the ledger: every entry, and per merchant account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerTotals {
+    pub entries: i64,
+    pub postings: i64,
+    pub sum_fen: i64,
+}
+
+const POSTING_COLUMNS: &str = "id, merchant_id, event, reference, payment_id, channel, amount_fen, fee_fen, business_date, at_us";
+const STATEMENT_COLUMNS: &str = "id, merchant_id, business_date, payout_date, payout_fen, closing_carried_fen, statement, created_at_us";
+
+impl Conn<'_> {
+    pub async fn insert_posting(
+        &mut self,
+        posting: &PostingRow,
+        entries: &[EntryRow],
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO ledger_postings ({POSTING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        on_conn!(self, |c| sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(&posting.id)
+            .bind(&posting.merchant_id)
+            .bind(&posting.event)
+            .bind(&posting.reference)
+            .bind(&posting.payment_id)
+            .bind(&posting.channel)
+            .bind(posting.amount_fen)
+            .bind(posting.fee_fen)
+            .bind(&posting.business_date)
+            .bind(posting.at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        for entry in entries {
+            let sql = "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES ($1, $2, $3, $4, $5)";
+            on_conn!(self, |c| sqlx::query(sql)
+                .bind(&entry.posting_id)
+                .bind(entry.line_no)
+                .bind(&entry.merchant_id)
+                .bind(&entry.account)
+                .bind(entry.amount_fen)
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+
+    /// The merchant's balance row, locked for the rest of the transaction (created if new).
+    pub async fn lock_balance(&mut self, merchant_id: &str) -> StoreResult<BalanceRow> {
+        let insert = "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ($1, 0, 0) ON CONFLICT (merchant_id) DO NOTHING";
+        on_conn!(self, |c| sqlx::query(insert)
+            .bind(merchant_id)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let select = match self {
+            Conn::Postgres(_) => {
+                "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = $1 FOR UPDATE"
+            }
+            Conn::Sqlite(_) => {
+                "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = $1"
+            }
+        };
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, BalanceRow>(select)
+            .bind(merchant_id)
+            .fetch_one(&mut **c)
+            .await)?)
+    }
+
+    /// The merchant's balance without locking (zero if it has none yet).
+    pub async fn get_balance(&mut self, merchant_id: &str) -> StoreResult<BalanceRow> {
+        let sql = "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = $1";
+        let row = on_conn!(self, |c| sqlx::query_as::<_, BalanceRow>(sql)
+            .bind(merchant_id)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.unwrap_or_default())
+    }
+
+    pub async fn set_balance(&mut self, merchant_id: &str, balance: BalanceRow) -> StoreResult<()> {
+        let sql = "UPDATE merchant_balances SET unsettled_fen = $2, carried_fen = $3 WHERE merchant_id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(merchant_id)
+            .bind(balance.unsettled_fen)
+            .bind(balance.carried_fen)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if affected != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "no balance row for merchant {merchant_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A merchant's postings of one business date, oldest first.
+    pub async fn postings_of_day(
+        &mut self,
+        merchant_id: &str,
+        business_date: &str,
+    ) -> StoreResult<Vec<PostingRow>> {
+        let sql = format!(
+            "SELECT {POSTING_COLUMNS} FROM ledger_postings WHERE merchant_id = $1 AND business_date = $2 ORDER BY at_us, id"
+        );
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, PostingRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(merchant_id)
+        .bind(business_date)
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    /// Merchants with postings on a business date.
+    pub async fn merchants_active_on(&mut self, business_date: &str) -> StoreResult<Vec<String>> {
+        let sql = "SELECT DISTINCT merchant_id FROM ledger_postings WHERE business_date = $1 ORDER BY merchant_id";
+        Ok(on_conn!(self, |c| sqlx::query_scalar::<_, String>(sql)
+            .bind(business_date)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    pub async fn insert_statement(&mut self, row: &StatementRow) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO settlement_statements ({STATEMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
+        on_conn!(self, |c| sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(&row.id)
+            .bind(&row.merchant_id)
+            .bind(&row.business_date)
+            .bind(&row.payout_date)
+            .bind(row.payout_fen)
+            .bind(row.closing_carried_fen)
+            .bind(&row.statement)
+            .bind(row.created_at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn get_statement(
+        &mut self,
+        merchant_id: &str,
+        business_date: &str,
+    ) -> StoreResult<Option<StatementRow>> {
+        let sql = format!(
+            "SELECT {STATEMENT_COLUMNS} FROM settlement_statements WHERE merchant_id = $1 AND business_date = $2"
+        );
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, StatementRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(merchant_id)
+        .bind(business_date)
+        .fetch_optional(&mut **c)
+        .await)?)
+    }
+
+    /// Statements of a business date (all merchants, or one), by merchant.
+    pub async fn statements_of_day(
+        &mut self,
+        merchant_id: Option<&str>,
+        business_date: &str,
+    ) -> StoreResult<Vec<StatementRow>> {
+        let sql = format!(
+            "SELECT {STATEMENT_COLUMNS} FROM settlement_statements WHERE business_date = $1 \
+             AND ($2 IS NULL OR merchant_id = $2) ORDER BY merchant_id"
+        );
+        let merchant_id = merchant_id.map(str::to_string);
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, StatementRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(business_date)
+        .bind(merchant_id)
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    /// Marks a business date settled (idempotent).
+    pub async fn mark_settled(&mut self, business_date: &str, at_us: i64) -> StoreResult<()> {
+        let sql = "INSERT INTO settlement_runs (business_date, ran_at_us) VALUES ($1, $2) ON CONFLICT (business_date) DO NOTHING";
+        on_conn!(self, |c| sqlx::query(sql)
+            .bind(business_date)
+            .bind(at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Count and sum of every entry: the sum must be zero.
+    pub async fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        let sql =
+            "SELECT COUNT(*), CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM ledger_entries";
+        let (entries, sum_fen): (i64, i64) =
+            on_conn!(self, |c| sqlx::query_as::<_, (i64, i64)>(sql)
+                .fetch_one(&mut **c)
+                .await)?;
+        let postings_sql = "SELECT COUNT(*) FROM ledger_postings";
+        let postings: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(postings_sql)
+            .fetch_one(&mut **c)
+            .await)?;
+        Ok(LedgerTotals {
+            entries,
+            postings,
+            sum_fen,
+        })
+    }
+
+    /// Postings whose entries do not sum to zero (ids, at most `limit`).
+    pub async fn unbalanced_postings(&mut self, limit: i64) -> StoreResult<Vec<String>> {
+        let sql = "SELECT posting_id FROM ledger_entries GROUP BY posting_id HAVING SUM(amount_fen) <> 0 ORDER BY posting_id LIMIT $1";
+        Ok(on_conn!(self, |c| sqlx::query_scalar::<_, String>(sql)
+            .bind(limit)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    /// Per account, the sum of its entries (merchant accounts and acquirer accounts).
+    pub async fn account_sums(&mut self) -> StoreResult<Vec<(String, i64)>> {
+        let sql = "SELECT account, CAST(SUM(amount_fen) AS BIGINT) FROM ledger_entries GROUP BY account ORDER BY account";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, (String, i64)>(sql)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
+    /// Every merchant balance row.
+    pub async fn all_balances(&mut self) -> StoreResult<Vec<(String, i64, i64)>> {
+        let sql = "SELECT merchant_id, unsettled_fen, carried_fen FROM merchant_balances ORDER BY merchant_id";
+        Ok(on_conn!(self, |c| {
+            sqlx::query_as::<_, (String, i64, i64)>(sql)
+                .fetch_all(&mut **c)
+                .await
+        })?)
+    }
+}

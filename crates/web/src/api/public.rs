@@ -1,0 +1,473 @@
+//! `/v1/public`: the consumer's endpoints. No key: the caller proves it knows the refund by
+//! facts from the receipt. Every request spends a token of its client's bucket
+//! ([`PUBLIC_REQUESTS_PER_MINUTE`] per minute), so the facts cannot be guessed at speed.
+//!
+//! The client is the peer address of the connection (IPv6 by its /64 prefix). It is known
+//! only when the server is started with `into_make_service_with_connect_info::<SocketAddr>()`;
+//! without it every consumer shares one bucket. Behind a reverse proxy the peer is the
+//! proxy, which then needs its own limit.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use yuanlu_engine::public::{
+    ConsumerCase, ConsumerRefund, Feedback, GiveFeedback, OpenPublicCase, RefundFacts,
+};
+
+use crate::AppState;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::problem::{ApiResult, Problem};
+
+/// Public requests a client may make per minute (a token bucket of this size, refilled
+/// evenly over the minute).
+pub const PUBLIC_REQUESTS_PER_MINUTE: u32 = 30;
+/// Clients tracked at most; idle ones are forgotten first when the table is full.
+const TRACKED_CLIENTS_MAX: usize = 10_000;
+
+/// Who is asking, for the rate limit: the peer's address, or `None` when the server does
+/// not record peers (then everyone shares one bucket).
+pub struct ClientKey(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| bucket_address(info.0.ip()));
+        Ok(ClientKey(peer))
+    }
+}
+
+/// IPv6 clients usually hold a whole /64: they are limited as one.
+fn bucket_address(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                for segment in &mut segments[4..] {
+                    *segment = 0;
+                }
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token buckets per client, in memory (each process limits on its own).
+#[derive(Debug)]
+pub struct RateLimiter {
+    capacity: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<Option<IpAddr>, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn per_minute(requests: u32) -> Self {
+        let capacity = f64::from(requests.max(1));
+        RateLimiter {
+            capacity,
+            per_second: capacity / 60.0,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `client`, or says how long until one is free.
+    pub fn take(&self, client: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
+        let mut buckets = match self.buckets.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if buckets.len() >= TRACKED_CLIENTS_MAX && !buckets.contains_key(&client) {
+            // Forget clients whose buckets have refilled: they lose nothing.
+            let (capacity, rate) = (self.capacity, self.per_second);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity
+            });
+        }
+        let bucket = buckets.entry(client).or_insert(Bucket {
+            tokens: self.capacity,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
+static LIMITER: LazyLock<RateLimiter> =
+    LazyLock::new(|| RateLimiter::per_minute(PUBLIC_REQUESTS_PER_MINUTE));
+
+fn rate_limit(client: &ClientKey) -> ApiResult<()> {
+    LIMITER.take(client.0, Instant::now()).map_err(|wait| {
+        let seconds = wait.as_secs().max(1);
+        let mut problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "more than {PUBLIC_REQUESTS_PER_MINUTE} requests a minute; try again in {seconds} s"
+            ),
+        );
+        problem.extra = Some(serde_json::json!({ "retry_after_seconds": seconds }));
+        problem
+    })
+}
+
+fn required(field: &str, value: Option<String>) -> ApiResult<String> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            format!("give {field}"),
+        )
+        .with_field(field)
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PhoneParams {
+    /// The last 4 digits of the phone number given with the payment.
+    pub phone_last4: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ReferenceParams {
+    /// The payment's reference number (`rrn`, on the POS slip), or its payment id when
+    /// the payment has none.
+    pub reference: Option<String>,
+}
+
+/// The consumer's view of a refund named by the merchant's refund number and the last four
+/// digits of the phone given at payment: status, timeline, expected arrival — nothing more.
+/// 404 when nothing matches; 409 `conflict` when several refunds match (then look it up by
+/// id). Rate limited per client (429 `rate_limited`).
+#[utoipa::path(get, path = "/v1/public/refunds/{merchant_refund_no}", tag = "public",
+    params(("merchant_refund_no" = String, Path, description = "the refund number on the merchant's receipt"), PhoneParams),
+    responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
+pub async fn refund_by_number(
+    State(state): State<AppState>,
+    client: ClientKey,
+    ApiPath(merchant_refund_no): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PhoneParams>,
+) -> ApiResult<Json<ConsumerRefund>> {
+    rate_limit(&client)?;
+    let phone_last4 = required("phone_last4", params.phone_last4)?;
+    let facts = RefundFacts::ByNumber {
+        merchant_refund_no,
+        phone_last4,
+    };
+    Ok(Json(state.engine.public_refund(&facts).await?))
+}
+
+/// The consumer's view of a refund named by its id and its payment's reference. 404 when
+/// they do not match. Rate limited per client (429 `rate_limited`).
+#[utoipa::path(get, path = "/v1/public/refunds/by-id/{refund_id}", tag = "public",
+    params(("refund_id" = String, Path, description = "refund id, `rf_…`"), ReferenceParams),
+    responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
+pub async fn refund_by_id(
+    State(state): State<AppState>,
+    client: ClientKey,
+    ApiPath(refund_id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<ReferenceParams>,
+) -> ApiResult<Json<ConsumerRefund>> {
+    rate_limit(&client)?;
+    let reference = required("reference", params.reference)?;
+    let facts = RefundFacts::ById {
+        refund_id,
+        reference,
+    };
+    Ok(Json(state.engine.public_refund(&facts).await?))
+}
+
+/// Rates a refund that has ended (succeeded, failed, rejected or canceled), once: 1–5 and
+/// an optional comment, with the payment reference as proof. 409 `invalid_transition`
+/// while the refund is under way, 409 `conflict` for a second rating.
+#[utoipa::path(post, path = "/v1/public/refunds/{id}/feedback", tag = "public",
+    params(("id" = String, Path, description = "refund id, `rf_…`")),
+    request_body = GiveFeedback,
+    responses((status = 201, body = Feedback), (status = "4XX", body = Problem)))]
+pub async fn give_feedback(
+    State(state): State<AppState>,
+    client: ClientKey,
+    ApiPath(refund_id): ApiPath<String>,
+    ApiJson(input): ApiJson<GiveFeedback>,
+) -> ApiResult<(StatusCode, Json<Feedback>)> {
+    rate_limit(&client)?;
+    let feedback = state.engine.public_feedback(&refund_id, input).await?;
+    Ok((StatusCode::CREATED, Json(feedback)))
+}
+
+/// A consumer opens a case on a refund named by `refund_id` + `reference` or by
+/// `merchant_refund_no` + `phone_last4`. 201 with the case, or 200 with the open case of
+/// the same kind. Rate limited per client (429 `rate_limited`).
+#[utoipa::path(post, path = "/v1/public/cases", tag = "public",
+    request_body = OpenPublicCase,
+    responses((status = 201, body = ConsumerCase, description = "opened"),
+               (status = 200, body = ConsumerCase, description = "a case of this kind is already open: that case"),
+               (status = "4XX", body = Problem)))]
+pub async fn open_public_case(
+    State(state): State<AppState>,
+    client: ClientKey,
+    ApiJson(input): ApiJson<OpenPublicCase>,
+) -> ApiResult<(StatusCode, Json<ConsumerCase>)> {
+    rate_limit(&client)?;
+    let outcome = state.engine.public_open_case(input).await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome.case)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_burst_then_waits_for_refill() {
+        let limiter = RateLimiter::per_minute(3);
+        let client = Some(IpAddr::from([10, 0, 0, 1]));
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.take(client, start).is_ok());
+        }
+        let wait = limiter.take(client, start).unwrap_err();
+        assert!(wait <= Duration::from_secs(20), "{wait:?}");
+        // Another client is not affected.
+        assert!(
+            limiter
+                .take(Some(IpAddr::from([10, 0, 0, 2])), start)
+                .is_ok()
+        );
+        // One token comes back every 20 s.
+        assert!(
+            limiter
+                .take(client, start + Duration::from_secs(21))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .take(client, start + Duration::from_secs(21))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn public_routes_coexist_and_are_documented() {
+        // Registering the routes panics on a conflict between the lookup by number, the
+        // lookup by id and the feedback path.
+        let document = crate::app::openapi(false);
+        for path in [
+            "/v1/public/refunds/{merchant_refund_no}",
+            "/v1/public/refunds/by-id/{refund_id}",
+            "/v1/public/refunds/{id}/feedback",
+            "/v1/public/cases",
+            "/v1/cases",
+            "/v1/cases/{id}/resolve",
+            "/v1/merchants/{id}/webhook",
+            "/v1/notifications/sms",
+            "/v1/reports/refunds",
+        ] {
+            assert!(document.paths.paths.contains_key(path), "{path} missing");
+        }
+    }
+
+    /// Through the router: the lookup by number and by id share a prefix (a refund number
+    /// may even be `by-id`), problems carry their codes, and a client is limited.
+    #[tokio::test]
+    async fn the_public_endpoints_answer_over_http() {
+        use axum::body::Body;
+        use axum::http::Request;
+        use serde_json::{Value, json};
+        use tower::ServiceExt;
+        use yuanlu_engine::Engine;
+        use yuanlu_engine::auth::Principal;
+        use yuanlu_engine::clock::SystemClock;
+
+        let dir = std::env::temp_dir().join(yuanlu_engine::ids::new_id("yuanlu-web-test"));
+        let db = yuanlu_engine::Db::open_sqlite(&dir).await.unwrap();
+        db.migrate().await.unwrap();
+        let engine = Engine::new(db.clone(), std::sync::Arc::new(SystemClock));
+        let merchant = engine
+            .create_merchant(
+                &Principal::Admin,
+                serde_json::from_value(json!({ "name": "Noodle House" })).unwrap(),
+            )
+            .await
+            .unwrap();
+        let shop = Principal::Merchant {
+            merchant_id: merchant.merchant.id.clone(),
+            key_id: "key_test".into(),
+            role: yuanlu_engine::auth::MerchantRole::Supervisor,
+        };
+        let payment = engine
+            .record_payment(
+                &shop,
+                serde_json::from_value(json!({ "channel": "wechat", "amount": 10_000,
+                    "currency": "CNY", "phone": "13812340403" }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let refund = match engine
+            .create_refund(
+                &shop,
+                serde_json::from_value(json!({ "payment_id": payment.id, "amount": 1_000,
+                    "reason": "customer_cancel", "merchant_refund_no": "by-id" }))
+                .unwrap(),
+            )
+            .await
+            .unwrap()
+        {
+            yuanlu_engine::refunds::CreateOutcome::Created(refund) => refund.id,
+            yuanlu_engine::refunds::CreateOutcome::Existing(refund) => refund.id,
+        };
+        let app = crate::router(crate::AppState {
+            engine,
+            admin_key_hash: yuanlu_engine::ids::hash_key("admin"),
+        });
+        let call = |method: &str, uri: String, body: Option<Value>, peer: Option<[u8; 4]>| {
+            let mut request = Request::builder().method(method).uri(uri);
+            if body.is_some() {
+                request = request.header("content-type", "application/json");
+            }
+            let mut request = request
+                .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+                .unwrap();
+            if let Some(ip) = peer {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo(SocketAddr::from((ip, 40_000))));
+            }
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+                )
+            }
+        };
+        let peer = Some([192, 0, 2, 1]);
+
+        let (status, body) = call(
+            "GET",
+            "/v1/public/refunds/by-id?phone_last4=0403".into(),
+            None,
+            peer,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"], refund.as_str());
+        assert_eq!(body["merchant_name"], "Noodle House");
+        assert!(body.get("merchant_id").is_none());
+        let uri = format!("/v1/public/refunds/by-id/{refund}?reference={}", payment.id);
+        let (status, body) = call("GET", uri, None, peer).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call("GET", "/v1/public/refunds/R-1".into(), None, peer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("validation_error"))
+        );
+        let (status, body) = call(
+            "GET",
+            "/v1/public/refunds/R-1?phone_last4=0403".into(),
+            None,
+            peer,
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+        let feedback = json!({ "rating": 5, "reference": payment.id });
+        let uri = format!("/v1/public/refunds/{refund}/feedback");
+        let (status, body) = call("POST", uri.clone(), Some(feedback), peer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("invalid_transition"))
+        );
+        let (status, body) = call("POST", uri, Some(json!({ "rating": "five" })), peer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("validation_error"))
+        );
+        let (status, _) = call("GET", "/v1/cases".into(), None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        // This client has used 5 tokens (a body refused by the extractor costs none); the
+        // rest go (maybe one more refilled meanwhile), then it is refused. Another client
+        // is not.
+        let mut answered = 5;
+        let body = loop {
+            let (status, body) = call(
+                "GET",
+                "/v1/public/refunds/R-1?phone_last4=0403".into(),
+                None,
+                peer,
+            )
+            .await;
+            if status != StatusCode::NOT_FOUND {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+                break body;
+            }
+            answered += 1;
+            assert!(answered <= PUBLIC_REQUESTS_PER_MINUTE + 2, "never limited");
+        };
+        assert!(answered >= PUBLIC_REQUESTS_PER_MINUTE, "{answered}");
+        assert_eq!(body["code"], "rate_limited");
+        assert!(body["extra"]["retry_after_seconds"].as_u64().unwrap() >= 1);
+        let (status, _) = call(
+            "GET",
+            "/v1/public/refunds/R-1?phone_last4=0403".into(),
+            None,
+            Some([192, 0, 2, 2]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(bucket_address(a), bucket_address(b));
+        let v4: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(bucket_address(v4), IpAddr::from([10, 0, 0, 1]));
+    }
+}

@@ -1,0 +1,741 @@
+//! The baseline: the bare database doing, per refund, the statements yuanlu's create path
+//! runs (`Engine::try_create_refund` over the store's queries), in the same transaction
+//! with the same durability, from a minimal loop: no HTTP, no rules, no views.
+//!
+//! The SQL texts below are copies of `crates/store/src/queries.rs` (the constants there are
+//! private): when the create path changes, change them here too. Per refund:
+//!
+//! 0. the API key lookup of `Engine::authenticate` (its own statement, outside the
+//!    transaction);
+//! 1. `BEGIN IMMEDIATE` (SQLite) / `BEGIN` (PostgreSQL), through the store's `Db::begin`;
+//! 2. the payment, `FOR UPDATE` on PostgreSQL; 3. the refund with this
+//!    `merchant_refund_no`; 4. the merchant; 5–6. the merchant's sales and live refunds
+//!    today (two `SUM`s); 7. whether the capture day is settled; 8. `INSERT` the refund;
+//!    9. `UPDATE` the payment's counters; 10. the audit head, inserted if new; 11. the head,
+//!    `FOR UPDATE` on PostgreSQL; 12. `INSERT` the audit entry; 13. `UPDATE` the head;
+//!    14. the refund's timeline (audit entries of the refund, for the answer); `COMMIT`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+use yuanlu_domain::audit::GENESIS_HASH;
+use yuanlu_domain::channel::Channel;
+use yuanlu_domain::fees::{payment_fee, proportional_fee_refund};
+use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch, ReviewSettingsPatch};
+use yuanlu_domain::time::{from_micros, shanghai_date, shanghai_day_bounds, to_micros};
+use yuanlu_engine::ids::{hash_key, new_id};
+use yuanlu_store::{
+    ApiKeyRow, AuditHeadRow, AuditRow, Backend, Db, MerchantRow, PaymentRow, RefundRow, on_conn,
+};
+
+use super::driver::micros;
+use super::report::Run;
+use super::{PAYMENT_FEN, Plan, REFUND_FEN, Scenario, progress};
+
+const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, channel, amount_fen, currency, fee_fen, kind, member, \
+    payer_account, payer_bank, batch_no, trace_no, rrn, order_no, shipping_status, phone, captured_at_us, \
+    created_at_us, amount_refunded_fen, amount_in_flight_fen, fee_returned_fen, refund_count, voided";
+
+const REFUND_INSERT_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
+    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
+    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
+    next_attempt_at_us";
+
+const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
+    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
+    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
+    dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
+    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error";
+
+const LIVE_REFUND_STATUSES: &str =
+    "('awaiting_return','pending_review','queued','processing','abnormal','succeeded')";
+
+const API_KEY_SQL: &str =
+    "SELECT key_hash, id, merchant_id, role, created_at_us FROM api_keys WHERE key_hash = $1";
+const MERCHANT_SQL: &str = "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
+const SALES_SQL: &str = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
+    WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3";
+const SETTLED_SQL: &str = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
+const UPDATE_COUNTERS_SQL: &str = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, \
+    fee_returned_fen = $4, refund_count = $5, voided = $6 WHERE id = $1";
+const HEAD_INSERT_SQL: &str =
+    "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
+const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const HEAD_UPDATE_SQL: &str = "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1";
+const TIMELINE_SQL: &str = "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log \
+    WHERE subject_id = $1 ORDER BY at_us, seq";
+
+/// Statements per refund outside the transaction (the key lookup) and inside it.
+pub const STATEMENTS_OUTSIDE: usize = 1;
+pub const STATEMENTS_INSIDE: usize = 13;
+
+/// The SQL texts that differ per backend, built once.
+struct Sql {
+    lock_payment: Arc<str>,
+    find_refund: Arc<str>,
+    refunds_sum: Arc<str>,
+    insert_refund: Arc<str>,
+    head_select: &'static str,
+}
+
+impl Sql {
+    fn new(backend: Backend) -> Sql {
+        let postgres = backend == Backend::Postgres;
+        Sql {
+            lock_payment: Arc::from(format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND ($2 IS NULL OR merchant_id = $2){}",
+                if postgres { " FOR UPDATE" } else { "" }
+            )),
+            find_refund: Arc::from(format!(
+                "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND merchant_refund_no = $2"
+            )),
+            refunds_sum: Arc::from(format!(
+                "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
+                 AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES}"
+            )),
+            insert_refund: Arc::from(format!(
+                "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            )),
+            head_select: if postgres {
+                "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1 FOR UPDATE"
+            } else {
+                "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1"
+            },
+        }
+    }
+}
+
+/// The refund row's status fields: held for review, or queued for dispatch.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundShape {
+    pub status: &'static str,
+    pub review_reasons: &'static str,
+    pub required_reviewer: Option<&'static str>,
+    pub queued: bool,
+}
+
+impl RefundShape {
+    pub fn for_plan(plan: &Plan) -> RefundShape {
+        if plan.with_dispatch {
+            RefundShape {
+                status: "queued",
+                review_reasons: "",
+                required_reviewer: None,
+                queued: true,
+            }
+        } else {
+            RefundShape {
+                status: "pending_review",
+                review_reasons: "large_amount",
+                required_reviewer: Some("acquirer"),
+                queued: false,
+            }
+        }
+    }
+}
+
+/// One payment the loop refunds, with what its merchant's key resolves to.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub payment_id: String,
+    pub merchant_id: String,
+    pub key_hash: String,
+    pub actor: String,
+}
+
+/// Deterministic ids of the seeded rows, as long as yuanlu's (`pay_` + 26), so the pgbench
+/// script can name them: `<prefix>_<s|h><25 digits>`.
+pub fn seeded_id(prefix: &str, scenario: Scenario, n: usize) -> String {
+    format!("{prefix}_{}{n:025}", scenario.letter())
+}
+
+/// The key hash stored for a seeded merchant: its id left-padded with `0` to 64 characters.
+pub fn seeded_key_hash(merchant_id: &str) -> String {
+    format!("{merchant_id:0>64}")
+}
+
+fn db_error(what: &str) -> impl Fn(sqlx::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+fn store_error(what: &str) -> impl Fn(yuanlu_store::StoreError) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// The settings JSON every bench merchant has (the same as through the API).
+pub fn settings_json(plan: &Plan) -> Result<(String, i64), String> {
+    let mut patch = MerchantSettingsPatch::default();
+    if !plan.with_dispatch {
+        patch.review = Some(ReviewSettingsPatch {
+            large_amount_fen: Some(1),
+            ..ReviewSettingsPatch::default()
+        });
+    }
+    let settings = MerchantSettings::default()
+        .apply(&patch)
+        .map_err(|e| format!("bench settings: {}: {}", e.field, e.problem))?;
+    let channel = settings.channel(Channel::Wechat);
+    let fee = payment_fee(PAYMENT_FEN, channel.fee_rate_ppm, channel.fee_cap_fen);
+    let text = serde_json::to_string(&settings).map_err(|e| format!("bench settings: {e}"))?;
+    Ok((text, fee))
+}
+
+/// A fresh SQLite baseline database under `dir`, opened like yuanlu's (WAL,
+/// `synchronous=FULL`, same pool) with the same migrations.
+pub async fn open_sqlite(dir: &Path) -> Result<Db, String> {
+    let db = Db::open_sqlite(dir)
+        .await
+        .map_err(store_error("open the baseline SQLite database"))?;
+    db.migrate()
+        .await
+        .map_err(store_error("migrate the baseline database"))?;
+    Ok(db)
+}
+
+/// A fresh PostgreSQL baseline in `schema`, with the same migrations and pool.
+pub async fn open_postgres(url: &str, schema: &str) -> Result<Db, String> {
+    let db = Db::open_postgres(url, Some(schema))
+        .await
+        .map_err(store_error("connect the baseline to PostgreSQL"))?;
+    db.migrate()
+        .await
+        .map_err(store_error("migrate the baseline schema"))?;
+    Ok(db)
+}
+
+/// Rows per seeding transaction.
+const SEED_BATCH: usize = 1_000;
+
+/// Inserts the scenario's merchants (with a key and an audit head each) and payments with
+/// plain INSERTs (untimed).
+pub async fn seed(db: &Db, plan: &Plan, scenario: Scenario) -> Result<Vec<Job>, String> {
+    let (settings, fee_fen) = settings_json(plan)?;
+    let now_us = to_micros(Utc::now());
+    let merchants: Vec<(String, String, String)> = (0..scenario.merchants(plan))
+        .map(|k| {
+            let id = seeded_id("mch", scenario, k);
+            let key_id = seeded_id("key", scenario, k);
+            let key_hash = seeded_key_hash(&id);
+            (id, key_id, key_hash)
+        })
+        .collect();
+    for chunk in merchants.chunks(SEED_BATCH) {
+        let mut tx = db.begin().await.map_err(store_error("seed: begin"))?;
+        let mut conn = tx.conn();
+        for (id, key_id, key_hash) in chunk {
+            on_conn!(&mut conn, |c| sqlx::query(
+                "INSERT INTO merchants (id, name, settings, created_at_us) VALUES ($1, $2, $3, $4)"
+            )
+            .bind(id)
+            .bind(format!("bench {} {id}", scenario.name()))
+            .bind(&settings)
+            .bind(now_us)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()))
+            .map_err(db_error("seed merchant"))?;
+            on_conn!(&mut conn, |c| sqlx::query(
+                "INSERT INTO api_keys (key_hash, id, merchant_id, role, created_at_us) VALUES ($1, $2, $3, 'supervisor', $4)"
+            )
+            .bind(key_hash)
+            .bind(key_id)
+            .bind(id)
+            .bind(now_us)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()))
+            .map_err(db_error("seed api key"))?;
+            on_conn!(&mut conn, |c| sqlx::query(HEAD_INSERT_SQL)
+                .bind(id)
+                .bind(GENESIS_HASH)
+                .execute(&mut **c)
+                .await
+                .map(|_| ()))
+            .map_err(db_error("seed audit head"))?;
+        }
+        tx.commit().await.map_err(store_error("seed: commit"))?;
+    }
+    let count = scenario.payments(plan);
+    let mut jobs = Vec::with_capacity(count);
+    for start in (0..count).step_by(SEED_BATCH) {
+        let mut tx = db.begin().await.map_err(store_error("seed: begin"))?;
+        let mut conn = tx.conn();
+        for j in start..(start + SEED_BATCH).min(count) {
+            let (merchant_id, key_id, key_hash) = &merchants[j % merchants.len()];
+            let payment_id = seeded_id("pay", scenario, j);
+            on_conn!(&mut conn, |c| sqlx::query(
+                "INSERT INTO payments (id, merchant_id, channel, amount_fen, currency, fee_fen, kind, member, \
+                 captured_at_us, created_at_us) VALUES ($1, $2, 'wechat', $3, 'CNY', $4, 'sale', $5, $6, $6)"
+            )
+            .bind(&payment_id)
+            .bind(merchant_id)
+            .bind(PAYMENT_FEN)
+            .bind(fee_fen)
+            .bind(false)
+            .bind(now_us)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()))
+            .map_err(db_error("seed payment"))?;
+            jobs.push(Job {
+                payment_id,
+                merchant_id: merchant_id.clone(),
+                key_hash: key_hash.clone(),
+                actor: format!("merchant:{merchant_id}:supervisor:{key_id}"),
+            });
+        }
+        tx.commit().await.map_err(store_error("seed: commit"))?;
+    }
+    Ok(jobs)
+}
+
+/// Runs `plan.refunds` refund creations from `plan.clients` concurrent tasks on the pool.
+/// Returns the run and the statements executed (for statements per refund).
+pub async fn drive(
+    db: &Db,
+    jobs: &[Job],
+    plan: &Plan,
+    label: &str,
+) -> Result<(Run, usize), String> {
+    if jobs.is_empty() {
+        return Err("the baseline has no payments".to_string());
+    }
+    let refunds = plan.refunds;
+    let jobs = Arc::new(jobs.to_vec());
+    let sql = Arc::new(Sql::new(db.backend()));
+    let shape = RefundShape::for_plan(plan);
+    let next = Arc::new(AtomicUsize::new(0));
+    let bar = progress(label, refunds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..plan.clients {
+        let (db, jobs, sql, next, bar) = (
+            db.clone(),
+            jobs.clone(),
+            sql.clone(),
+            next.clone(),
+            bar.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut run = Run::default();
+            let mut statements = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= refunds {
+                    return (run, statements);
+                }
+                let job = &jobs[i % jobs.len()];
+                let t0 = Instant::now();
+                let outcome = create_one(&db, &sql, job, &format!("bench-{i}"), shape).await;
+                run.latencies_us.push(micros(t0.elapsed()));
+                match outcome {
+                    Ok(n) => {
+                        run.ok += 1;
+                        statements += n;
+                    }
+                    Err(why) => run.error(why),
+                }
+                bar.inc(1);
+            }
+        }));
+    }
+    let mut total = Run::default();
+    let mut statements = 0;
+    for task in tasks {
+        let (run, n) = task.await.map_err(|e| format!("baseline task: {e}"))?;
+        total.merge(run, 5);
+        statements += n;
+    }
+    total.elapsed = started.elapsed();
+    bar.finish_and_clear();
+    total.finish();
+    Ok((total, statements))
+}
+
+/// One refund: the statements of yuanlu's create path, in its transaction. Returns the
+/// statements executed.
+async fn create_one(
+    db: &Db,
+    sql: &Sql,
+    job: &Job,
+    merchant_refund_no: &str,
+    shape: RefundShape,
+) -> Result<usize, String> {
+    let mut statements = 0;
+    {
+        let mut pooled = db.acquire().await.map_err(store_error("acquire"))?;
+        let mut conn = pooled.conn();
+        let key = on_conn!(&mut conn, |c| sqlx::query_as::<_, ApiKeyRow>(API_KEY_SQL)
+            .bind(&job.key_hash)
+            .fetch_optional(&mut **c)
+            .await)
+        .map_err(db_error("api key"))?;
+        statements += 1;
+        if key.is_none() {
+            return Err(format!("no api key {}", job.key_hash));
+        }
+    }
+    let now = Utc::now();
+    let mut tx = db.begin().await.map_err(store_error("begin"))?;
+    let mut conn = tx.conn();
+    let payment = on_conn!(&mut conn, |c| sqlx::query_as::<_, PaymentRow>(
+        AssertSqlSafe(sql.lock_payment.clone())
+    )
+    .bind(&job.payment_id)
+    .bind(Some(job.merchant_id.clone()))
+    .fetch_optional(&mut **c)
+    .await)
+    .map_err(db_error("lock payment"))?
+    .ok_or_else(|| format!("no payment {}", job.payment_id))?;
+    statements += 1;
+    let existing = on_conn!(&mut conn, |c| sqlx::query_as::<_, RefundRow>(
+        AssertSqlSafe(sql.find_refund.clone())
+    )
+    .bind(&job.merchant_id)
+    .bind(merchant_refund_no)
+    .fetch_optional(&mut **c)
+    .await)
+    .map_err(db_error("find refund"))?;
+    statements += 1;
+    if existing.is_some() {
+        return Err(format!("merchant_refund_no {merchant_refund_no} exists"));
+    }
+    let merchant = on_conn!(&mut conn, |c| sqlx::query_as::<_, MerchantRow>(
+        MERCHANT_SQL
+    )
+    .bind(&job.merchant_id)
+    .fetch_optional(&mut **c)
+    .await)
+    .map_err(db_error("merchant"))?;
+    statements += 1;
+    if merchant.is_none() {
+        return Err(format!("no merchant {}", job.merchant_id));
+    }
+    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
+    let (from_us, to_us) = (to_micros(day_start), to_micros(day_end));
+    let _sales: i64 = on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i64>(SALES_SQL)
+        .bind(&job.merchant_id)
+        .bind(from_us)
+        .bind(to_us)
+        .fetch_one(&mut **c)
+        .await)
+    .map_err(db_error("sales today"))?;
+    let _refunded: i64 = on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i64>(AssertSqlSafe(
+        sql.refunds_sum.clone()
+    ))
+    .bind(&job.merchant_id)
+    .bind(from_us)
+    .bind(to_us)
+    .fetch_one(&mut **c)
+    .await)
+    .map_err(db_error("refunds today"))?;
+    statements += 2;
+    let capture_date = shanghai_date(from_micros(payment.captured_at_us))
+        .format("%Y-%m-%d")
+        .to_string();
+    let _settled: i64 = on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i64>(SETTLED_SQL)
+        .bind(&capture_date)
+        .fetch_one(&mut **c)
+        .await)
+    .map_err(db_error("settled"))?;
+    statements += 1;
+
+    let now_us = to_micros(now);
+    let refund_id = new_id("rf");
+    let fee_refunded = proportional_fee_refund(
+        payment.amount_fen,
+        payment.fee_fen,
+        payment.amount_refunded_fen + payment.amount_in_flight_fen + REFUND_FEN,
+        payment.fee_returned_fen,
+    );
+    on_conn!(&mut conn, |c| sqlx::query(AssertSqlSafe(
+        sql.insert_refund.clone()
+    ))
+    .bind(&refund_id)
+    .bind(&job.merchant_id)
+    .bind(&job.payment_id)
+    .bind(merchant_refund_no)
+    .bind("wechat")
+    .bind("refund")
+    .bind(shape.status)
+    .bind(REFUND_FEN)
+    .bind(fee_refunded)
+    .bind("customer_cancel")
+    .bind(None::<String>)
+    .bind("merchant")
+    .bind(None::<String>)
+    .bind(shape.review_reasons)
+    .bind(shape.required_reviewer)
+    .bind(None::<String>)
+    .bind(None::<String>)
+    .bind(None::<String>)
+    .bind(None::<String>)
+    .bind(None::<i64>)
+    .bind(now_us)
+    .bind(now_us)
+    .bind(shape.queued.then_some(now_us))
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
+    .map_err(db_error("insert refund"))?;
+    statements += 1;
+    let updated = on_conn!(&mut conn, |c| sqlx::query(UPDATE_COUNTERS_SQL)
+        .bind(&job.payment_id)
+        .bind(payment.amount_refunded_fen)
+        .bind(payment.amount_in_flight_fen + REFUND_FEN)
+        .bind(payment.fee_returned_fen + fee_refunded)
+        .bind(payment.refund_count + 1)
+        .bind(payment.voided)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(db_error("update payment"))?;
+    statements += 1;
+    if updated != 1 {
+        return Err(format!("payment {} not updated", job.payment_id));
+    }
+    on_conn!(&mut conn, |c| sqlx::query(HEAD_INSERT_SQL)
+        .bind(&job.merchant_id)
+        .bind(GENESIS_HASH)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+    .map_err(db_error("audit head insert"))?;
+    let head = on_conn!(&mut conn, |c| sqlx::query_as::<_, AuditHeadRow>(
+        sql.head_select
+    )
+    .bind(&job.merchant_id)
+    .fetch_one(&mut **c)
+    .await)
+    .map_err(db_error("audit head"))?;
+    statements += 2;
+    let data = json!({
+        "status": shape.status,
+        "type": "refund",
+        "amount": REFUND_FEN,
+        "fee_refunded": fee_refunded,
+        "payment_id": job.payment_id,
+        "merchant_refund_no": merchant_refund_no,
+        "requested_by_role": "merchant",
+        "requested_by_name": None::<String>,
+        "review_reasons": shape.review_reasons,
+    })
+    .to_string();
+    let seq = head.seq + 1;
+    let hash = hash_key(&format!("{}\n{seq}\n{data}", head.hash));
+    on_conn!(&mut conn, |c| sqlx::query(AUDIT_INSERT_SQL)
+        .bind(&job.merchant_id)
+        .bind(seq)
+        .bind(now_us)
+        .bind(&job.actor)
+        .bind("refund.created")
+        .bind(&refund_id)
+        .bind(&data)
+        .bind(&head.hash)
+        .bind(&hash)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+    .map_err(db_error("audit insert"))?;
+    on_conn!(&mut conn, |c| sqlx::query(HEAD_UPDATE_SQL)
+        .bind(&job.merchant_id)
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+    .map_err(db_error("audit head update"))?;
+    statements += 2;
+    let timeline = on_conn!(&mut conn, |c| sqlx::query_as::<_, AuditRow>(TIMELINE_SQL)
+        .bind(&refund_id)
+        .fetch_all(&mut **c)
+        .await)
+    .map_err(db_error("timeline"))?;
+    statements += 1;
+    if timeline.is_empty() {
+        return Err(format!("refund {refund_id} has no audit entry"));
+    }
+    tx.commit().await.map_err(store_error("commit"))?;
+    Ok(statements)
+}
+
+/// Seconds each `pgbench` run lasts.
+pub const PGBENCH_SECONDS: u64 = 10;
+
+/// The pgbench script equivalent to [`create_one`]: the same statements in the same
+/// transaction, on a random seeded payment of the scenario. Run with `-M prepared` (sqlx
+/// prepares and caches its statements too); variables are parameters there, and pgbench
+/// takes any `:name` as a variable, even inside a literal: no literal here has a colon
+/// followed by a letter or digit (hence `": 100"` in the JSON and the split actor).
+pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
+    let shape = RefundShape::for_plan(plan);
+    let letter = scenario.letter();
+    let payments = scenario.payments(plan);
+    let merchants = scenario.merchants(plan);
+    let now = Utc::now();
+    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
+    let (from_us, to_us) = (to_micros(day_start), to_micros(day_end));
+    let capture_date = shanghai_date(now).format("%Y-%m-%d");
+    let mid = format!("('mch_{letter}' || lpad(CAST(:m AS text), 25, '0'))");
+    let pid = format!("('pay_{letter}' || lpad(CAST(:p AS text), 25, '0'))");
+    let kid = format!("('key_{letter}' || lpad(CAST(:m AS text), 25, '0'))");
+    let rid = "('rf_' || lpad(CAST(:r AS text), 26, '0'))";
+    let no = "('pgb-' || CAST(:r AS text))";
+    let now_us = "CAST(extract(epoch from now()) * 1000000 AS BIGINT)";
+    let hash = "(md5(CAST(:h_hash AS text) || CAST(:r AS text)) || md5(CAST(:r AS text)))";
+    let reviewer = shape
+        .required_reviewer
+        .map_or("NULL".to_string(), |r| format!("'{r}'"));
+    let next_attempt = if shape.queued { now_us } else { "NULL" };
+    let status = shape.status;
+    let reasons = shape.review_reasons;
+    let data = format!(
+        "'{{\"amount\": {REFUND_FEN},\"fee_refunded\": 1,\"merchant_refund_no\":\"' || {no} || '\",\"payment_id\":\"' || {pid} || '\",\"requested_by_name\": null,\"requested_by_role\":\"merchant\",\"review_reasons\":\"{reasons}\",\"status\":\"{status}\",\"type\":\"refund\"}}'"
+    );
+    let statements = [
+        format!(
+            "SELECT key_hash, id, merchant_id, role, created_at_us FROM api_keys WHERE key_hash = lpad({mid}, 64, '0');"
+        ),
+        "BEGIN;".to_string(),
+        format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = {pid} AND ({mid} IS NULL OR merchant_id = {mid}) FOR UPDATE;"
+        ),
+        format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = {mid} AND merchant_refund_no = {no};"
+        ),
+        format!("SELECT id, name, settings, created_at_us FROM merchants WHERE id = {mid};"),
+        format!(
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us};"
+        ),
+        format!(
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {LIVE_REFUND_STATUSES};"
+        ),
+        format!("SELECT COUNT(*) FROM settlement_runs WHERE business_date = '{capture_date}';"),
+        format!(
+            "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ({rid}, {mid}, {pid}, {no}, 'wechat', 'refund', '{status}', {REFUND_FEN}, 1, 'customer_cancel', NULL, 'merchant', NULL, '{reasons}', {reviewer}, NULL, NULL, NULL, NULL, NULL, {now_us}, {now_us}, {next_attempt});"
+        ),
+        format!(
+            "UPDATE payments SET amount_refunded_fen = amount_refunded_fen, amount_in_flight_fen = amount_in_flight_fen + {REFUND_FEN}, fee_returned_fen = LEAST(fee_returned_fen + 1, fee_fen), refund_count = refund_count + 1, voided = voided WHERE id = {pid};"
+        ),
+        format!(
+            "INSERT INTO audit_heads (chain, seq, hash) VALUES ({mid}, 0, '{GENESIS_HASH}') ON CONFLICT (chain) DO NOTHING;"
+        ),
+        format!(
+            "SELECT chain, seq, hash FROM audit_heads WHERE chain = {mid} FOR UPDATE \\gset h_"
+        ),
+        format!(
+            "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) VALUES ({mid}, CAST(:h_seq AS BIGINT) + 1, {now_us}, 'merchant:' || {mid} || ':' || 'supervisor:' || {kid}, 'refund.created', {rid}, {data}, CAST(:h_hash AS text), {hash});"
+        ),
+        format!(
+            "UPDATE audit_heads SET seq = CAST(:h_seq AS BIGINT) + 1, hash = {hash} WHERE chain = {mid};"
+        ),
+        format!(
+            "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log WHERE subject_id = {rid} ORDER BY at_us, seq;"
+        ),
+        "END;".to_string(),
+    ];
+    let mut script = format!(
+        "-- yuanlu bench: one refund as yuanlu creates it (scenario {}).\n\\set p random(0, {})\n\\set m :p % {merchants}\n\\set r random(1, 9000000000000000)\n",
+        scenario.name(),
+        payments.saturating_sub(1),
+    );
+    for statement in statements {
+        script.push_str(&statement);
+        script.push('\n');
+    }
+    script
+}
+
+/// Runs `pgbench` with [`pgbench_script`] against the baseline schema. `Err` says why it
+/// did not run (not installed, failed).
+pub async fn pgbench(
+    base_url: &str,
+    schema: &str,
+    plan: &Plan,
+    scenario: Scenario,
+    dir: &Path,
+) -> Result<super::report::Pgbench, String> {
+    let path = dir.join(format!("pgbench-{}.sql", scenario.name()));
+    std::fs::write(&path, pgbench_script(plan, scenario))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let clients = plan.clients.to_string();
+    let threads = plan.clients.min(2).to_string();
+    let seconds = PGBENCH_SECONDS.to_string();
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-c", &clients, "-j", &threads])
+        .args(["-T", &seconds, "-f"])
+        .arg(&path)
+        .arg(base_url)
+        .env("PGOPTIONS", format!("-c search_path={schema}"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "pgbench is not on PATH (Debian: apt-get install postgresql-client)".to_string()
+            }
+            _ => format!("cannot run pgbench: {e}"),
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
+        return Err(format!("pgbench failed ({}): {tail}", output.status));
+    }
+    parse_pgbench(&stdout).ok_or_else(|| format!("cannot read pgbench's output: {stdout}"))
+}
+
+/// `tps = …`, `number of transactions actually processed: …`, `latency average = … ms`.
+pub fn parse_pgbench(stdout: &str) -> Option<super::report::Pgbench> {
+    let mut result = super::report::Pgbench {
+        seconds: PGBENCH_SECONDS,
+        ..Default::default()
+    };
+    let mut tps = None;
+    for line in stdout.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("tps = ") {
+            tps = rest.split_whitespace().next().and_then(|v| v.parse().ok());
+        } else if let Some(rest) = line.strip_prefix("number of transactions actually processed: ")
+        {
+            result.transactions = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        } else if let Some(rest) = line.strip_prefix("latency average = ") {
+            result.latency_avg_ms = rest.split_whitespace().next().and_then(|v| v.parse().ok());
+        }
+    }
+    result.tps = tps?;
+    Some(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pgbench_output() {
+        let out = "transaction type: script.sql\nnumber of transactions actually processed: 12345\nnumber of failed transactions: 0 (0.000%)\nlatency average = 2.592 ms\ninitial connection time = 10.1 ms\ntps = 1234.567890 (without initial connection time)\n";
+        let parsed = parse_pgbench(out);
+        assert_eq!(parsed.as_ref().map(|p| p.transactions), Some(12_345));
+        assert_eq!(parsed.as_ref().and_then(|p| p.latency_avg_ms), Some(2.592));
+        assert!(parsed.is_some_and(|p| (p.tps - 1234.56789).abs() < 1e-6));
+        assert!(parse_pgbench("nothing").is_none());
+    }
+
+    #[test]
+    fn seeded_ids_are_as_long_as_real_ones() {
+        let real = new_id("pay");
+        assert_eq!(seeded_id("pay", Scenario::Spread, 7).len(), real.len());
+        assert_eq!(seeded_key_hash("mch_s0000000000000000000000001").len(), 64);
+    }
+}

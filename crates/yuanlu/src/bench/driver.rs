@@ -1,0 +1,292 @@
+//! The yuanlu side of the bench: the real binary as `yuanlu serve` in a child process, set
+//! up through its API (untimed), then refund creation over HTTP from concurrent clients,
+//! each with one keep-alive connection (timed).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::report::Run;
+use super::{PAYMENT_FEN, Plan, REFUND_FEN, Scenario, progress};
+
+/// How long the server may take to apply its migrations and print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one HTTP request may take before it counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Error answers kept verbatim for the report.
+const ERROR_SAMPLES_MAX: usize = 5;
+
+/// A running `yuanlu serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    stderr_path: PathBuf,
+    admin_key: String,
+}
+
+impl Server {
+    /// Starts `exe serve --listen 127.0.0.1:0 --data-dir <data_dir> [--database-url <url>]`
+    /// with a clean `YUANLU_*` environment and the given admin key, and waits for its
+    /// listening line.
+    pub async fn start(
+        exe: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        admin_key: &str,
+    ) -> Result<Server, String> {
+        let stderr_path = data_dir.join("server-stderr.log");
+        let stderr = std::fs::File::create(&stderr_path)
+            .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
+        let mut cmd = Command::new(exe);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("YUANLU_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("YUANLU_ADMIN_KEY", admin_key)
+            .env("YUANLU_LOG", "warn")
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir);
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {} serve: {e}", exe.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the server's stdout is not piped")?;
+        let mut lines = BufReader::new(stdout);
+        let read_base = async {
+            let mut seen = String::new();
+            loop {
+                let mut line = String::new();
+                let read = lines
+                    .read_line(&mut line)
+                    .await
+                    .map_err(|e| format!("reading the server's stdout: {e}"))?;
+                if read == 0 {
+                    return Err(format!("exited before listening; stdout:\n{seen}"));
+                }
+                seen.push_str(&line);
+                if let Some(rest) = line.trim().strip_prefix("yuanlu listening on ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    return Ok(url.trim_end_matches('/').to_string());
+                }
+            }
+        };
+        let base = match tokio::time::timeout(START_TIMEOUT, read_base).await {
+            Ok(Ok(base)) => base,
+            Ok(Err(why)) => {
+                let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                return Err(format!("yuanlu serve {why}\nstderr:\n{log}"));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "yuanlu serve did not listen within {START_TIMEOUT:?}"
+                ));
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = lines.read_to_end(&mut sink).await;
+        });
+        Ok(Server {
+            child,
+            base,
+            stderr_path,
+            admin_key: admin_key.to_string(),
+        })
+    }
+
+    /// Kills the server (SIGKILL: every acknowledged refund is already durable) and reaps it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// The server's stderr so far (for error reports).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+/// Merchants and payments made through the API for one scenario.
+pub struct Setup {
+    /// `(payment_id, merchant key)`; refund `i` goes to payment `i % len`.
+    pub payments: Vec<(String, Arc<str>)>,
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(1)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> Result<(u16, Value), String> {
+    let response = http
+        .post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("POST {url}: reading the answer: {e}"))?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+fn field(body: &Value, name: &str) -> Result<String, String> {
+    body.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| format!("no string {name:?} in {body}"))
+}
+
+/// The merchant settings of every bench merchant: without dispatch, every refund is held
+/// for review (`large_amount_fen = 1`), so the dispatch workers stay idle.
+pub fn merchant_settings(plan: &Plan) -> Value {
+    if plan.with_dispatch {
+        json!({})
+    } else {
+        json!({ "review": { "large_amount_fen": 1 } })
+    }
+}
+
+/// Creates the scenario's merchants and payments through the API (untimed).
+pub async fn setup(server: &Server, plan: &Plan, scenario: Scenario) -> Result<Setup, String> {
+    let http = client()?;
+    let merchants_url = format!("{}/v1/merchants", server.base);
+    let mut keys: Vec<Arc<str>> = Vec::new();
+    for m in 0..scenario.merchants(plan) {
+        let body = json!({
+            "name": format!("bench {} {m}", scenario.name()),
+            "settings": merchant_settings(plan),
+        });
+        let (status, answer) = post(&http, &merchants_url, &server.admin_key, &body).await?;
+        if status != 201 {
+            return Err(format!("create merchant: {status} {answer}"));
+        }
+        keys.push(Arc::from(field(&answer, "api_key")?));
+    }
+    let keys = Arc::new(keys);
+    let count = scenario.payments(plan);
+    let next = Arc::new(AtomicUsize::new(0));
+    let payments_url: Arc<str> = Arc::from(format!("{}/v1/payments", server.base));
+    let mut tasks = Vec::new();
+    for _ in 0..plan.clients.min(count) {
+        let (keys, next, url) = (keys.clone(), next.clone(), payments_url.clone());
+        let http = client()?;
+        tasks.push(tokio::spawn(async move {
+            let mut made = Vec::new();
+            loop {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j >= count {
+                    return Ok::<_, String>(made);
+                }
+                let key = keys[j % keys.len()].clone();
+                let body = json!({ "channel": "wechat", "amount": PAYMENT_FEN, "currency": "CNY" });
+                let (status, answer) = post(&http, &url, &key, &body).await?;
+                if status != 201 {
+                    return Err(format!("record payment: {status} {answer}"));
+                }
+                made.push((j, field(&answer, "id")?, key));
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(count);
+    for task in tasks {
+        let made = task.await.map_err(|e| format!("setup task: {e}"))??;
+        all.extend(made);
+    }
+    all.sort_by_key(|(j, _, _)| *j);
+    Ok(Setup {
+        payments: all.into_iter().map(|(_, id, key)| (id, key)).collect(),
+    })
+}
+
+/// Creates `plan.refunds` refunds from `plan.clients` concurrent clients and times each.
+pub async fn drive(
+    server: &Server,
+    setup: &Setup,
+    plan: &Plan,
+    label: &str,
+) -> Result<Run, String> {
+    let refunds = plan.refunds;
+    let payments = Arc::new(setup.payments.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let url: Arc<str> = Arc::from(format!("{}/v1/refunds", server.base));
+    let bar = progress(label, refunds);
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..plan.clients {
+        let (payments, next, url, bar) = (payments.clone(), next.clone(), url.clone(), bar.clone());
+        let http = client()?;
+        tasks.push(tokio::spawn(async move {
+            let mut run = Run::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= refunds {
+                    return run;
+                }
+                let (payment_id, key) = &payments[i % payments.len()];
+                let body = json!({
+                    "payment_id": payment_id,
+                    "amount": REFUND_FEN,
+                    "reason": "customer_cancel",
+                    "merchant_refund_no": format!("bench-{i}"),
+                });
+                let t0 = Instant::now();
+                let outcome = post(&http, &url, key, &body).await;
+                run.latencies_us.push(micros(t0.elapsed()));
+                match outcome {
+                    Ok((201, _)) => run.ok += 1,
+                    Ok((status, answer)) => run.error(format!("{status} {answer}")),
+                    Err(why) => run.error(why),
+                }
+                bar.inc(1);
+            }
+        }));
+    }
+    let mut total = Run::default();
+    for task in tasks {
+        let run = task.await.map_err(|e| format!("client task: {e}"))?;
+        total.merge(run, ERROR_SAMPLES_MAX);
+    }
+    total.elapsed = started.elapsed();
+    bar.finish_and_clear();
+    total.finish();
+    Ok(total)
+}
+
+pub fn micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}

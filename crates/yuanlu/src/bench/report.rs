@@ -1,0 +1,315 @@
+//! What a bench run measured, percentiles, and the report (Markdown, also printed).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::Scenario;
+
+/// One timed phase: every request's latency, successes and errors, wall time.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    pub ok: usize,
+    pub errors: usize,
+    pub error_samples: Vec<String>,
+    pub latencies_us: Vec<u64>,
+    pub elapsed: Duration,
+}
+
+/// Error answers kept per run.
+const SAMPLES_MAX: usize = 5;
+
+impl Run {
+    pub fn error(&mut self, why: String) {
+        self.errors += 1;
+        if self.error_samples.len() < SAMPLES_MAX {
+            self.error_samples.push(why);
+        }
+    }
+
+    pub fn merge(&mut self, other: Run, samples_max: usize) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        for sample in other.error_samples {
+            if self.error_samples.len() < samples_max {
+                self.error_samples.push(sample);
+            }
+        }
+        self.latencies_us.extend(other.latencies_us);
+    }
+
+    /// Sorts the latencies for [`Run::percentile_ms`].
+    pub fn finish(&mut self) {
+        self.latencies_us.sort_unstable();
+    }
+
+    /// Successful refunds per second of wall time.
+    pub fn per_sec(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.ok as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Nearest-rank percentile (`p` in 0..=100) of the sorted latencies, in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        percentile(&self.latencies_us, p) as f64 / 1_000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.latencies_us.last().copied().unwrap_or(0) as f64 / 1_000.0
+    }
+}
+
+/// Nearest-rank percentile of sorted values; 0 for none.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// PostgreSQL WAL activity during a phase (`pg_stat_wal`, cluster-wide).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalDelta {
+    pub syncs: i64,
+    pub bytes: i64,
+}
+
+/// One side (yuanlu or the baseline) of a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    pub run: Run,
+    /// Growth of the stored data divided by the refunds created.
+    pub bytes_per_refund: Option<f64>,
+    pub wal: Option<WalDelta>,
+}
+
+/// `pgbench` with the equivalent custom script.
+#[derive(Debug, Clone, Default)]
+pub struct Pgbench {
+    pub tps: f64,
+    pub transactions: u64,
+    pub latency_avg_ms: Option<f64>,
+    pub seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    pub payments: usize,
+    pub merchants: usize,
+    pub yuanlu: Side,
+    pub baseline: Side,
+    /// Statements the baseline ran per refund (the list of yuanlu's create path).
+    pub statements_per_refund: f64,
+    pub commits_per_refund: f64,
+    /// `None` on SQLite; the reason it did not run otherwise.
+    pub pgbench: Option<Result<Pgbench, String>>,
+}
+
+impl ScenarioResult {
+    pub fn ratio(&self) -> Option<f64> {
+        let base = self.baseline.run.per_sec();
+        (base > 0.0).then(|| self.yuanlu.run.per_sec() / base)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendResult {
+    pub backend: String,
+    pub scenarios: Vec<ScenarioResult>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub command: String,
+    pub settings: Vec<String>,
+    pub backends: Vec<BackendResult>,
+}
+
+impl Report {
+    /// Requests that were not answered 201, over every run.
+    pub fn errors(&self) -> usize {
+        self.backends
+            .iter()
+            .flat_map(|b| &b.scenarios)
+            .map(|s| s.yuanlu.run.errors + s.baseline.run.errors)
+            .sum()
+    }
+
+    /// The report as Markdown (tables read well in a terminal too).
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# yuanlu bench: refund creation\n");
+        let _ = writeln!(out, "Command: `{}`\n", self.command);
+        for line in &self.settings {
+            let _ = writeln!(out, "- {line}");
+        }
+        let _ = writeln!(out, "\n## Summary\n");
+        let _ = writeln!(
+            out,
+            "| backend | scenario | yuanlu refunds/s | baseline refunds/s | ratio yuanlu/baseline | yuanlu p50 / p99 / max ms | errors |"
+        );
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        for backend in &self.backends {
+            for s in &backend.scenarios {
+                let y = &s.yuanlu.run;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.0} | {} | {:.1} / {:.1} / {:.1} | {} |",
+                    backend.backend,
+                    s.scenario.name(),
+                    y.per_sec(),
+                    s.baseline.run.per_sec(),
+                    s.ratio().map_or("-".to_string(), |r| format!("{r:.2}")),
+                    y.percentile_ms(50.0),
+                    y.percentile_ms(99.0),
+                    y.max_ms(),
+                    y.errors + s.baseline.run.errors,
+                );
+            }
+        }
+        for backend in &self.backends {
+            backend_section(&mut out, backend);
+        }
+        out
+    }
+}
+
+fn backend_section(out: &mut String, backend: &BackendResult) {
+    let _ = writeln!(out, "\n## {}\n", backend.backend);
+    let has_wal = backend
+        .scenarios
+        .iter()
+        .any(|s| s.yuanlu.wal.is_some() || s.baseline.wal.is_some());
+    let _ = write!(
+        out,
+        "| scenario | side | refunds | seconds | refunds/s | p50 ms | p99 ms | max ms | errors | bytes stored/refund |"
+    );
+    if has_wal {
+        let _ = write!(out, " WAL syncs/refund | WAL bytes/refund |");
+    }
+    let _ = writeln!(out);
+    let _ = write!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    if has_wal {
+        let _ = write!(out, " ---: | ---: |");
+    }
+    let _ = writeln!(out);
+    for s in &backend.scenarios {
+        let name = format!(
+            "{} ({} merchant{}, {} payments)",
+            s.scenario.name(),
+            s.merchants,
+            if s.merchants == 1 { "" } else { "s" },
+            s.payments
+        );
+        side_row(out, &name, "yuanlu (HTTP)", &s.yuanlu, has_wal);
+        side_row(out, &name, "baseline (sqlx loop)", &s.baseline, has_wal);
+        match &s.pgbench {
+            None => {}
+            Some(Ok(p)) => {
+                let _ = write!(
+                    out,
+                    "| {name} | pgbench (same script) | {} | {} | {:.0} | avg {} | | | | |",
+                    p.transactions,
+                    p.seconds,
+                    p.tps,
+                    p.latency_avg_ms
+                        .map_or("-".to_string(), |l| format!("{l:.1}")),
+                );
+                if has_wal {
+                    let _ = write!(out, " | |");
+                }
+                let _ = writeln!(out);
+            }
+            Some(Err(why)) => {
+                let _ = write!(out, "| {name} | pgbench | not run: {why} | | | | | | | |");
+                if has_wal {
+                    let _ = write!(out, " | |");
+                }
+                let _ = writeln!(out);
+            }
+        }
+    }
+    let _ = writeln!(out);
+    for s in &backend.scenarios {
+        let _ = writeln!(
+            out,
+            "- {}: ratio yuanlu/baseline {}; per refund {:.1} SQL statements and {:.1} commit (each a durable flush: one fsync unless commits are grouped)",
+            s.scenario.name(),
+            s.ratio().map_or("-".to_string(), |r| format!("{r:.2}")),
+            s.statements_per_refund,
+            s.commits_per_refund,
+        );
+        for (side, run) in [("yuanlu", &s.yuanlu.run), ("baseline", &s.baseline.run)] {
+            for sample in &run.error_samples {
+                let _ = writeln!(
+                    out,
+                    "  - {side} error: {}",
+                    sample.chars().take(300).collect::<String>()
+                );
+            }
+        }
+    }
+    for note in &backend.notes {
+        let _ = writeln!(out, "- {note}");
+    }
+}
+
+fn side_row(out: &mut String, scenario: &str, side: &str, s: &Side, has_wal: bool) {
+    let r = &s.run;
+    let _ = write!(
+        out,
+        "| {scenario} | {side} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
+        r.ok,
+        r.elapsed.as_secs_f64(),
+        r.per_sec(),
+        r.percentile_ms(50.0),
+        r.percentile_ms(99.0),
+        r.max_ms(),
+        r.errors,
+        s.bytes_per_refund
+            .map_or("-".to_string(), |b| format!("{b:.0}")),
+    );
+    if has_wal {
+        let per = |v: i64| {
+            if r.ok > 0 {
+                format!("{:.2}", v as f64 / r.ok as f64)
+            } else {
+                "-".to_string()
+            }
+        };
+        match s.wal {
+            Some(w) => {
+                let _ = write!(out, " {} | {} |", per(w.syncs), per(w.bytes));
+            }
+            None => {
+                let _ = write!(out, " - | - |");
+            }
+        }
+    }
+    let _ = writeln!(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 50.0), 50);
+        assert_eq!(percentile(&values, 99.0), 99);
+        assert_eq!(percentile(&values, 100.0), 100);
+        assert_eq!(percentile(&values, 0.0), 1);
+        assert_eq!(percentile(&[], 50.0), 0);
+        assert_eq!(percentile(&[7], 99.0), 7);
+    }
+}
