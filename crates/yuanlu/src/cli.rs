@@ -36,6 +36,13 @@ pub enum Command {
     /// Benchmark refund creation end to end (real server over HTTP) against the bare
     /// database doing the same statements, on SQLite and, given a URL, PostgreSQL.
     Bench(BenchArgs),
+    /// Settle a business date (T+1): one statement per merchant, payout and carried balance.
+    Settle(SettleArgs),
+    /// Ledger commands.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
 }
 
 /// Which payment distributions `yuanlu bench` measures.
@@ -128,6 +135,21 @@ pub struct CalendarArgs {
     /// Years beyond the shipped 2024–2026 are loaded from `<data-dir>/calendar/cn-YYYY.txt`.
     #[arg(long, env = "YUANLU_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Prove the ledger balances; exit status 0 only if it does.
+    Check(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SettleArgs {
+    /// The business date to settle, `YYYY-MM-DD` (Asia/Shanghai; must have ended).
+    #[arg(long)]
+    pub date: chrono::NaiveDate,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]

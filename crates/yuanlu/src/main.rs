@@ -6,6 +6,7 @@
 
 mod admin_key;
 mod bench;
+mod books;
 mod calendar;
 mod channels;
 mod cli;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{AuditCommand, Cli, Command};
+use crate::cli::{AuditCommand, Cli, Command, LedgerCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -38,6 +39,10 @@ async fn main() -> ExitCode {
         Command::Calendar(args) => calendar::run(args),
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Settle(args) => books::settle(args).await,
+        Command::Ledger {
+            command: LedgerCommand::Check(db),
+        } => books::ledger_check(db).await,
     };
     match result {
         Ok(code) => code,

@@ -16,7 +16,7 @@ use crate::cli::{ClockChoice, DatabaseArgs, ServeArgs};
 
 type CommandResult = Result<ExitCode, String>;
 
-async fn open(args: &DatabaseArgs) -> Result<Db, String> {
+pub(crate) async fn open(args: &DatabaseArgs) -> Result<Db, String> {
     let db = Db::open(args.database_url.as_deref(), &args.data_dir)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
