@@ -538,47 +538,31 @@ impl Engine {
                     row.channel_refund_id = channel_refund_id;
                 }
                 row.last_error = Some(reason.clone());
-                finish(&mut row);
-                let change = Change {
-                    to: RefundStatus::Abnormal,
-                    action: action::ABNORMAL,
-                    review_note: Some(reason),
-                    reviewed_by: None,
-                    tracking_no: None,
-                };
-                apply_transition(
+                let step = (RefundStatus::Abnormal, action::ABNORMAL);
+                leave_dispatch(
                     &mut conn,
                     &mut row,
                     &mut counters,
                     status,
-                    &change,
-                    DISPATCH_ACTOR,
+                    step,
+                    reason,
                     now_us,
                 )
                 .await?;
-                conn.update_refund_dispatch(&row).await?;
             }
             ChannelOutcome::Failed { reason } => {
                 row.failure_reason = Some(reason.clone());
-                finish(&mut row);
-                let change = Change {
-                    to: RefundStatus::Failed,
-                    action: action::FAILED,
-                    review_note: Some(reason),
-                    reviewed_by: None,
-                    tracking_no: None,
-                };
-                apply_transition(
+                let step = (RefundStatus::Failed, action::FAILED);
+                leave_dispatch(
                     &mut conn,
                     &mut row,
                     &mut counters,
                     status,
-                    &change,
-                    DISPATCH_ACTOR,
+                    step,
+                    reason,
                     now_us,
                 )
                 .await?;
-                conn.update_refund_dispatch(&row).await?;
             }
         }
         tx.commit().await?;
@@ -818,6 +802,29 @@ pub fn destination_kind(channel: Channel, received_account: Option<&str>) -> Des
     } else {
         DestinationKind::BankCard
     }
+}
+
+/// A refund leaves dispatch for `to` (abnormal or failed) with the channel's words as note.
+async fn leave_dispatch(
+    conn: &mut Conn<'_>,
+    row: &mut RefundRow,
+    counters: &mut yuanlu_store::PaymentCounters,
+    from: RefundStatus,
+    (to, action): (RefundStatus, &'static str),
+    reason: String,
+    now_us: i64,
+) -> EngineResult<()> {
+    finish(row);
+    let change = Change {
+        to,
+        action,
+        review_note: Some(reason),
+        reviewed_by: None,
+        tracking_no: None,
+    };
+    apply_transition(conn, row, counters, from, &change, DISPATCH_ACTOR, now_us).await?;
+    conn.update_refund_dispatch(row).await?;
+    Ok(())
 }
 
 /// A refund leaves the queue: no lease, nothing scheduled.
