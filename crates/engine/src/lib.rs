@@ -24,6 +24,7 @@ pub mod notify;
 pub mod overdue;
 pub mod payments;
 pub mod public;
+pub mod reconciliation;
 pub mod refunds;
 pub mod reports;
 pub mod settlement;

@@ -18,6 +18,7 @@ pub mod error;
 pub mod queries;
 pub mod queries_ledger;
 pub mod queries_notify;
+pub mod queries_recon;
 pub mod rows;
 pub mod rows_notify;
 
@@ -25,4 +26,7 @@ pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
 pub use queries::{PaymentFilter, RefundFilter};
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
+pub use queries_recon::{
+    ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
+};
 pub use rows::*;

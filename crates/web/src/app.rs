@@ -94,6 +94,11 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::public::give_feedback))
         .routes(routes!(api::public::open_public_case))
         .routes(routes!(api::reports::refund_report))
+        .routes(api::reconciliations::import_routes())
+        .routes(routes!(api::reconciliations::get_reconciliation))
+        .routes(routes!(api::reconciliations::list_exceptions))
+        .routes(routes!(api::reconciliations::get_exception))
+        .routes(routes!(api::reconciliations::resolve_exception))
         .routes(routes!(api::admin::verify_audit))
         .routes(routes!(api::admin::healthz));
     if simulated_clock {

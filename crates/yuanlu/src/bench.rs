@@ -33,8 +33,9 @@ use report::{BackendResult, Report, ScenarioResult, Side, WalDelta};
 
 /// Refunds per payment (the rules allow 50); payments are made accordingly.
 pub const REFUNDS_PER_PAYMENT: usize = 10;
-/// Every payment: 1,000.00 CNY by WeChat Pay.
-pub const PAYMENT_FEN: i64 = 100_000;
+/// Every payment: 10,000.00 CNY by WeChat Pay (room for 10,000 refunds, which pgbench's
+/// random picks may pile onto a payment).
+pub const PAYMENT_FEN: i64 = 1_000_000;
 /// Every refund: 1.00 CNY, a small partial amount (never a void, never above the ratio).
 pub const REFUND_FEN: i64 = 100;
 /// PostgreSQL (15) backends flush their statistics at most every 10 s while idle: wait that
@@ -129,7 +130,10 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, String> {
         backends.push(run_backend(&exe, &plan, Some(url), work.path()).await?);
     }
     let report = Report {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: std::env::args()
+            .map(|arg| without_password(&arg))
+            .collect::<Vec<_>>()
+            .join(" "),
         settings: settings_lines(&plan, work.path()),
         backends,
     };
@@ -145,6 +149,21 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`: the report may be
+/// published.
+fn without_password(arg: &str) -> String {
+    let Some((scheme, rest)) = arg.split_once("://") else {
+        return arg.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return arg.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => arg.to_string(),
+    }
 }
 
 fn settings_lines(plan: &Plan, work: &Path) -> Vec<String> {
@@ -167,7 +186,7 @@ fn settings_lines(plan: &Plan, work: &Path) -> Vec<String> {
     lines.push(if plan.with_dispatch {
         "refunds are `queued` (`--with-dispatch`): yuanlu's dispatch workers send them to the in-process simulators while the bench runs, so their writes compete with creation; the baseline does no dispatch".to_string()
     } else {
-        "refunds are held for review (merchant setting `review.large_amount_fen = 1`): the create path runs the same statements as for a queued refund, and yuanlu's dispatch workers stay idle (they still poll every 200 ms); `--with-dispatch` measures with dispatch running".to_string()
+        "refunds are `queued` (debited, with their ledger posting) on an API-only server (`YUANLU_DISPATCH_WORKERS=0`), so nothing competes with their creation; `--with-dispatch` runs the dispatch workers as well".to_string()
     });
     lines.push("the server runs with no `YUANLU_*` variable but its admin key: no simulator faults (`YUANLU_SIM_FAULTS` unset), default channel timings".to_string());
     lines
@@ -361,7 +380,7 @@ async fn measure_backend(
     work: &Path,
 ) -> Result<BackendResult, String> {
     let backend_name = match postgres {
-        None => "SQLite".to_string(),
+        None => "SQLite (WAL, synchronous=FULL)".to_string(),
         Some((url, _, _)) => format!(
             "PostgreSQL {} (synchronous_commit={}, fsync={})",
             pg_setting(url, "server_version").await,
@@ -401,7 +420,14 @@ async fn measure_backend(
     // yuanlu over HTTP.
     let admin_key = yuanlu_engine::ids::new_secret_key("bench");
     let server_url = postgres.map(|(url, app, _)| schema_url(url, app));
-    let server = driver::Server::start(exe, &app_dir, server_url.as_deref(), &admin_key).await?;
+    let server = driver::Server::start(
+        exe,
+        &app_dir,
+        server_url.as_deref(),
+        &admin_key,
+        plan.with_dispatch,
+    )
+    .await?;
     let mut yuanlu_sides = Vec::new();
     let mut failure = None;
     for &scenario in &plan.scenarios {
@@ -489,10 +515,11 @@ async fn measure_backend(
     }
     db.close().await;
     notes.push(format!(
-        "statements per refund: {} outside the transaction (the API key lookup) and {} inside it, plus BEGIN{} and COMMIT; yuanlu's create path runs the same list (the baseline copies its SQL)",
-        baseline::STATEMENTS_OUTSIDE,
-        baseline::STATEMENTS_INSIDE,
+        "statements per refund (counted in the baseline loop, which copies yuanlu's create path): the API key lookup, then in one transaction (BEGIN{} … COMMIT) the payment, the refund number, the merchant, two day sums, the settlement check, the balance row (insert-if-new, read{}){}, the refund insert, the payment counters, the audit head (insert-if-new, read{}), the audit entry, the head update, the webhook lookup and the timeline read",
         if postgres.is_some() { "" } else { " IMMEDIATE" },
+        if postgres.is_some() { " FOR UPDATE" } else { "" },
+        ", the ledger posting of the queued refund (balance row again, posting, its 2 or 3 entries as the fee share is 0 or not, balance update)",
+        if postgres.is_some() { " FOR UPDATE" } else { "" },
     ));
     if postgres.is_some() {
         notes.push("bytes stored: growth of `refunds` + `audit_log` with their indexes (`pg_total_relation_size`), divided by the refunds; WAL syncs come from `pg_stat_wal.wal_sync` (read 11 s after each phase, as idle backends report late) and WAL bytes from `pg_current_wal_lsn()`; both count the whole cluster, so anything else running on it is included; fewer syncs than commits means commits were grouped (one flush covered several)".to_string());
@@ -507,8 +534,27 @@ async fn measure_backend(
         notes.push("bytes stored: growth of `yuanlu.db` + `yuanlu.db-wal` after `PRAGMA wal_checkpoint(TRUNCATE)`, divided by the refunds (pages, so it includes the B-tree slack of every table and index the create path writes)".to_string());
     }
     Ok(BackendResult {
+        short,
         backend: backend_name,
         scenarios,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_the_report() {
+        assert_eq!(
+            without_password("postgres://bench:s3cret@db:5432/x"),
+            "postgres://bench:***@db:5432/x"
+        );
+        assert_eq!(
+            without_password("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(without_password("--refunds"), "--refunds");
+    }
 }

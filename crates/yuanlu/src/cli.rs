@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
+use crate::reconcile_cli::ReconcileArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "yuanlu",
@@ -43,6 +45,9 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Import a channel statement (WeChat Pay, Alipay, card network, yuanlu CSV) for its
+    /// business date and reconcile it against the books (对账).
+    Reconcile(ReconcileArgs),
 }
 
 /// Which payment distributions `yuanlu bench` measures.
@@ -77,10 +82,9 @@ pub struct BenchArgs {
     /// Also write the report as Markdown to this file.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Let the created refunds be `queued`, so the server's dispatch workers send them to
-    /// the in-process simulators while the bench runs. By default every refund is held for
-    /// review (merchant setting `review.large_amount_fen = 1`), which runs the same
-    /// statements at creation but keeps the dispatch workers idle.
+    /// Also run the server's dispatch workers, which send the queued refunds to the
+    /// in-process simulators while the bench runs. By default the server is API-only
+    /// (`YUANLU_DISPATCH_WORKERS=0`): refund creation alone is measured.
     #[arg(long)]
     pub with_dispatch: bool,
 }
@@ -119,6 +123,9 @@ pub struct ChannelArgs {
     /// First retry delay after a channel error (doubles per attempt, with jitter).
     #[arg(long, env = "YUANLU_DISPATCH_RETRY_MS", default_value_t = 1_000)]
     pub dispatch_retry_ms: u64,
+    /// Dispatch workers in this process (0: an API-only process; another process sends).
+    #[arg(long, env = "YUANLU_DISPATCH_WORKERS", default_value_t = 2)]
+    pub dispatch_workers: usize,
     /// First delay between queries of a refund the channel accepted but has not confirmed.
     #[arg(long, env = "YUANLU_DISPATCH_POLL_MS", default_value_t = 30_000)]
     pub dispatch_poll_ms: u64,

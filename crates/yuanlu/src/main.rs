@@ -10,6 +10,7 @@ mod books;
 mod calendar;
 mod channels;
 mod cli;
+mod reconcile_cli;
 mod serve;
 mod workers;
 
@@ -43,6 +44,7 @@ async fn main() -> ExitCode {
         Command::Ledger {
             command: LedgerCommand::Check(db),
         } => books::ledger_check(db).await,
+        Command::Reconcile(args) => reconcile_cli::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -85,6 +85,7 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
     let process_id = yuanlu_engine::ids::new_id("proc");
     let mut workers = crate::workers::spawn_dispatch(
+        args.channels.dispatch_workers,
         &engine,
         &process_id,
         &dispatch_config(&args.channels),

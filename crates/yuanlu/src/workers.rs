@@ -13,8 +13,8 @@ use yuanlu_engine::{Engine, EngineResult};
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How long a worker whose step failed (e.g. the database is down) waits.
 pub const ERROR_PAUSE: Duration = Duration::from_secs(2);
-/// Dispatch workers per process; each works a batch of refunds concurrently.
-pub const DISPATCH_WORKERS: usize = 2;
+/// The most dispatch workers one process runs; each works a batch of refunds concurrently.
+pub const DISPATCH_WORKERS_MAX: usize = 16;
 
 /// Runs `step` until `shutdown` flips; `step` returns how much work it did.
 fn spawn_loop<F, Fut>(
@@ -119,12 +119,13 @@ pub fn spawn_notifications(
 
 /// Starts the dispatch workers.
 pub fn spawn_dispatch(
+    count: usize,
     engine: &Engine,
     process_id: &str,
     base: &DispatchConfig,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    (0..DISPATCH_WORKERS)
+    (0..count.min(DISPATCH_WORKERS_MAX))
         .map(|n| {
             let engine = engine.clone();
             let config = DispatchConfig {

@@ -28,6 +28,7 @@ pub mod faults;
 
 mod alipay;
 mod card;
+mod statement;
 mod wechat;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -186,6 +187,8 @@ pub fn router(channel: SimChannel, config: SimulatorConfig) -> (Router, Simulato
     };
     let router = routes
         .route("/sim/books", get(books_json))
+        .route("/sim/statement", get(statement::statement))
+        .route("/sim/statement/injected", get(statement::injected))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state.clone());
     (router, SimulatorHandle { state })

@@ -7,6 +7,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod payments;
 pub mod public;
+pub mod reconciliations;
 pub mod refunds;
 pub mod reports;
 pub mod settlements;

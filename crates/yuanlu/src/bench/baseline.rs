@@ -10,10 +10,14 @@
 //! 1. `BEGIN IMMEDIATE` (SQLite) / `BEGIN` (PostgreSQL), through the store's `Db::begin`;
 //! 2. the payment, `FOR UPDATE` on PostgreSQL; 3. the refund with this
 //!    `merchant_refund_no`; 4. the merchant; 5–6. the merchant's sales and live refunds
-//!    today (two `SUM`s); 7. whether the capture day is settled; 8. `INSERT` the refund;
-//!    9. `UPDATE` the payment's counters; 10. the audit head, inserted if new; 11. the head,
-//!    `FOR UPDATE` on PostgreSQL; 12. `INSERT` the audit entry; 13. `UPDATE` the head;
-//!    14. the refund's timeline (audit entries of the refund, for the answer); `COMMIT`.
+//!    today (two `SUM`s); 7. whether the capture day is settled; 8–9. the funding rule: the
+//!    merchant's balance row, inserted if new, then read (`FOR UPDATE` on PostgreSQL);
+//!    10. `INSERT` the refund; a queued refund also posts to the ledger here: the balance
+//!    row again (2), `INSERT` the posting and each of its entries (1 + 3), `UPDATE` the
+//!    balance; 11. `UPDATE` the payment's counters; 12. the audit head, inserted if new;
+//!    13. the head, `FOR UPDATE` on PostgreSQL; 14. `INSERT` the audit entry; 15. `UPDATE`
+//!    the head; 16. the merchant's webhook (none here, so no outbox row); 17. the refund's
+//!    timeline (its audit entries, for the answer); `COMMIT`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,11 +30,14 @@ use sqlx::AssertSqlSafe;
 use yuanlu_domain::audit::GENESIS_HASH;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::fees::{payment_fee, proportional_fee_refund};
-use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch, ReviewSettingsPatch};
+use yuanlu_domain::ledger::refund_queued;
+use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch};
 use yuanlu_domain::time::{from_micros, shanghai_date, shanghai_day_bounds, to_micros};
 use yuanlu_engine::ids::{hash_key, new_id};
+use yuanlu_store::rows_notify::WebhookRow;
 use yuanlu_store::{
-    ApiKeyRow, AuditHeadRow, AuditRow, Backend, Db, MerchantRow, PaymentRow, RefundRow, on_conn,
+    ApiKeyRow, AuditHeadRow, AuditRow, Backend, BalanceRow, Db, MerchantRow, PaymentRow, RefundRow,
+    on_conn,
 };
 
 use super::driver::micros;
@@ -71,9 +78,16 @@ const HEAD_UPDATE_SQL: &str = "UPDATE audit_heads SET seq = $2, hash = $3 WHERE 
 const TIMELINE_SQL: &str = "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log \
     WHERE subject_id = $1 ORDER BY at_us, seq";
 
-/// Statements per refund outside the transaction (the key lookup) and inside it.
-pub const STATEMENTS_OUTSIDE: usize = 1;
-pub const STATEMENTS_INSIDE: usize = 13;
+const BALANCE_INSERT_SQL: &str = "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) \
+    VALUES ($1, 0, 0) ON CONFLICT (merchant_id) DO NOTHING";
+const BALANCE_UPDATE_SQL: &str =
+    "UPDATE merchant_balances SET unsettled_fen = $2, carried_fen = $3 WHERE merchant_id = $1";
+const POSTING_INSERT_SQL: &str = "INSERT INTO ledger_postings (id, merchant_id, event, reference, payment_id, \
+    channel, amount_fen, fee_fen, business_date, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const ENTRY_INSERT_SQL: &str = "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) \
+    VALUES ($1, $2, $3, $4, $5)";
+const WEBHOOK_SQL: &str = "SELECT merchant_id, url, secret, created_at_us, updated_at_us FROM merchant_webhooks \
+    WHERE merchant_id = $1";
 
 /// The SQL texts that differ per backend, built once.
 struct Sql {
@@ -82,6 +96,7 @@ struct Sql {
     refunds_sum: Arc<str>,
     insert_refund: Arc<str>,
     head_select: &'static str,
+    balance_select: &'static str,
 }
 
 impl Sql {
@@ -108,11 +123,17 @@ impl Sql {
             } else {
                 "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1"
             },
+            balance_select: if postgres {
+                "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = $1 FOR UPDATE"
+            } else {
+                "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = $1"
+            },
         }
     }
 }
 
-/// The refund row's status fields: held for review, or queued for dispatch.
+/// The refund row's status fields: queued for dispatch, as yuanlu's are (its server runs
+/// API-only unless `--with-dispatch`).
 #[derive(Debug, Clone, Copy)]
 pub struct RefundShape {
     pub status: &'static str,
@@ -122,21 +143,12 @@ pub struct RefundShape {
 }
 
 impl RefundShape {
-    pub fn for_plan(plan: &Plan) -> RefundShape {
-        if plan.with_dispatch {
-            RefundShape {
-                status: "queued",
-                review_reasons: "",
-                required_reviewer: None,
-                queued: true,
-            }
-        } else {
-            RefundShape {
-                status: "pending_review",
-                review_reasons: "large_amount",
-                required_reviewer: Some("acquirer"),
-                queued: false,
-            }
+    pub fn for_plan(_plan: &Plan) -> RefundShape {
+        RefundShape {
+            status: "queued",
+            review_reasons: "",
+            required_reviewer: None,
+            queued: true,
         }
     }
 }
@@ -171,15 +183,9 @@ fn store_error(what: &str) -> impl Fn(yuanlu_store::StoreError) -> String + '_ {
 
 /// The settings JSON every bench merchant has (the same as through the API).
 pub fn settings_json(plan: &Plan) -> Result<(String, i64), String> {
-    let mut patch = MerchantSettingsPatch::default();
-    if !plan.with_dispatch {
-        patch.review = Some(ReviewSettingsPatch {
-            large_amount_fen: Some(1),
-            ..ReviewSettingsPatch::default()
-        });
-    }
+    let _ = plan;
     let settings = MerchantSettings::default()
-        .apply(&patch)
+        .apply(&MerchantSettingsPatch::default())
         .map_err(|e| format!("bench settings: {}: {}", e.field, e.problem))?;
     let channel = settings.channel(Channel::Wechat);
     let fee = payment_fee(PAYMENT_FEN, channel.fee_rate_ppm, channel.fee_cap_fen);
@@ -226,10 +232,12 @@ pub async fn seed(db: &Db, plan: &Plan, scenario: Scenario) -> Result<Vec<Job>, 
             (id, key_id, key_hash)
         })
         .collect();
-    for chunk in merchants.chunks(SEED_BATCH) {
+    let count = scenario.payments(plan);
+    for (chunk_no, chunk) in merchants.chunks(SEED_BATCH).enumerate() {
         let mut tx = db.begin().await.map_err(store_error("seed: begin"))?;
         let mut conn = tx.conn();
-        for (id, key_id, key_hash) in chunk {
+        for (n, (id, key_id, key_hash)) in chunk.iter().enumerate() {
+            let k = chunk_no * SEED_BATCH + n;
             on_conn!(&mut conn, |c| sqlx::query(
                 "INSERT INTO merchants (id, name, settings, created_at_us) VALUES ($1, $2, $3, $4)"
             )
@@ -259,10 +267,22 @@ pub async fn seed(db: &Db, plan: &Plan, scenario: Scenario) -> Result<Vec<Job>, 
                 .await
                 .map(|_| ()))
             .map_err(db_error("seed audit head"))?;
+            // What the payments' `payment_captured` postings leave the merchant.
+            let payments_of_merchant =
+                count / merchants.len() + usize::from(k < count % merchants.len());
+            let unsettled = (PAYMENT_FEN - fee_fen) * payments_of_merchant as i64;
+            on_conn!(&mut conn, |c| sqlx::query(
+                "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ($1, $2, 0)"
+            )
+            .bind(id)
+            .bind(unsettled)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()))
+            .map_err(db_error("seed balance"))?;
         }
         tx.commit().await.map_err(store_error("seed: commit"))?;
     }
-    let count = scenario.payments(plan);
     let mut jobs = Vec::with_capacity(count);
     for start in (0..count).step_by(SEED_BATCH) {
         let mut tx = db.begin().await.map_err(store_error("seed: begin"))?;
@@ -446,6 +466,9 @@ async fn create_one(
         .await)
     .map_err(db_error("settled"))?;
     statements += 1;
+    let balance = lock_balance(&mut conn, sql, &job.merchant_id).await?;
+    statements += 2;
+    let _funded = balance.unsettled_fen + balance.carried_fen;
 
     let now_us = to_micros(now);
     let refund_id = new_id("rf");
@@ -486,6 +509,10 @@ async fn create_one(
     .map(|_| ()))
     .map_err(db_error("insert refund"))?;
     statements += 1;
+    if shape.queued {
+        statements +=
+            post_refund_queued(&mut conn, sql, job, &refund_id, fee_refunded, now).await?;
+    }
     let updated = on_conn!(&mut conn, |c| sqlx::query(UPDATE_COUNTERS_SQL)
         .bind(&job.payment_id)
         .bind(payment.amount_refunded_fen)
@@ -553,6 +580,15 @@ async fn create_one(
         .map(|_| ()))
     .map_err(db_error("audit head update"))?;
     statements += 2;
+    let webhook = on_conn!(&mut conn, |c| sqlx::query_as::<_, WebhookRow>(WEBHOOK_SQL)
+        .bind(&job.merchant_id)
+        .fetch_optional(&mut **c)
+        .await)
+    .map_err(db_error("webhook"))?;
+    statements += 1;
+    if webhook.is_some() {
+        return Err(format!("merchant {} has a webhook", job.merchant_id));
+    }
     let timeline = on_conn!(&mut conn, |c| sqlx::query_as::<_, AuditRow>(TIMELINE_SQL)
         .bind(&refund_id)
         .fetch_all(&mut **c)
@@ -564,6 +600,83 @@ async fn create_one(
     }
     tx.commit().await.map_err(store_error("commit"))?;
     Ok(statements)
+}
+
+/// The merchant's balance row, inserted if new, then read under its lock (as
+/// `Conn::lock_balance`).
+async fn lock_balance(
+    conn: &mut yuanlu_store::Conn<'_>,
+    sql: &Sql,
+    merchant_id: &str,
+) -> Result<BalanceRow, String> {
+    on_conn!(conn, |c| sqlx::query(BALANCE_INSERT_SQL)
+        .bind(merchant_id)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+    .map_err(db_error("balance insert"))?;
+    on_conn!(conn, |c| sqlx::query_as::<_, BalanceRow>(
+        sql.balance_select
+    )
+    .bind(merchant_id)
+    .fetch_one(&mut **c)
+    .await)
+    .map_err(db_error("balance"))
+}
+
+/// The `refund_queued` posting of a queued refund (as `ledger::post`): the balance row
+/// under its lock, the posting and its entries, the new balance. Returns the statements run.
+async fn post_refund_queued(
+    conn: &mut yuanlu_store::Conn<'_>,
+    sql: &Sql,
+    job: &Job,
+    refund_id: &str,
+    fee_refunded: i64,
+    now: chrono::DateTime<Utc>,
+) -> Result<usize, String> {
+    let posting = refund_queued(&job.merchant_id, Channel::Wechat, REFUND_FEN, fee_refunded)
+        .map_err(|e| format!("posting: {e:?}"))?;
+    let before = lock_balance(conn, sql, &job.merchant_id).await?;
+    let mut statements = 2;
+    let posting_id = new_id("pst");
+    on_conn!(conn, |c| sqlx::query(POSTING_INSERT_SQL)
+        .bind(&posting_id)
+        .bind(&job.merchant_id)
+        .bind("refund_queued")
+        .bind(refund_id)
+        .bind(&job.payment_id)
+        .bind("wechat")
+        .bind(REFUND_FEN)
+        .bind(fee_refunded)
+        .bind(shanghai_date(now).format("%Y-%m-%d").to_string())
+        .bind(to_micros(now))
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+    .map_err(db_error("posting insert"))?;
+    statements += 1;
+    for (line_no, entry) in posting.entries().iter().enumerate() {
+        on_conn!(conn, |c| sqlx::query(ENTRY_INSERT_SQL)
+            .bind(&posting_id)
+            .bind(line_no as i64)
+            .bind(&job.merchant_id)
+            .bind(entry.account.id())
+            .bind(entry.amount_fen)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()))
+        .map_err(db_error("entry insert"))?;
+        statements += 1;
+    }
+    on_conn!(conn, |c| sqlx::query(BALANCE_UPDATE_SQL)
+        .bind(&job.merchant_id)
+        .bind(before.unsettled_fen - (REFUND_FEN - fee_refunded))
+        .bind(before.carried_fen)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+    .map_err(db_error("balance update"))?;
+    Ok(statements + 1)
 }
 
 /// Seconds each `pgbench` run lasts.
@@ -599,6 +712,11 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
     let data = format!(
         "'{{\"amount\": {REFUND_FEN},\"fee_refunded\": 1,\"merchant_refund_no\":\"' || {no} || '\",\"payment_id\":\"' || {pid} || '\",\"requested_by_name\": null,\"requested_by_role\":\"merchant\",\"review_reasons\":\"{reasons}\",\"status\":\"{status}\",\"type\":\"refund\"}}'"
     );
+    let posting = if shape.queued {
+        queued_posting_sql(&mid, &pid, rid, now_us)
+    } else {
+        String::new()
+    };
     let statements = [
         format!(
             "SELECT key_hash, id, merchant_id, role, created_at_us FROM api_keys WHERE key_hash = lpad({mid}, 64, '0');"
@@ -619,8 +737,15 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         format!("SELECT COUNT(*) FROM settlement_runs WHERE business_date = '{capture_date}';"),
         format!(
+            "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ({mid}, 0, 0) ON CONFLICT (merchant_id) DO NOTHING;"
+        ),
+        format!(
+            "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = {mid} FOR UPDATE;"
+        ),
+        format!(
             "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ({rid}, {mid}, {pid}, {no}, 'wechat', 'refund', '{status}', {REFUND_FEN}, 1, 'customer_cancel', NULL, 'merchant', NULL, '{reasons}', {reviewer}, NULL, NULL, NULL, NULL, NULL, {now_us}, {now_us}, {next_attempt});"
         ),
+        posting,
         format!(
             "UPDATE payments SET amount_refunded_fen = amount_refunded_fen, amount_in_flight_fen = amount_in_flight_fen + {REFUND_FEN}, fee_returned_fen = LEAST(fee_returned_fen + 1, fee_fen), refund_count = refund_count + 1, voided = voided WHERE id = {pid};"
         ),
@@ -637,6 +762,9 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
             "UPDATE audit_heads SET seq = CAST(:h_seq AS BIGINT) + 1, hash = {hash} WHERE chain = {mid};"
         ),
         format!(
+            "SELECT merchant_id, url, secret, created_at_us, updated_at_us FROM merchant_webhooks WHERE merchant_id = {mid};"
+        ),
+        format!(
             "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log WHERE subject_id = {rid} ORDER BY at_us, seq;"
         ),
         "END;".to_string(),
@@ -646,11 +774,61 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         scenario.name(),
         payments.saturating_sub(1),
     );
-    for statement in statements {
-        script.push_str(&statement);
+    for statement in statements.iter().filter(|s| !s.is_empty()) {
+        script.push_str(statement);
         script.push('\n');
     }
     script
+}
+
+/// A text as an SQL expression pgbench leaves alone: split after each colon, so no `:name`
+/// appears (`'a:b'` becomes `'a:' || 'b'`).
+fn pgbench_literal(text: &str) -> String {
+    if text.is_empty() {
+        return "''".to_string();
+    }
+    text.split_inclusive(':')
+        .map(|part| format!("'{part}'"))
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+/// The statements of a queued refund's `refund_queued` posting, for the pgbench script (fee
+/// refunded: 1 fen).
+fn queued_posting_sql(mid: &str, pid: &str, rid: &str, now_us: &str) -> String {
+    const MERCHANT: &str = "@merchant@";
+    let posting_id = "('pst_' || lpad(CAST(:r AS text), 26, '0'))";
+    let mut lines = vec![
+        format!(
+            "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ({mid}, 0, 0) ON CONFLICT (merchant_id) DO NOTHING;"
+        ),
+        format!(
+            "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = {mid} FOR UPDATE;"
+        ),
+        format!(
+            "INSERT INTO ledger_postings (id, merchant_id, event, reference, payment_id, channel, amount_fen, fee_fen, business_date, at_us) VALUES ({posting_id}, {mid}, 'refund_queued', {rid}, {pid}, 'wechat', {REFUND_FEN}, 1, to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), {now_us});"
+        ),
+    ];
+    if let Ok(posting) = refund_queued(MERCHANT, Channel::Wechat, REFUND_FEN, 1) {
+        for (line_no, entry) in posting.entries().iter().enumerate() {
+            let account = entry
+                .account
+                .id()
+                .split(MERCHANT)
+                .map(pgbench_literal)
+                .collect::<Vec<_>>()
+                .join(&format!(" || {mid} || "));
+            lines.push(format!(
+                "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES ({posting_id}, {line_no}, {mid}, {account}, {});",
+                entry.amount_fen
+            ));
+        }
+    }
+    lines.push(format!(
+        "UPDATE merchant_balances SET unsettled_fen = unsettled_fen - {}, carried_fen = carried_fen WHERE merchant_id = {mid};",
+        REFUND_FEN - 1
+    ));
+    lines.join("\n")
 }
 
 /// Runs `pgbench` with [`pgbench_script`] against the baseline schema. `Err` says why it
@@ -730,6 +908,16 @@ mod tests {
         assert_eq!(parsed.as_ref().and_then(|p| p.latency_avg_ms), Some(2.592));
         assert!(parsed.is_some_and(|p| (p.tps - 1234.56789).abs() < 1e-6));
         assert!(parse_pgbench("nothing").is_none());
+    }
+
+    #[test]
+    fn pgbench_literals_hide_colons() {
+        assert_eq!(pgbench_literal(""), "''");
+        assert_eq!(pgbench_literal("fee_income"), "'fee_income'");
+        assert_eq!(
+            pgbench_literal("refunds_in_flight:wechat"),
+            "'refunds_in_flight:' || 'wechat'"
+        );
     }
 
     #[test]

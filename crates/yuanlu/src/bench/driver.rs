@@ -39,6 +39,7 @@ impl Server {
         data_dir: &Path,
         database_url: Option<&str>,
         admin_key: &str,
+        with_dispatch: bool,
     ) -> Result<Server, String> {
         let stderr_path = data_dir.join("server-stderr.log");
         let stderr = std::fs::File::create(&stderr_path)
@@ -49,6 +50,10 @@ impl Server {
                 cmd.env_remove(&key);
             }
         }
+        // Without dispatch the server is API-only, as a production API node can be: the
+        // refunds stay `queued` and nothing competes with their creation.
+        let workers = if with_dispatch { "2" } else { "0" };
+        cmd.env("YUANLU_DISPATCH_WORKERS", workers);
         cmd.env("YUANLU_ADMIN_KEY", admin_key)
             .env("YUANLU_LOG", "warn")
             .arg("serve")
@@ -171,14 +176,10 @@ fn field(body: &Value, name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no string {name:?} in {body}"))
 }
 
-/// The merchant settings of every bench merchant: without dispatch, every refund is held
-/// for review (`large_amount_fen = 1`), so the dispatch workers stay idle.
-pub fn merchant_settings(plan: &Plan) -> Value {
-    if plan.with_dispatch {
-        json!({})
-    } else {
-        json!({ "review": { "large_amount_fen": 1 } })
-    }
+/// The merchant settings of every bench merchant: the defaults, so refunds are `queued`
+/// (debited from the merchant, with their ledger posting) as in production.
+pub fn merchant_settings(_plan: &Plan) -> Value {
+    json!({})
 }
 
 /// Creates the scenario's merchants and payments through the API (untimed).
@@ -240,6 +241,9 @@ pub async fn drive(
     plan: &Plan,
     label: &str,
 ) -> Result<Run, String> {
+    if setup.payments.is_empty() {
+        return Err("the set-up made no payments".to_string());
+    }
     let refunds = plan.refunds;
     let payments = Arc::new(setup.payments.clone());
     let next = Arc::new(AtomicUsize::new(0));

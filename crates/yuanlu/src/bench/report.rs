@@ -119,6 +119,9 @@ impl ScenarioResult {
 
 #[derive(Debug, Clone)]
 pub struct BackendResult {
+    /// `SQLite` or `PostgreSQL`, for the summary.
+    pub short: &'static str,
+    /// With the version and durability settings, for the section title.
     pub backend: String,
     pub scenarios: Vec<ScenarioResult>,
     pub notes: Vec<String>,
@@ -161,7 +164,7 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {:.0} | {:.0} | {} | {:.1} / {:.1} / {:.1} | {} |",
-                    backend.backend,
+                    backend.short,
                     s.scenario.name(),
                     y.per_sec(),
                     s.baseline.run.per_sec(),
