@@ -16,6 +16,7 @@
 
 mod baseline;
 mod driver;
+mod matching;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -137,7 +138,19 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, String> {
         settings: settings_lines(&plan, work.path()),
         backends,
     };
-    let text = report.markdown();
+    let mut text = report.markdown();
+    if args.matching_lines > 0 {
+        eprintln!(
+            "matching a generated {}-line statement …",
+            args.matching_lines
+        );
+        let lines = args.matching_lines;
+        let matching = tokio::task::spawn_blocking(move || matching::run(lines))
+            .await
+            .map_err(|e| format!("matching benchmark: {e}"))?;
+        text.push('\n');
+        text.push_str(&matching.markdown());
+    }
     println!("{text}");
     if let Some(path) = &args.output {
         std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

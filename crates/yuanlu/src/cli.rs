@@ -87,6 +87,9 @@ pub struct BenchArgs {
     /// (`YUANLU_DISPATCH_WORKERS=0`): refund creation alone is measured.
     #[arg(long)]
     pub with_dispatch: bool,
+    /// Lines of the generated statement matched against our records (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub matching_lines: usize,
 }
 
 #[derive(Debug, Clone, Args)]
