@@ -675,19 +675,13 @@ impl AlipayConnector {
 }
 
 fn check_request(request: &RefundRequest) -> Result<(), ConnectorError> {
-    if request.channel != Channel::Alipay {
-        return Err(ConnectorError::Final(format!(
-            "a {} refund cannot go through {LABEL}",
-            request.channel
-        )));
-    }
     if request.amount_fen <= 0 {
         return Err(ConnectorError::Final(format!(
             "refund amount must be positive, got {} fen",
             request.amount_fen
         )));
     }
-    http::check_refund_number(&request.refund_id)
+    http::check_routed(request, request.channel == Channel::Alipay, LABEL)
 }
 
 #[async_trait::async_trait]

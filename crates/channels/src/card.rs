@@ -340,13 +340,7 @@ pub fn carries(channel: Channel) -> bool {
 }
 
 fn check_request(request: &RefundRequest) -> Result<(), ConnectorError> {
-    if !carries(request.channel) {
-        return Err(ConnectorError::Final(format!(
-            "a {} refund cannot go through {LABEL}",
-            request.channel
-        )));
-    }
-    http::check_refund_number(&request.refund_id)
+    http::check_routed(request, carries(request.channel), LABEL)
 }
 
 #[async_trait::async_trait]

@@ -226,6 +226,22 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// Refuses, before anything is sent, a refund this connector does not carry (`label` names
+/// the channel in the message) or whose refund number the channels would reject.
+pub(crate) fn check_routed(
+    request: &crate::connector::RefundRequest,
+    carried: bool,
+    label: &str,
+) -> Result<(), ConnectorError> {
+    if !carried {
+        return Err(ConnectorError::Final(format!(
+            "a {} refund cannot go through {label}",
+            request.channel
+        )));
+    }
+    check_refund_number(&request.refund_id)
+}
+
 /// The refund id is the channel's refund number and goes into URL paths: keep it to the
 /// characters every channel accepts, so nothing needs escaping.
 pub(crate) fn check_refund_number(refund_id: &str) -> Result<(), ConnectorError> {

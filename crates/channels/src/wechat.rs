@@ -419,13 +419,7 @@ impl WechatConnector {
 }
 
 fn check_request(request: &RefundRequest) -> Result<(), ConnectorError> {
-    if request.channel != Channel::Wechat {
-        return Err(ConnectorError::Final(format!(
-            "a {} refund cannot go through {LABEL}",
-            request.channel
-        )));
-    }
-    http::check_refund_number(&request.refund_id)
+    http::check_routed(request, request.channel == Channel::Wechat, LABEL)
 }
 
 #[async_trait::async_trait]
