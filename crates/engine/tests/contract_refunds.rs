@@ -688,3 +688,38 @@ contract!(
         );
     }
 );
+
+contract!(
+    an_approval_is_refused_when_the_balance_no_longer_funds_the_refund,
+    |h| {
+        let shop = h
+            .merchant_with(json!({ "review": { "refund_ratio_percent": 100 } }))
+            .await;
+        let member = h
+            .payment(
+                &shop,
+                json!({ "channel": "credit_card", "amount": 10_000, "member": true }),
+            )
+            .await;
+        let other = h
+            .payment(&shop, json!({ "channel": "credit_card", "amount": 10_000 }))
+            .await;
+        // Balance: 2 × 99.40. The member refund waits for review and is not debited yet.
+        let waiting = h.refund(&shop, json!({ "payment_id": member.id, "amount": 9_900, "reason": "customer_cancel", "merchant_refund_no": "w" })).await;
+        assert_eq!(waiting.status, RefundStatus::PendingReview);
+        // Meanwhile another refund takes most of the balance: 198.80 − 99.99 = 98.81 < 99.00.
+        h.refund(&shop, json!({ "payment_id": other.id, "amount": 9_999, "reason": "customer_cancel", "merchant_refund_no": "o" })).await;
+        let approval = h
+            .engine
+            .approve_refund(&shop, &waiting.id, note("ok"))
+            .await;
+        assert_eq!(code(approval), "insufficient_merchant_balance");
+        let still = h.engine.get_refund(&shop, &waiting.id).await.unwrap();
+        assert_eq!(
+            still.status,
+            RefundStatus::PendingReview,
+            "nothing half-written"
+        );
+        assert!(h.engine.check_ledger().await.unwrap().balanced);
+    }
+);
