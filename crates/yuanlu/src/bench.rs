@@ -18,6 +18,7 @@ mod baseline;
 mod driver;
 mod matching;
 mod report;
+mod settle;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -151,6 +152,13 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, String> {
         text.push('\n');
         text.push_str(&matching.markdown());
     }
+    let mut settle_errors = 0;
+    if args.settle_payments > 0 {
+        let settled = settle_day(&args, work.path()).await;
+        settle_errors = settled.errors();
+        text.push('\n');
+        text.push_str(&settled.markdown());
+    }
     println!("{text}");
     if let Some(path) = &args.output {
         std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -161,7 +169,53 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, String> {
         eprintln!("yuanlu bench: {errors} refund(s) were not created (see the error samples)");
         return Ok(ExitCode::FAILURE);
     }
+    if settle_errors > 0 {
+        eprintln!(
+            "yuanlu bench: the settlement benchmark found {settle_errors} error(s) (see the report)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Settles a generated day of `--settle-payments` payments on SQLite (in `work`) and, given a
+/// URL, on PostgreSQL in a fresh schema dropped afterwards.
+async fn settle_day(args: &BenchArgs, work: &Path) -> settle::SettleResult {
+    let payments = args.settle_payments;
+    eprintln!("settling a day of {payments} payments …");
+    let dir = work.join("settle-sqlite");
+    let mut backends =
+        vec![settle::run(settle::Target::Sqlite(&dir), payments, settle::MERCHANTS).await];
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(url) = &args.database_url {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let schema = format!("yuanlu_bench_{}_{stamp}_settle", std::process::id());
+        let result = match pg_execute(url, format!("CREATE SCHEMA {schema}")).await {
+            Ok(()) => {
+                let target = settle::Target::Postgres {
+                    url,
+                    schema: &schema,
+                };
+                let result = settle::run(target, payments, settle::MERCHANTS).await;
+                if let Err(why) =
+                    pg_execute(url, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
+                {
+                    eprintln!("yuanlu bench: could not drop schema {schema}: {why}");
+                }
+                result
+            }
+            Err(why) => Err(why),
+        };
+        backends.push(result);
+    }
+    settle::SettleResult {
+        payments,
+        merchants: settle::MERCHANTS,
+        backends,
+    }
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`: the report may be

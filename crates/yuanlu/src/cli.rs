@@ -90,6 +90,10 @@ pub struct BenchArgs {
     /// Lines of the generated statement matched against our records (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     pub matching_lines: usize,
+    /// Payments of the business day settled through the engine, against the bare database
+    /// settling the same day (0 skips it); loaded untimed into a fresh database per backend.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub settle_payments: usize,
 }
 
 #[derive(Debug, Clone, Args)]
