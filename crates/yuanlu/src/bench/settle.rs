@@ -538,7 +538,12 @@ async fn insert_rows(conn: &mut Conn<'_>, rows: &Rows) -> Result<(), String> {
             } else {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", n + 1));
+            // SQLite numbered parameters cost a linear name lookup each (quadratic per
+            // statement); anonymous ones are bound in order.
+            match conn {
+                Conn::Sqlite(_) => sql.push('?'),
+                Conn::Postgres(_) => sql.push_str(&format!("${}", n + 1)),
+            }
             if column + 1 == rows.width {
                 sql.push(')');
             }
