@@ -25,13 +25,14 @@ pub mod overdue;
 pub mod payments;
 pub mod public;
 pub mod reconciliation;
+pub mod refund_writer;
 pub mod refunds;
 pub mod reports;
 pub mod settlement;
 pub mod timeline;
 pub mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use error::{EngineError, EngineResult};
 pub use yuanlu_store::Db;
@@ -51,6 +52,8 @@ pub struct Engine {
     /// China's business days, for expected arrival dates.
     pub calendar: Arc<BusinessCalendar>,
     pub arrival_rules: Arc<ArrivalRules>,
+    /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
+    refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
 }
 
 impl Engine {
@@ -67,7 +70,13 @@ impl Engine {
             channels: None,
             calendar: Arc::new(calendar),
             arrival_rules: Arc::new(ArrivalRules::default()),
+            refund_writer: Arc::new(OnceLock::new()),
         }
+    }
+
+    pub(crate) fn refund_writer(&self) -> &refund_writer::RefundWriter {
+        self.refund_writer
+            .get_or_init(|| refund_writer::RefundWriter::start(self.db.clone()))
     }
 
     pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {

@@ -15,7 +15,7 @@ use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRol
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
 use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
 use yuanlu_store::{
-    Conn, PaymentCounters, PaymentRow, RefundFilter, RefundRow, RefundStatusUpdate,
+    Conn, Db, PaymentCounters, PaymentRow, RefundFilter, RefundRow, RefundStatusUpdate,
 };
 
 use crate::Engine;
@@ -147,148 +147,271 @@ impl Engine {
     ) -> EngineResult<CreateOutcome> {
         let merchant_id = who.require_merchant()?.to_string();
         let parsed = parse_create(&input)?;
-        for _ in 0..CREATE_ATTEMPTS_MAX {
-            match self
-                .try_create_refund(who, &merchant_id, &input, &parsed)
-                .await
-            {
-                // Lost a race for the number to a refund of another payment: look again,
-                // which now finds it and answers as an idempotent repeat or a conflict.
-                Err(EngineError::Store(yuanlu_store::StoreError::UniqueViolation(_))) => continue,
-                other => return other,
-            }
-        }
-        Err(EngineError::MerchantRefundNoConflict {
-            merchant_refund_no: input.merchant_refund_no.clone(),
-            existing_refund_id: String::new(),
-            existing_payment_id: String::new(),
-            existing_amount: 0,
-        })
+        let job = CreateJob {
+            who: who.clone(),
+            merchant_id,
+            input,
+            parsed,
+            clock: self.clock.clone(),
+        };
+        self.refund_writer().submit(job).await
     }
 
-    async fn try_create_refund(
+    /// Writes these creates as one group commit, in this order, and answers each: what the
+    /// refund writer does with the creates it finds queued together. Tests and benchmarks
+    /// call it to make a batch's make-up certain; the API goes through [`Self::create_refund`].
+    pub async fn create_refunds_together(
         &self,
         who: &Principal,
-        merchant_id: &str,
-        input: &CreateRefund,
-        parsed: &ParsedCreate,
-    ) -> EngineResult<CreateOutcome> {
-        let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let mut conn = tx.conn();
-        let payment_row = conn
-            .lock_payment(merchant_id, &input.payment_id)
-            .await?
-            .ok_or_else(|| EngineError::PaymentNotFound(input.payment_id.clone()))?;
-        if let Some(existing) = conn
-            .find_refund_by_merchant_no(merchant_id, &input.merchant_refund_no)
-            .await?
-        {
-            let same = existing.payment_id == input.payment_id
-                && parsed
-                    .ask
-                    .amount_fen
-                    .is_none_or(|a| a == existing.amount_fen);
-            if !same {
-                return Err(EngineError::MerchantRefundNoConflict {
-                    merchant_refund_no: input.merchant_refund_no.clone(),
-                    existing_refund_id: existing.id,
-                    existing_payment_id: existing.payment_id,
-                    existing_amount: existing.amount_fen,
-                });
+        inputs: Vec<CreateRefund>,
+    ) -> Vec<EngineResult<CreateOutcome>> {
+        let merchant_id = match who.require_merchant() {
+            Ok(id) => id.to_string(),
+            Err(_) => {
+                return inputs
+                    .iter()
+                    .filter_map(|_| who.require_merchant().err())
+                    .map(Err)
+                    .collect();
             }
-            let view = refund_view(&mut conn, &existing, &payment_row).await?;
-            return Ok(CreateOutcome::Existing(Box::new(view)));
+        };
+        let mut answers: Vec<Option<EngineResult<CreateOutcome>>> = Vec::new();
+        let mut jobs = Vec::new();
+        for input in inputs {
+            match parse_create(&input) {
+                Ok(parsed) => {
+                    answers.push(None);
+                    jobs.push(CreateJob {
+                        who: who.clone(),
+                        merchant_id: merchant_id.clone(),
+                        input,
+                        parsed,
+                        clock: self.clock.clone(),
+                    });
+                }
+                Err(error) => answers.push(Some(Err(error))),
+            }
         }
-        let merchant = conn.get_merchant(merchant_id).await?.ok_or_else(|| {
-            EngineError::corrupt(format!(
-                "payment {} names missing merchant {merchant_id}",
-                payment_row.id
-            ))
-        })?;
-        let settings = views::merchant(&merchant)?.settings;
-        let payment = views::payment_state(&payment_row)?;
-        let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
-        let totals = conn
-            .merchant_range_totals(merchant_id, to_micros(day_start), to_micros(day_end))
-            .await?;
-        let capture_date = shanghai_date(payment.captured_at)
-            .format("%Y-%m-%d")
-            .to_string();
-        let plan = decide_refund(
-            &parsed.ask,
-            &DecideContext {
-                settings: &settings,
-                payment: &payment,
-                now,
-                today: DayTotals {
-                    sales_fen: totals.sales_fen,
-                    refunds_fen: totals.refunds_fen,
-                },
-                capture_day_settled: conn.is_settled(&capture_date).await?,
-            },
-        )?;
-        // The funding rule, under the merchant's balance lock: checked when the refund is asked
-        // for, and again when it is queued (debited) if it waits first.
-        ledger::ensure_funded(
-            &mut conn,
-            merchant_id,
-            settings.funding,
-            plan.amount_fen - plan.fee_refunded_fen,
-        )
-        .await?;
-        let now_us = to_micros(now);
-        let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
-        conn.insert_refund(&row).await?;
-        if needs_dispatch(plan.status, plan.refund_type) {
-            post_refund(&mut conn, &row, LedgerEvent::RefundQueued, now_us).await?;
-        }
-        let mut counters = payment_row.counters();
-        counters.amount_in_flight_fen += plan.amount_fen;
-        counters.fee_returned_fen += plan.fee_refunded_fen;
-        counters.refund_count += 1;
-        conn.update_payment_counters(&payment_row.id, &counters)
-            .await?;
-        let actor = who.actor();
-        audit::append(
-            &mut conn,
-            AuditEvent {
-                chain: merchant_id,
-                at_us: now_us,
-                actor: &actor,
-                action: action::CREATED,
-                subject_id: &row.id,
-                data: json!({
-                    "status": row.status,
-                    "type": row.refund_type,
-                    "amount": row.amount_fen,
-                    "fee_refunded": row.fee_refunded_fen,
-                    "payment_id": row.payment_id,
-                    "merchant_refund_no": row.merchant_refund_no,
-                    "requested_by_role": row.requested_by_role,
-                    "requested_by_name": row.requested_by_name,
-                    "review_reasons": row.review_reasons,
-                }),
-            },
-        )
-        .await?;
-        notify::enqueue_refund_event(&mut conn, &row, notify::EVENT_CREATED, now_us).await?;
-        if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
-            complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
-            notify::enqueue_refund_sms(
-                &mut conn,
-                &row,
-                &payment_row,
-                notify::SmsKind::Arrived,
-                now_us,
-            )
-            .await?;
-        }
-        let view = refund_view(&mut conn, &row, &payment_row).await?;
-        tx.commit().await?;
-        Ok(CreateOutcome::Created(Box::new(view)))
+        let mut written = crate::refund_writer::write_batch(&self.db, &jobs)
+            .await
+            .into_iter();
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    written.next().unwrap_or_else(|| {
+                        Err(EngineError::corrupt(
+                            "a batch answered fewer creates than it held",
+                        ))
+                    })
+                })
+            })
+            .collect()
     }
+}
 
+/// One create, alone in its own transaction: the path when group commit is not possible
+/// (a batch of one, or a batch that broke). Retries once when a concurrent create took the
+/// same `merchant_refund_no` for another payment between our check and our insert: looking
+/// again finds it and answers as an idempotent repeat or a conflict.
+pub(crate) async fn create_alone(db: &Db, job: &CreateJob) -> EngineResult<CreateOutcome> {
+    for _ in 0..CREATE_ATTEMPTS_MAX {
+        let mut tx = db.begin().await?;
+        match create_in(&mut tx.conn(), job).await {
+            Ok(outcome) => {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            Err(CreateFailure::Refused(error)) => return Err(error),
+            Err(CreateFailure::Broken(EngineError::Store(
+                yuanlu_store::StoreError::UniqueViolation(_),
+            ))) => continue,
+            Err(CreateFailure::Broken(error)) => return Err(error),
+        }
+    }
+    Err(EngineError::MerchantRefundNoConflict {
+        merchant_refund_no: job.input.merchant_refund_no.clone(),
+        existing_refund_id: String::new(),
+        existing_payment_id: String::new(),
+        existing_amount: 0,
+    })
+}
+
+/// A create request, parsed and ready for a transaction.
+pub(crate) struct CreateJob {
+    pub who: Principal,
+    pub merchant_id: String,
+    pub input: CreateRefund,
+    parsed: ParsedCreate,
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+}
+
+/// Why a create inside a (possibly shared) transaction did not produce a refund.
+pub(crate) enum CreateFailure {
+    /// A rule said no before anything was written: the transaction goes on for the others.
+    Refused(EngineError),
+    /// The database failed, or failed after writing: the transaction must be rolled back.
+    Broken(EngineError),
+}
+
+/// Runs one create inside `conn`'s transaction, which may hold other creates of a group
+/// commit: every rule is checked against what the transaction already holds.
+pub(crate) async fn create_in(
+    conn: &mut Conn<'_>,
+    job: &CreateJob,
+) -> Result<CreateOutcome, CreateFailure> {
+    let now = job.clock.now();
+    let planned = match plan_create(conn, now, job).await {
+        Ok(Planned::Existing(view)) => return Ok(CreateOutcome::Existing(view)),
+        Ok(Planned::New(planned)) => planned,
+        // On PostgreSQL a failed statement aborts the whole transaction.
+        Err(error @ EngineError::Store(_)) => return Err(CreateFailure::Broken(error)),
+        Err(error) => return Err(CreateFailure::Refused(error)),
+    };
+    write_create(conn, now, job, *planned)
+        .await
+        .map_err(CreateFailure::Broken)
+}
+
+/// What the reads and rules decided: an idempotent repeat, or a new refund to write.
+enum Planned {
+    Existing(Box<Refund>),
+    New(Box<NewRefund>),
+}
+
+struct NewRefund {
+    payment_row: PaymentRow,
+    plan: RefundPlan,
+}
+
+/// The reads and every rule; writes nothing but the merchant's balance row if it had none.
+async fn plan_create(
+    conn: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    job: &CreateJob,
+) -> EngineResult<Planned> {
+    let (merchant_id, input, parsed) = (job.merchant_id.as_str(), &job.input, &job.parsed);
+    let payment_row = conn
+        .lock_payment(merchant_id, &input.payment_id)
+        .await?
+        .ok_or_else(|| EngineError::PaymentNotFound(input.payment_id.clone()))?;
+    if let Some(existing) = conn
+        .find_refund_by_merchant_no(merchant_id, &input.merchant_refund_no)
+        .await?
+    {
+        let same = existing.payment_id == input.payment_id
+            && parsed
+                .ask
+                .amount_fen
+                .is_none_or(|a| a == existing.amount_fen);
+        if !same {
+            return Err(EngineError::MerchantRefundNoConflict {
+                merchant_refund_no: input.merchant_refund_no.clone(),
+                existing_refund_id: existing.id,
+                existing_payment_id: existing.payment_id,
+                existing_amount: existing.amount_fen,
+            });
+        }
+        let view = refund_view(conn, &existing, &payment_row).await?;
+        return Ok(Planned::Existing(Box::new(view)));
+    }
+    let merchant = conn.get_merchant(merchant_id).await?.ok_or_else(|| {
+        EngineError::corrupt(format!(
+            "payment {} names missing merchant {merchant_id}",
+            payment_row.id
+        ))
+    })?;
+    let settings = views::merchant(&merchant)?.settings;
+    let payment = views::payment_state(&payment_row)?;
+    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
+    let totals = conn
+        .merchant_range_totals(merchant_id, to_micros(day_start), to_micros(day_end))
+        .await?;
+    let capture_date = shanghai_date(payment.captured_at)
+        .format("%Y-%m-%d")
+        .to_string();
+    let plan = decide_refund(
+        &parsed.ask,
+        &DecideContext {
+            settings: &settings,
+            payment: &payment,
+            now,
+            today: DayTotals {
+                sales_fen: totals.sales_fen,
+                refunds_fen: totals.refunds_fen,
+            },
+            capture_day_settled: conn.is_settled(&capture_date).await?,
+        },
+    )?;
+    // The funding rule, under the merchant's balance lock: checked when the refund is asked
+    // for, and again when it is queued (debited) if it waits first.
+    ledger::ensure_funded(
+        conn,
+        merchant_id,
+        settings.funding,
+        plan.amount_fen - plan.fee_refunded_fen,
+    )
+    .await?;
+    Ok(Planned::New(Box::new(NewRefund { payment_row, plan })))
+}
+
+/// The writes of a new refund: the row, its ledger posting, the payment's counters, the
+/// audit entry, the webhook; a void completes at once.
+async fn write_create(
+    conn: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    job: &CreateJob,
+    planned: NewRefund,
+) -> EngineResult<CreateOutcome> {
+    let (merchant_id, input, parsed, who) =
+        (job.merchant_id.as_str(), &job.input, &job.parsed, &job.who);
+    let NewRefund { payment_row, plan } = planned;
+    let now_us = to_micros(now);
+    let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
+    conn.insert_refund(&row).await?;
+    if needs_dispatch(plan.status, plan.refund_type) {
+        post_refund(conn, &row, LedgerEvent::RefundQueued, now_us).await?;
+    }
+    let mut counters = payment_row.counters();
+    counters.amount_in_flight_fen += plan.amount_fen;
+    counters.fee_returned_fen += plan.fee_refunded_fen;
+    counters.refund_count += 1;
+    conn.update_payment_counters(&payment_row.id, &counters)
+        .await?;
+    let actor = who.actor();
+    audit::append(
+        conn,
+        AuditEvent {
+            chain: merchant_id,
+            at_us: now_us,
+            actor: &actor,
+            action: action::CREATED,
+            subject_id: &row.id,
+            data: json!({
+                "status": row.status,
+                "type": row.refund_type,
+                "amount": row.amount_fen,
+                "fee_refunded": row.fee_refunded_fen,
+                "payment_id": row.payment_id,
+                "merchant_refund_no": row.merchant_refund_no,
+                "requested_by_role": row.requested_by_role,
+                "requested_by_name": row.requested_by_name,
+                "review_reasons": row.review_reasons,
+            }),
+        },
+    )
+    .await?;
+    notify::enqueue_refund_event(conn, &row, notify::EVENT_CREATED, now_us).await?;
+    if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
+        complete_void(conn, &mut row, &mut counters, "system", now_us).await?;
+        notify::enqueue_refund_sms(conn, &row, &payment_row, notify::SmsKind::Arrived, now_us)
+            .await?;
+    }
+    let view = refund_view(conn, &row, &payment_row).await?;
+    Ok(CreateOutcome::Created(Box::new(view)))
+}
+
+impl Engine {
     /// Approves a refund waiting for review: it becomes `queued` (a void completes at once).
     pub async fn approve_refund(
         &self,

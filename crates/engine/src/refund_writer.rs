@@ -1,0 +1,160 @@
+//! Group commit for refund creation.
+//!
+//! A refund is acknowledged only once it is durable, and a durable commit costs a flush
+//! (an fsync of SQLite's WAL, a WAL flush on PostgreSQL). Creates that arrive together are
+//! therefore written together: a writer task takes every create waiting in its queue, runs
+//! them one after the other in **one** transaction — each sees the ones before it, so every
+//! rule (refundable amount, day limits, the funding rule, idempotency) holds exactly as if
+//! they had run alone — commits once, and only then answers each of them.
+//!
+//! - A create that a rule refuses writes nothing, so the others go on in the same
+//!   transaction.
+//! - If the database fails inside a batch (or at its commit), the batch is rolled back and
+//!   each of its creates runs again alone, in its own transaction ([`create_alone`]). That
+//!   is safe even if a failed commit did reach the disk: `merchant_refund_no` makes the
+//!   second run find the first one's refund.
+//! - Writers are sharded by merchant: a merchant's locks (payment rows, balance row, audit
+//!   head) are only ever taken by one writer, so writers never wait for each other. SQLite
+//!   has a single write lock, so it gets a single writer.
+//! - No create waits for a batch to fill: a writer takes what is queued when it is free,
+//!   so under light load a batch is one create, and under heavy load one flush serves many.
+
+use tokio::sync::{mpsc, oneshot};
+use yuanlu_store::{Backend, Db};
+
+use crate::error::{EngineError, EngineResult};
+use crate::refunds::{CreateFailure, CreateJob, CreateOutcome, create_alone, create_in};
+
+/// Most creates in one transaction: bounds how long a batch holds its locks.
+pub const BATCH_MAX: usize = 128;
+/// Writers on PostgreSQL (each with its own connection while it writes).
+pub const POSTGRES_WRITERS: usize = 4;
+/// Creates waiting per writer before callers wait to queue theirs.
+const QUEUE_DEPTH: usize = 4 * BATCH_MAX;
+
+struct Queued {
+    job: CreateJob,
+    reply: oneshot::Sender<EngineResult<CreateOutcome>>,
+}
+
+/// The writer tasks of one engine. Dropping it ends them once their queues are empty.
+pub struct RefundWriter {
+    db: Db,
+    shards: Vec<mpsc::Sender<Queued>>,
+}
+
+impl RefundWriter {
+    /// Starts the writers; must run inside a Tokio runtime.
+    pub fn start(db: Db) -> RefundWriter {
+        let writers = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        let shards = (0..writers)
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+                tokio::spawn(run_writer(db.clone(), receiver));
+                sender
+            })
+            .collect();
+        RefundWriter { db, shards }
+    }
+
+    /// Queues a create on its merchant's writer and waits for the durable answer.
+    pub(crate) async fn submit(&self, job: CreateJob) -> EngineResult<CreateOutcome> {
+        let shard = &self.shards[shard_of(&job.merchant_id, self.shards.len())];
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError(queued)) = shard.send(Queued { job, reply }).await {
+            // The writer is gone (it can only end by a panic): create alone, here.
+            return create_alone(&self.db, &queued.job).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(EngineError::corrupt(
+                "the refund writer stopped before answering; the refund was not acknowledged",
+            ))
+        })
+    }
+}
+
+/// A stable shard per merchant (FNV-1a), the same in every process.
+fn shard_of(merchant_id: &str, shards: usize) -> usize {
+    let hash = merchant_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % shards.max(1) as u64) as usize
+}
+
+async fn run_writer(db: Db, mut queue: mpsc::Receiver<Queued>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (jobs, replies): (Vec<CreateJob>, Vec<_>) =
+            batch.into_iter().map(|q| (q.job, q.reply)).unzip();
+        let answers = write_batch(&db, &jobs).await;
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            // The caller may have gone (its connection closed); the refund stands anyway,
+            // and repeating the request finds it.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Every create of the batch in one transaction; the answers in the batch's order.
+pub(crate) async fn write_batch(db: &Db, batch: &[CreateJob]) -> Vec<EngineResult<CreateOutcome>> {
+    if batch.len() > 1
+        && let Some(answers) = write_together(db, batch).await
+    {
+        return answers;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    for job in batch {
+        answers.push(create_alone(db, job).await);
+    }
+    answers
+}
+
+/// `None` when the batch broke and was rolled back: nothing of it was acknowledged.
+async fn write_together(db: &Db, batch: &[CreateJob]) -> Option<Vec<EngineResult<CreateOutcome>>> {
+    let mut tx = db.begin().await.ok()?;
+    let mut answers = Vec::with_capacity(batch.len());
+    for job in batch {
+        match create_in(&mut tx.conn(), job).await {
+            Ok(outcome) => answers.push(Ok(outcome)),
+            Err(CreateFailure::Refused(error)) => answers.push(Err(error)),
+            Err(CreateFailure::Broken(error)) => {
+                tracing::warn!(%error, creates = batch.len(), "group commit rolled back; creating one by one");
+                return None;
+            }
+        }
+    }
+    if let Err(error) = tx.commit().await {
+        tracing::warn!(%error, creates = batch.len(), "group commit failed; creating one by one");
+        return None;
+    }
+    Some(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merchant_always_lands_on_the_same_shard() {
+        for shards in 1..8 {
+            let first = shard_of("mch_0001", shards);
+            assert!(first < shards);
+            assert_eq!(first, shard_of("mch_0001", shards));
+        }
+        let spread: std::collections::HashSet<usize> = (0..100)
+            .map(|n| shard_of(&format!("mch_{n:04}"), 4))
+            .collect();
+        assert_eq!(spread.len(), 4, "100 merchants reach every one of 4 shards");
+    }
+}

@@ -1,0 +1,178 @@
+//! Group commit of refund creation: creates written in one transaction obey every rule as if
+//! each ran alone, a refused create does not disturb the others, and a batch the database
+//! breaks is rolled back whole and replayed one create at a time. Both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use serde_json::json;
+use yuanlu_engine::EngineResult;
+use yuanlu_engine::refunds::{CreateOutcome, CreateRefund};
+use yuanlu_store::Backend;
+
+fn create(payment_id: &str, amount: i64, no: &str) -> CreateRefund {
+    serde_json::from_value(json!({
+        "payment_id": payment_id, "amount": amount, "reason": "customer_cancel",
+        "merchant_refund_no": no,
+    }))
+    .unwrap()
+}
+
+/// `created`, `existing <no>` or the error code, per answer.
+fn outcomes(answers: &[EngineResult<CreateOutcome>]) -> Vec<String> {
+    answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(CreateOutcome::Created(r)) => format!("created {}", r.merchant_refund_no),
+            Ok(CreateOutcome::Existing(r)) => format!("existing {}", r.merchant_refund_no),
+            Err(error) => error.code().to_string(),
+        })
+        .collect()
+}
+
+contract!(creates_in_one_batch_see_each_other, |h| {
+    let shop = h.merchant().await;
+    let payment = h
+        .payment(&shop, json!({ "channel": "wechat", "amount": 5_000 }))
+        .await;
+    let id = payment.id.as_str();
+    let answers = h
+        .engine
+        .create_refunds_together(
+            &shop,
+            vec![
+                create(id, 1_000, "a"),
+                create(id, 1_000, "a"),
+                create(id, 4_500, "too-much"),
+                create(id, 1_000, "b"),
+                create(id, 1_000, "bad number!"),
+                create(id, 3_000, "c"),
+                create(id, 1, "d"),
+                create("pay_missing", 1, "e"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        outcomes(&answers),
+        [
+            "created a",
+            "existing a",
+            "amount_exceeds_refundable",
+            "created b",
+            "validation_error",
+            "created c",
+            "amount_exceeds_refundable",
+            "payment_not_found",
+        ]
+    );
+    let after = h.engine.get_payment(&shop, id).await.unwrap();
+    assert_eq!(after.amount_in_flight, 5_000);
+    assert_eq!(after.refundable, 0);
+    assert_eq!(after.refunds.len(), 3);
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+    assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+});
+
+contract!(a_batch_the_database_breaks_is_replayed_one_by_one, |h| {
+    let shop = h.merchant().await;
+    let payment = h
+        .payment(&shop, json!({ "channel": "alipay", "amount": 10_000 }))
+        .await;
+    // The database refuses to store the refund numbered BOOM, after the batch has written
+    // the refunds before it.
+    match h.engine.db.backend() {
+        Backend::Sqlite => {
+            h.execute(
+                "CREATE TRIGGER boom BEFORE INSERT ON refunds WHEN NEW.merchant_refund_no = 'BOOM' \
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END",
+            )
+            .await;
+        }
+        Backend::Postgres => {
+            h.execute(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.merchant_refund_no = 'BOOM' THEN RAISE EXCEPTION 'boom'; END IF; \
+                 RETURN NEW; END $$",
+            )
+            .await;
+            h.execute(
+                "CREATE TRIGGER boom BEFORE INSERT ON refunds FOR EACH ROW EXECUTE FUNCTION boom()",
+            )
+            .await;
+        }
+    }
+    let id = payment.id.as_str();
+    let answers = h
+        .engine
+        .create_refunds_together(
+            &shop,
+            vec![
+                create(id, 1_000, "first"),
+                create(id, 2_000, "BOOM"),
+                create(id, 3_000, "last"),
+            ],
+        )
+        .await;
+    let codes = outcomes(&answers);
+    assert_eq!(codes[0], "created first");
+    assert_ne!(codes[1], "created BOOM");
+    assert!(answers[1].is_err());
+    assert_eq!(codes[2], "created last");
+    // Nothing of the broken attempt survived: one row, posting and audit entry per refund.
+    let after = h.engine.get_payment(&shop, id).await.unwrap();
+    assert_eq!(after.amount_in_flight, 4_000);
+    assert_eq!(after.refunds.len(), 2);
+    assert_eq!(
+        h.fetch_text("SELECT CAST(COUNT(*) AS TEXT) FROM refunds")
+            .await,
+        "2"
+    );
+    assert_eq!(
+        h.fetch_text(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM ledger_postings WHERE event = 'refund_queued'"
+        )
+        .await,
+        "2"
+    );
+    assert_eq!(
+        h.fetch_text(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log WHERE action = 'refund.created'"
+        )
+        .await,
+        "2"
+    );
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+    assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+});
+
+contract!(concurrent_creates_over_many_merchants_all_land_once, |h| {
+    let mut shops = Vec::new();
+    for _ in 0..8 {
+        let shop = h.merchant().await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "wechat", "amount": 100_000 }))
+            .await;
+        shops.push((shop, payment.id));
+    }
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (shop, payment_id) = shops[i % shops.len()].clone();
+        let engine = h.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine
+                .create_refund(&shop, create(&payment_id, 100, &format!("n-{i}")))
+                .await
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Ok(CreateOutcome::Created(_))));
+    }
+    for (shop, payment_id) in &shops {
+        let after = h.engine.get_payment(shop, payment_id).await.unwrap();
+        assert_eq!(after.amount_in_flight, 25 * 100);
+        assert_eq!(after.refunds.len(), 25);
+    }
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+    assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+});
