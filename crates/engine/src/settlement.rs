@@ -130,7 +130,9 @@ impl Engine {
             data: json!({ "business_date": date, "payout": statement.payout_fen, "closing_carried": statement.closing_carried_fen, "net": statement.net_fen }),
         })
         .await?;
-        let view = statement_view(&row)?;
+        // Built from the statement in hand: parsing back the JSON just written (one line per
+        // payment of the day) would cost as much as writing it.
+        let view = view_of(&row, statement);
         tx.commit().await?;
         Ok(view)
     }
@@ -254,7 +256,12 @@ fn settlement_input(
 fn statement_view(row: &StatementRow) -> EngineResult<StatementView> {
     let statement: Statement = serde_json::from_str(&row.statement)
         .map_err(|e| EngineError::corrupt(format!("statement {}: {e}", row.id)))?;
-    Ok(StatementView {
+    Ok(view_of(row, statement))
+}
+
+/// The view of a stored statement row whose JSON is `statement`.
+fn view_of(row: &StatementRow, statement: Statement) -> StatementView {
+    StatementView {
         id: row.id.clone(),
         merchant_id: row.merchant_id.clone(),
         business_date: row.business_date.clone(),
@@ -263,5 +270,5 @@ fn statement_view(row: &StatementRow) -> EngineResult<StatementView> {
         closing_carried: row.closing_carried_fen,
         explanation: statement.explain(),
         statement,
-    })
+    }
 }
