@@ -4,7 +4,7 @@ use serde::Serialize;
 use yuanlu_domain::audit::{
     AuditContent, ChainBreak, ChainWalker, FirstBad, GENESIS_HASH, StoredEntry, entry_hash,
 };
-use yuanlu_store::{AuditRow, Conn};
+use yuanlu_store::{AuditHeadRow, AuditRow, Conn};
 
 use crate::Engine;
 use crate::error::EngineResult;
@@ -25,6 +25,17 @@ pub struct AuditEvent<'a> {
 /// Appends `event` to its chain, in the caller's transaction.
 pub async fn append(conn: &mut Conn<'_>, event: AuditEvent<'_>) -> EngineResult<()> {
     let head = conn.lock_audit_head(event.chain, GENESIS_HASH).await?;
+    append_after(conn, head, event).await.map(|_| ())
+}
+
+/// Appends `event` after `head`, which this transaction has locked (and maybe moved since:
+/// the caller passes the head as it is now). Returns the entry written, whose `seq` and
+/// `hash` are the chain's new head.
+pub async fn append_after(
+    conn: &mut Conn<'_>,
+    head: AuditHeadRow,
+    event: AuditEvent<'_>,
+) -> EngineResult<AuditRow> {
     let data = event.data.to_string();
     let seq = head.seq + 1;
     let content = AuditContent {
@@ -37,7 +48,7 @@ pub async fn append(conn: &mut Conn<'_>, event: AuditEvent<'_>) -> EngineResult<
         data: &data,
     };
     let hash = entry_hash(&head.hash, &content);
-    conn.append_audit(&AuditRow {
+    let row = AuditRow {
         chain: event.chain.to_string(),
         seq,
         at_us: event.at_us,
@@ -47,9 +58,9 @@ pub async fn append(conn: &mut Conn<'_>, event: AuditEvent<'_>) -> EngineResult<
         data,
         prev_hash: head.hash,
         hash,
-    })
-    .await?;
-    Ok(())
+    };
+    conn.append_audit(&row).await?;
+    Ok(row)
 }
 
 /// The answer of `GET /v1/audit/verify`.

@@ -108,6 +108,32 @@ pub async fn write_posting(
         return Ok(());
     }
     let before = conn.lock_balance(facts.merchant_id).await?;
+    write_posting_locked(conn, facts, posting, before)
+        .await
+        .map(|_| ())
+}
+
+/// Posts with the merchant's balance row already locked in this transaction and read as
+/// `before` (the funding rule just did); returns the balance after.
+pub async fn post_locked(
+    conn: &mut Conn<'_>,
+    facts: &PostingFacts<'_>,
+    before: BalanceRow,
+) -> EngineResult<BalanceRow> {
+    let posting = posting_for(facts)?;
+    posting.check().map_err(invalid)?;
+    if posting.is_empty() {
+        return Ok(before);
+    }
+    write_posting_locked(conn, facts, &posting, before).await
+}
+
+async fn write_posting_locked(
+    conn: &mut Conn<'_>,
+    facts: &PostingFacts<'_>,
+    posting: &Posting,
+    before: BalanceRow,
+) -> EngineResult<BalanceRow> {
     let id = new_id(POSTING);
     let row = PostingRow {
         id: id.clone(),
@@ -140,7 +166,7 @@ pub async fn write_posting(
         carried_fen: before.carried_fen + delta.carried_fen,
     };
     conn.set_balance(facts.merchant_id, after).await?;
-    Ok(())
+    Ok(after)
 }
 
 /// The funding rule, read under the merchant's balance lock: refused when the unsettled plus
@@ -150,8 +176,18 @@ pub async fn ensure_funded(
     merchant_id: &str,
     policy: FundingPolicy,
     net_debit_fen: i64,
-) -> EngineResult<()> {
+) -> EngineResult<BalanceRow> {
     let row = conn.lock_balance(merchant_id).await?;
+    check_funded(row, policy, net_debit_fen)?;
+    Ok(row)
+}
+
+/// The funding rule on a balance row already locked and read.
+pub fn check_funded(
+    row: BalanceRow,
+    policy: FundingPolicy,
+    net_debit_fen: i64,
+) -> EngineResult<()> {
     let balance = MerchantBalance {
         unsettled_fen: row.unsettled_fen,
         carried_fen: row.carried_fen,

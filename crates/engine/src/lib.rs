@@ -30,6 +30,7 @@ pub mod refunds;
 pub mod reports;
 pub mod settlement;
 pub mod timeline;
+mod tx_memo;
 pub mod views;
 
 use std::sync::{Arc, OnceLock};
@@ -54,6 +55,7 @@ pub struct Engine {
     pub arrival_rules: Arc<ArrivalRules>,
     /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
     refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
+    group_commit: Arc<refund_writer::GroupCommitStats>,
 }
 
 impl Engine {
@@ -71,12 +73,25 @@ impl Engine {
             calendar: Arc::new(calendar),
             arrival_rules: Arc::new(ArrivalRules::default()),
             refund_writer: Arc::new(OnceLock::new()),
+            group_commit: Arc::default(),
         }
     }
 
     pub(crate) fn refund_writer(&self) -> &refund_writer::RefundWriter {
         self.refund_writer
-            .get_or_init(|| refund_writer::RefundWriter::start(self.db.clone()))
+            .get_or_init(|| refund_writer::RefundWriter::start(self.batch_target()))
+    }
+
+    pub(crate) fn batch_target(&self) -> refund_writer::BatchTarget {
+        refund_writer::BatchTarget {
+            db: self.db.clone(),
+            stats: self.group_commit.clone(),
+        }
+    }
+
+    /// What group commit has done since this engine started.
+    pub fn group_commit_counts(&self) -> refund_writer::GroupCommitCounts {
+        self.group_commit.counts()
     }
 
     pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {

@@ -371,7 +371,20 @@ pub async fn enqueue_refund_event(
     event_type: &str,
     now_us: i64,
 ) -> EngineResult<()> {
-    if conn.get_webhook(&refund.merchant_id).await?.is_none() {
+    let has_webhook = conn.get_webhook(&refund.merchant_id).await?.is_some();
+    enqueue_refund_event_if(conn, has_webhook, refund, event_type, now_us).await
+}
+
+/// [`enqueue_refund_event`] when the caller already knows whether the merchant has a webhook
+/// (read in this transaction).
+pub async fn enqueue_refund_event_if(
+    conn: &mut Conn<'_>,
+    has_webhook: bool,
+    refund: &RefundRow,
+    event_type: &str,
+    now_us: i64,
+) -> EngineResult<()> {
+    if !has_webhook {
         return Ok(());
     }
     let id = new_id(EVENT_ID_PREFIX);

@@ -19,18 +19,51 @@
 //! - No create waits for a batch to fill: a writer takes what is queued when it is free,
 //!   so under light load a batch is one create, and under heavy load one flush serves many.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{mpsc, oneshot};
 use yuanlu_store::{Backend, Db};
 
 use crate::error::{EngineError, EngineResult};
 use crate::refunds::{CreateFailure, CreateJob, CreateOutcome, create_alone, create_in};
+use crate::tx_memo::TxMemo;
 
 /// Most creates in one transaction: bounds how long a batch holds its locks.
 pub const BATCH_MAX: usize = 128;
 /// Writers on PostgreSQL (each with its own connection while it writes).
-pub const POSTGRES_WRITERS: usize = 4;
+pub const POSTGRES_WRITERS: usize = 8;
 /// Creates waiting per writer before callers wait to queue theirs.
 const QUEUE_DEPTH: usize = 4 * BATCH_MAX;
+
+/// Counts of what the writers did, since the engine started.
+#[derive(Debug, Default)]
+pub struct GroupCommitStats {
+    /// Transactions that held more than one create and committed.
+    batches_committed: AtomicU64,
+    /// Creates in those transactions.
+    creates_batched: AtomicU64,
+    /// Batches rolled back and replayed one create at a time.
+    batches_replayed: AtomicU64,
+}
+
+/// A copy of [`GroupCommitStats`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitCounts {
+    pub batches_committed: u64,
+    pub creates_batched: u64,
+    pub batches_replayed: u64,
+}
+
+impl GroupCommitStats {
+    pub fn counts(&self) -> GroupCommitCounts {
+        GroupCommitCounts {
+            batches_committed: self.batches_committed.load(Ordering::Relaxed),
+            creates_batched: self.creates_batched.load(Ordering::Relaxed),
+            batches_replayed: self.batches_replayed.load(Ordering::Relaxed),
+        }
+    }
+}
 
 struct Queued {
     job: CreateJob,
@@ -43,9 +76,17 @@ pub struct RefundWriter {
     shards: Vec<mpsc::Sender<Queued>>,
 }
 
+/// Where a batch is written, and what it counts into.
+#[derive(Clone)]
+pub(crate) struct BatchTarget {
+    pub db: Db,
+    pub stats: Arc<GroupCommitStats>,
+}
+
 impl RefundWriter {
     /// Starts the writers; must run inside a Tokio runtime.
-    pub fn start(db: Db) -> RefundWriter {
+    pub(crate) fn start(target: BatchTarget) -> RefundWriter {
+        let db = target.db.clone();
         let writers = match db.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_WRITERS,
@@ -53,7 +94,7 @@ impl RefundWriter {
         let shards = (0..writers)
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-                tokio::spawn(run_writer(db.clone(), receiver));
+                tokio::spawn(run_writer(target.clone(), receiver));
                 sender
             })
             .collect();
@@ -86,7 +127,7 @@ fn shard_of(merchant_id: &str, shards: usize) -> usize {
     (hash % shards.max(1) as u64) as usize
 }
 
-async fn run_writer(db: Db, mut queue: mpsc::Receiver<Queued>) {
+async fn run_writer(target: BatchTarget, mut queue: mpsc::Receiver<Queued>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH_MAX {
@@ -97,7 +138,7 @@ async fn run_writer(db: Db, mut queue: mpsc::Receiver<Queued>) {
         }
         let (jobs, replies): (Vec<CreateJob>, Vec<_>) =
             batch.into_iter().map(|q| (q.job, q.reply)).unzip();
-        let answers = write_batch(&db, &jobs).await;
+        let answers = write_batch(&target, &jobs).await;
         for (reply, answer) in replies.into_iter().zip(answers) {
             // The caller may have gone (its connection closed); the refund stands anyway,
             // and repeating the request finds it.
@@ -107,15 +148,24 @@ async fn run_writer(db: Db, mut queue: mpsc::Receiver<Queued>) {
 }
 
 /// Every create of the batch in one transaction; the answers in the batch's order.
-pub(crate) async fn write_batch(db: &Db, batch: &[CreateJob]) -> Vec<EngineResult<CreateOutcome>> {
-    if batch.len() > 1
-        && let Some(answers) = write_together(db, batch).await
-    {
-        return answers;
+pub(crate) async fn write_batch(
+    target: &BatchTarget,
+    batch: &[CreateJob],
+) -> Vec<EngineResult<CreateOutcome>> {
+    let stats = &target.stats;
+    if batch.len() > 1 {
+        if let Some(answers) = write_together(&target.db, batch).await {
+            stats.batches_committed.fetch_add(1, Ordering::Relaxed);
+            stats
+                .creates_batched
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            return answers;
+        }
+        stats.batches_replayed.fetch_add(1, Ordering::Relaxed);
     }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch {
-        answers.push(create_alone(db, job).await);
+        answers.push(create_alone(&target.db, job).await);
     }
     answers
 }
@@ -124,8 +174,9 @@ pub(crate) async fn write_batch(db: &Db, batch: &[CreateJob]) -> Vec<EngineResul
 async fn write_together(db: &Db, batch: &[CreateJob]) -> Option<Vec<EngineResult<CreateOutcome>>> {
     let mut tx = db.begin().await.ok()?;
     let mut answers = Vec::with_capacity(batch.len());
+    let mut memo = TxMemo::default();
     for job in batch {
-        match create_in(&mut tx.conn(), job).await {
+        match create_in(&mut tx.conn(), &mut memo, job).await {
             Ok(outcome) => answers.push(Ok(outcome)),
             Err(CreateFailure::Refused(error)) => answers.push(Err(error)),
             Err(CreateFailure::Broken(error)) => {

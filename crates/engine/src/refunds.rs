@@ -15,7 +15,7 @@ use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRol
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
 use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
 use yuanlu_store::{
-    Conn, Db, PaymentCounters, PaymentRow, RefundFilter, RefundRow, RefundStatusUpdate,
+    BalanceRow, Conn, Db, PaymentCounters, PaymentRow, RefundFilter, RefundRow, RefundStatusUpdate,
 };
 
 use crate::Engine;
@@ -27,6 +27,7 @@ use crate::ledger::{self, LedgerEvent, PostingFacts};
 use crate::notify;
 use crate::payments::{IDENTIFIER_CHARS_MAX, optional_text, parse_amount};
 use crate::timeline::{self, action};
+use crate::tx_memo::TxMemo;
 use crate::views::{self, Page, Refund};
 
 /// Longest note accepted on a refund or a review.
@@ -192,7 +193,7 @@ impl Engine {
                 Err(error) => answers.push(Some(Err(error))),
             }
         }
-        let mut written = crate::refund_writer::write_batch(&self.db, &jobs)
+        let mut written = crate::refund_writer::write_batch(&self.batch_target(), &jobs)
             .await
             .into_iter();
         answers
@@ -217,7 +218,7 @@ impl Engine {
 pub(crate) async fn create_alone(db: &Db, job: &CreateJob) -> EngineResult<CreateOutcome> {
     for _ in 0..CREATE_ATTEMPTS_MAX {
         let mut tx = db.begin().await?;
-        match create_in(&mut tx.conn(), job).await {
+        match create_in(&mut tx.conn(), &mut TxMemo::default(), job).await {
             Ok(outcome) => {
                 tx.commit().await?;
                 return Ok(outcome);
@@ -258,17 +259,18 @@ pub(crate) enum CreateFailure {
 /// commit: every rule is checked against what the transaction already holds.
 pub(crate) async fn create_in(
     conn: &mut Conn<'_>,
+    memo: &mut TxMemo,
     job: &CreateJob,
 ) -> Result<CreateOutcome, CreateFailure> {
     let now = job.clock.now();
-    let planned = match plan_create(conn, now, job).await {
+    let planned = match plan_create(conn, memo, now, job).await {
         Ok(Planned::Existing(view)) => return Ok(CreateOutcome::Existing(view)),
         Ok(Planned::New(planned)) => planned,
         // On PostgreSQL a failed statement aborts the whole transaction.
         Err(error @ EngineError::Store(_)) => return Err(CreateFailure::Broken(error)),
         Err(error) => return Err(CreateFailure::Refused(error)),
     };
-    write_create(conn, now, job, *planned)
+    write_create(conn, memo, now, job, *planned)
         .await
         .map_err(CreateFailure::Broken)
 }
@@ -282,11 +284,14 @@ enum Planned {
 struct NewRefund {
     payment_row: PaymentRow,
     plan: RefundPlan,
+    /// The merchant's balance row, locked and read by the funding rule.
+    balance: BalanceRow,
 }
 
 /// The reads and every rule; writes nothing but the merchant's balance row if it had none.
 async fn plan_create(
     conn: &mut Conn<'_>,
+    memo: &mut TxMemo,
     now: DateTime<Utc>,
     job: &CreateJob,
 ) -> EngineResult<Planned> {
@@ -315,13 +320,7 @@ async fn plan_create(
         let view = refund_view(conn, &existing, &payment_row).await?;
         return Ok(Planned::Existing(Box::new(view)));
     }
-    let merchant = conn.get_merchant(merchant_id).await?.ok_or_else(|| {
-        EngineError::corrupt(format!(
-            "payment {} names missing merchant {merchant_id}",
-            payment_row.id
-        ))
-    })?;
-    let settings = views::merchant(&merchant)?.settings;
+    let settings = memo.settings(conn, merchant_id).await?;
     let payment = views::payment_state(&payment_row)?;
     let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
     let totals = conn
@@ -340,37 +339,51 @@ async fn plan_create(
                 sales_fen: totals.sales_fen,
                 refunds_fen: totals.refunds_fen,
             },
-            capture_day_settled: conn.is_settled(&capture_date).await?,
+            capture_day_settled: memo.is_settled(conn, &capture_date).await?,
         },
     )?;
     // The funding rule, under the merchant's balance lock: checked when the refund is asked
     // for, and again when it is queued (debited) if it waits first.
-    ledger::ensure_funded(
-        conn,
-        merchant_id,
+    let balance = memo.locked_balance(conn, merchant_id).await?;
+    ledger::check_funded(
+        balance,
         settings.funding,
         plan.amount_fen - plan.fee_refunded_fen,
-    )
-    .await?;
-    Ok(Planned::New(Box::new(NewRefund { payment_row, plan })))
+    )?;
+    Ok(Planned::New(Box::new(NewRefund {
+        payment_row,
+        plan,
+        balance,
+    })))
 }
 
 /// The writes of a new refund: the row, its ledger posting, the payment's counters, the
 /// audit entry, the webhook; a void completes at once.
 async fn write_create(
     conn: &mut Conn<'_>,
+    memo: &mut TxMemo,
     now: DateTime<Utc>,
     job: &CreateJob,
     planned: NewRefund,
 ) -> EngineResult<CreateOutcome> {
     let (merchant_id, input, parsed, who) =
         (job.merchant_id.as_str(), &job.input, &job.parsed, &job.who);
-    let NewRefund { payment_row, plan } = planned;
+    let NewRefund {
+        payment_row,
+        plan,
+        balance,
+    } = planned;
     let now_us = to_micros(now);
     let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
     conn.insert_refund(&row).await?;
     if needs_dispatch(plan.status, plan.refund_type) {
-        post_refund(conn, &row, LedgerEvent::RefundQueued, now_us).await?;
+        let after = ledger::post_locked(
+            conn,
+            &refund_posting(&row, LedgerEvent::RefundQueued, now_us)?,
+            balance,
+        )
+        .await?;
+        memo.wrote_balance(merchant_id, after);
     }
     let mut counters = payment_row.counters();
     counters.amount_in_flight_fen += plan.amount_fen;
@@ -379,8 +392,10 @@ async fn write_create(
     conn.update_payment_counters(&payment_row.id, &counters)
         .await?;
     let actor = who.actor();
-    audit::append(
+    let head = memo.locked_audit_head(conn, merchant_id).await?;
+    let entry = audit::append_after(
         conn,
+        head,
         AuditEvent {
             chain: merchant_id,
             at_us: now_us,
@@ -401,13 +416,19 @@ async fn write_create(
         },
     )
     .await?;
-    notify::enqueue_refund_event(conn, &row, notify::EVENT_CREATED, now_us).await?;
+    memo.appended(&entry);
+    let has_webhook = memo.has_webhook(conn, merchant_id).await?;
+    notify::enqueue_refund_event_if(conn, has_webhook, &row, notify::EVENT_CREATED, now_us).await?;
     if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
         complete_void(conn, &mut row, &mut counters, "system", now_us).await?;
+        memo.forget_locked(merchant_id);
         notify::enqueue_refund_sms(conn, &row, &payment_row, notify::SmsKind::Arrived, now_us)
             .await?;
+        let view = refund_view(conn, &row, &payment_row).await?;
+        return Ok(CreateOutcome::Created(Box::new(view)));
     }
-    let view = refund_view(conn, &row, &payment_row).await?;
+    // The new refund's only audit entry is the one just written: no need to read it back.
+    let view = refund_view_of(&row, &payment_row, &[entry])?;
     Ok(CreateOutcome::Created(Box::new(view)))
 }
 
@@ -791,23 +812,28 @@ async fn post_refund(
     event: LedgerEvent,
     now_us: i64,
 ) -> EngineResult<()> {
+    ledger::post(conn, &refund_posting(row, event, now_us)?).await
+}
+
+/// The facts of a refund's money event.
+fn refund_posting(
+    row: &RefundRow,
+    event: LedgerEvent,
+    now_us: i64,
+) -> EngineResult<PostingFacts<'_>> {
     let channel = yuanlu_domain::channel::Channel::parse(&row.channel).ok_or_else(|| {
         EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
     })?;
-    ledger::post(
-        conn,
-        &PostingFacts {
-            merchant_id: &row.merchant_id,
-            event,
-            reference: &row.id,
-            payment_id: Some(&row.payment_id),
-            channel: Some(channel),
-            amount_fen: row.amount_fen,
-            fee_fen: row.fee_refunded_fen,
-            at: yuanlu_domain::time::from_micros(now_us),
-        },
-    )
-    .await
+    Ok(PostingFacts {
+        merchant_id: &row.merchant_id,
+        event,
+        reference: &row.id,
+        payment_id: Some(&row.payment_id),
+        channel: Some(channel),
+        amount_fen: row.amount_fen,
+        fee_fen: row.fee_refunded_fen,
+        at: yuanlu_domain::time::from_micros(now_us),
+    })
 }
 
 /// A queued refund waits for a dispatch worker; a void never does.
@@ -920,8 +946,17 @@ pub(crate) async fn refund_view(
     payment: &PaymentRow,
 ) -> EngineResult<Refund> {
     let entries = conn.audit_of_subject(&row.id).await?;
+    refund_view_of(row, payment, &entries)
+}
+
+/// The full view of a refund from its row, its payment and all its audit entries.
+fn refund_view_of(
+    row: &RefundRow,
+    payment: &PaymentRow,
+    entries: &[yuanlu_store::AuditRow],
+) -> EngineResult<Refund> {
     let shell = views::refund(row, payment, Vec::new(), None)?;
-    let events = timeline::timeline(&entries, shell.refund_type, &shell.destination);
+    let events = timeline::timeline(entries, shell.refund_type, &shell.destination);
     let next = timeline::next_step(
         shell.status,
         shell.review.as_ref().map(|r| r.required_by),

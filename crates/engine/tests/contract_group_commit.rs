@@ -31,6 +31,16 @@ fn outcomes(answers: &[EngineResult<CreateOutcome>]) -> Vec<String> {
         .collect()
 }
 
+/// Batches committed whole, and none replayed one by one: the batch's own path did the work.
+fn committed_together(h: &common::Harness) -> u64 {
+    let counts = h.engine.group_commit_counts();
+    assert_eq!(
+        counts.batches_replayed, 0,
+        "no batch may have been replayed"
+    );
+    counts.batches_committed
+}
+
 contract!(creates_in_one_batch_see_each_other, |h| {
     let shop = h.merchant().await;
     let payment = h
@@ -72,6 +82,7 @@ contract!(creates_in_one_batch_see_each_other, |h| {
     assert_eq!(after.refunds.len(), 3);
     assert!(h.engine.check_ledger().await.unwrap().balanced);
     assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+    assert_eq!(committed_together(&h), 1);
 });
 
 contract!(a_batch_the_database_breaks_is_replayed_one_by_one, |h| {
@@ -119,6 +130,8 @@ contract!(a_batch_the_database_breaks_is_replayed_one_by_one, |h| {
     assert_ne!(codes[1], "created BOOM");
     assert!(answers[1].is_err());
     assert_eq!(codes[2], "created last");
+    let counts = h.engine.group_commit_counts();
+    assert_eq!((counts.batches_committed, counts.batches_replayed), (0, 1));
     // Nothing of the broken attempt survived: one row, posting and audit entry per refund.
     let after = h.engine.get_payment(&shop, id).await.unwrap();
     assert_eq!(after.amount_in_flight, 4_000);
@@ -175,4 +188,89 @@ contract!(concurrent_creates_over_many_merchants_all_land_once, |h| {
     }
     assert!(h.engine.check_ledger().await.unwrap().balanced);
     assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+});
+
+contract!(
+    the_funding_rule_counts_the_creates_before_it_in_the_batch,
+    |h| {
+        let shop = h
+            .merchant_with(json!({ "review": { "refund_ratio_percent": 100 } }))
+            .await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "credit_card", "amount": 20_000 }))
+            .await;
+        // The merchant's only money is the payment's 198.80 net; card refunds return no fee.
+        let id = payment.id.as_str();
+        let answers = h
+            .engine
+            .create_refunds_together(
+                &shop,
+                vec![
+                    create(id, 10_000, "f1"),
+                    create(id, 9_000, "f2"),
+                    create(id, 1_000, "f3"),
+                    create(id, 880, "f4"),
+                    create(id, 1, "f5"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            outcomes(&answers),
+            [
+                "created f1",
+                "created f2",
+                "insufficient_merchant_balance",
+                "created f4",
+                "insufficient_merchant_balance",
+            ]
+        );
+        let balance = h
+            .engine
+            .merchant_balance(shop.merchant_scope().unwrap())
+            .await
+            .unwrap();
+        assert_eq!((balance.unsettled_fen, balance.carried_fen), (0, 0));
+        assert!(h.engine.check_ledger().await.unwrap().balanced);
+        assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+        assert_eq!(committed_together(&h), 1);
+    }
+);
+
+contract!(a_void_in_a_batch_leaves_the_chain_and_ledger_whole, |h| {
+    let shop = h
+        .merchant_with(json!({ "review": { "refund_ratio_percent": 100 } }))
+        .await;
+    let first = h
+        .payment(&shop, json!({ "channel": "credit_card", "amount": 8_000 }))
+        .await;
+    let second = h
+        .payment(&shop, json!({ "channel": "wechat", "amount": 8_000 }))
+        .await;
+    // The whole card payment on its own day is a void, completed in the batch's transaction
+    // between two refunds of the same merchant.
+    let answers = h
+        .engine
+        .create_refunds_together(
+            &shop,
+            vec![
+                create(&second.id, 1_000, "r1"),
+                create(&first.id, 8_000, "v1"),
+                create(&second.id, 1_000, "r2"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        outcomes(&answers),
+        ["created r1", "created v1", "created r2"]
+    );
+    match &answers[1] {
+        Ok(CreateOutcome::Created(void)) => {
+            assert_eq!(void.refund_type, yuanlu_domain::refund::RefundType::Void);
+            assert_eq!(void.status, yuanlu_domain::refund::RefundStatus::Succeeded);
+        }
+        other => panic!("expected the void, got {other:?}"),
+    }
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+    assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+    assert_eq!(committed_together(&h), 1);
 });

@@ -275,26 +275,23 @@ impl Conn<'_> {
         from_us: i64,
         to_us: i64,
     ) -> StoreResult<RangeTotals> {
-        let sales_sql = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-            WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3";
-        let refunds_sql = format!(
-            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
-             AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES}"
+        // Both sums in one round trip.
+        let sql = format!(
+            "SELECT \
+             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
+              WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3), \
+             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
+              AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES})"
         );
-        let sales_fen: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(sales_sql)
+        let (sales_fen, refunds_fen): (i64, i64) =
+            on_conn!(self, |c| sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(
+                sql.clone()
+            ))
             .bind(merchant_id)
             .bind(from_us)
             .bind(to_us)
             .fetch_one(&mut **c)
             .await)?;
-        let refunds_fen: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(AssertSqlSafe(
-            refunds_sql.clone()
-        ))
-        .bind(merchant_id)
-        .bind(from_us)
-        .bind(to_us)
-        .fetch_one(&mut **c)
-        .await)?;
         Ok(RangeTotals {
             sales_fen,
             refunds_fen,
@@ -549,6 +546,10 @@ impl Conn<'_> {
         chain: &str,
         genesis_hash: &str,
     ) -> StoreResult<AuditHeadRow> {
+        // Every chain but a brand-new one has its head: one statement then, two the first time.
+        if let Some(head) = self.select_audit_head_for_update(chain).await? {
+            return Ok(head);
+        }
         let insert = "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
         on_conn!(self, |c| sqlx::query(insert)
             .bind(chain)
@@ -556,6 +557,17 @@ impl Conn<'_> {
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
+        self.select_audit_head_for_update(chain)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("audit head of {chain} vanished while locked"))
+            })
+    }
+
+    async fn select_audit_head_for_update(
+        &mut self,
+        chain: &str,
+    ) -> StoreResult<Option<AuditHeadRow>> {
         let select = match self {
             Conn::Postgres(_) => {
                 "SELECT chain, seq, hash FROM audit_heads WHERE chain = $1 FOR UPDATE"
@@ -566,7 +578,7 @@ impl Conn<'_> {
             select
         )
         .bind(chain)
-        .fetch_one(&mut **c)
+        .fetch_optional(&mut **c)
         .await)?)
     }
 

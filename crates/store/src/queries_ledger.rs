@@ -59,6 +59,26 @@ pub struct LedgerTotals {
 const POSTING_COLUMNS: &str = "id, merchant_id, event, reference, payment_id, channel, amount_fen, fee_fen, business_date, at_us";
 const STATEMENT_COLUMNS: &str = "id, merchant_id, business_date, payout_date, payout_fen, closing_carried_fen, statement, created_at_us";
 
+/// `INSERT INTO ledger_entries … VALUES ($1, …, $5), ($6, …)` for `rows` entries.
+fn entries_insert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = row * 5 + 1;
+            format!(
+                "(${first}, ${}, ${}, ${}, ${})",
+                first + 1,
+                first + 2,
+                first + 3,
+                first + 4
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES {}",
+        values.join(", ")
+    )
+}
+
 impl Conn<'_> {
     pub async fn insert_posting(
         &mut self,
@@ -82,29 +102,51 @@ impl Conn<'_> {
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
-        for entry in entries {
-            let sql = "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES ($1, $2, $3, $4, $5)";
-            on_conn!(self, |c| sqlx::query(sql)
-                .bind(&entry.posting_id)
-                .bind(entry.line_no)
-                .bind(&entry.merchant_id)
-                .bind(&entry.account)
-                .bind(entry.amount_fen)
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))?;
+        // A posting has two or three entries: one statement for all of them.
+        if entries.is_empty() {
+            return Ok(());
         }
+        let sql = entries_insert_sql(entries.len());
+        on_conn!(self, |c| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for entry in entries {
+                query = query
+                    .bind(&entry.posting_id)
+                    .bind(entry.line_no)
+                    .bind(&entry.merchant_id)
+                    .bind(&entry.account)
+                    .bind(entry.amount_fen);
+            }
+            query.execute(&mut **c).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// The merchant's balance row, locked for the rest of the transaction (created if new).
     pub async fn lock_balance(&mut self, merchant_id: &str) -> StoreResult<BalanceRow> {
+        // Almost every merchant has its row already: one statement then, two the first time.
+        if let Some(row) = self.select_balance_for_update(merchant_id).await? {
+            return Ok(row);
+        }
         let insert = "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ($1, 0, 0) ON CONFLICT (merchant_id) DO NOTHING";
         on_conn!(self, |c| sqlx::query(insert)
             .bind(merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
+        self.select_balance_for_update(merchant_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "balance row of {merchant_id} vanished while locked"
+                ))
+            })
+    }
+
+    async fn select_balance_for_update(
+        &mut self,
+        merchant_id: &str,
+    ) -> StoreResult<Option<BalanceRow>> {
         let select = match self {
             Conn::Postgres(_) => {
                 "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = $1 FOR UPDATE"
@@ -115,7 +157,7 @@ impl Conn<'_> {
         };
         Ok(on_conn!(self, |c| sqlx::query_as::<_, BalanceRow>(select)
             .bind(merchant_id)
-            .fetch_one(&mut **c)
+            .fetch_optional(&mut **c)
             .await)?)
     }
 

@@ -1,6 +1,7 @@
 //! The baseline: the bare database doing, per refund, the statements yuanlu's create path
-//! runs (`Engine::try_create_refund` over the store's queries), in the same transaction
-//! with the same durability, from a minimal loop: no HTTP, no rules, no views.
+//! runs for a refund alone in its transaction (`refunds::create_in` over the store's
+//! queries), with the same durability, from a minimal loop: no HTTP, no rules, no views,
+//! and no group commit: one transaction and one commit per refund.
 //!
 //! The SQL texts below are copies of `crates/store/src/queries.rs` (the constants there are
 //! private): when the create path changes, change them here too. Per refund:
@@ -9,15 +10,15 @@
 //!    transaction);
 //! 1. `BEGIN IMMEDIATE` (SQLite) / `BEGIN` (PostgreSQL), through the store's `Db::begin`;
 //! 2. the payment, `FOR UPDATE` on PostgreSQL; 3. the refund with this
-//!    `merchant_refund_no`; 4. the merchant; 5–6. the merchant's sales and live refunds
-//!    today (two `SUM`s); 7. whether the capture day is settled; 8–9. the funding rule: the
-//!    merchant's balance row, inserted if new, then read (`FOR UPDATE` on PostgreSQL);
-//!    10. `INSERT` the refund; a queued refund also posts to the ledger here: the balance
-//!    row again (2), `INSERT` the posting and each of its entries (1 + 3), `UPDATE` the
-//!    balance; 11. `UPDATE` the payment's counters; 12. the audit head, inserted if new;
-//!    13. the head, `FOR UPDATE` on PostgreSQL; 14. `INSERT` the audit entry; 15. `UPDATE`
-//!    the head; 16. the merchant's webhook (none here, so no outbox row); 17. the refund's
-//!    timeline (its audit entries, for the answer); `COMMIT`.
+//!    `merchant_refund_no`; 4. the merchant; 5. the merchant's sales and live refunds
+//!    today (two `SUM`s in one statement); 6. whether the capture day is settled; 7. the
+//!    funding rule: the merchant's balance row (`FOR UPDATE` on PostgreSQL; inserted first
+//!    if new: two more statements once per merchant); 8. `INSERT` the refund; a queued
+//!    refund also posts to the ledger here, on the balance row already locked: `INSERT` the
+//!    posting, its three entries in one `INSERT`, `UPDATE` the balance; 9. `UPDATE` the
+//!    payment's counters; 10. the audit head (`FOR UPDATE` on PostgreSQL); 11. `INSERT` the
+//!    audit entry; 12. `UPDATE` the head; 13. the merchant's webhook (none here, so no
+//!    outbox row); `COMMIT`. The answer's timeline is built from the entry just written.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,8 +37,7 @@ use yuanlu_domain::time::{from_micros, shanghai_date, shanghai_day_bounds, to_mi
 use yuanlu_engine::ids::{hash_key, new_id};
 use yuanlu_store::rows_notify::WebhookRow;
 use yuanlu_store::{
-    ApiKeyRow, AuditHeadRow, AuditRow, Backend, BalanceRow, Db, MerchantRow, PaymentRow, RefundRow,
-    on_conn,
+    ApiKeyRow, AuditHeadRow, Backend, BalanceRow, Db, MerchantRow, PaymentRow, RefundRow, on_conn,
 };
 
 use super::driver::micros;
@@ -65,8 +65,6 @@ const LIVE_REFUND_STATUSES: &str =
 const API_KEY_SQL: &str =
     "SELECT key_hash, id, merchant_id, role, created_at_us FROM api_keys WHERE key_hash = $1";
 const MERCHANT_SQL: &str = "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
-const SALES_SQL: &str = "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-    WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3";
 const SETTLED_SQL: &str = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
 const UPDATE_COUNTERS_SQL: &str = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, \
     fee_returned_fen = $4, refund_count = $5, voided = $6 WHERE id = $1";
@@ -75,8 +73,6 @@ const HEAD_INSERT_SQL: &str =
 const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const HEAD_UPDATE_SQL: &str = "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1";
-const TIMELINE_SQL: &str = "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log \
-    WHERE subject_id = $1 ORDER BY at_us, seq";
 
 const BALANCE_INSERT_SQL: &str = "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) \
     VALUES ($1, 0, 0) ON CONFLICT (merchant_id) DO NOTHING";
@@ -84,8 +80,13 @@ const BALANCE_UPDATE_SQL: &str =
     "UPDATE merchant_balances SET unsettled_fen = $2, carried_fen = $3 WHERE merchant_id = $1";
 const POSTING_INSERT_SQL: &str = "INSERT INTO ledger_postings (id, merchant_id, event, reference, payment_id, \
     channel, amount_fen, fee_fen, business_date, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const ENTRY_INSERT_SQL: &str = "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) \
-    VALUES ($1, $2, $3, $4, $5)";
+/// `INSERT INTO ledger_entries` for a posting of two entries (no fee share) or three.
+const ENTRIES_INSERT_SQL: [&str; 2] = [
+    "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) \
+     VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)",
+    "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) \
+     VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10), ($11, $12, $13, $14, $15)",
+];
 const WEBHOOK_SQL: &str = "SELECT merchant_id, url, secret, created_at_us, updated_at_us FROM merchant_webhooks \
     WHERE merchant_id = $1";
 
@@ -93,7 +94,7 @@ const WEBHOOK_SQL: &str = "SELECT merchant_id, url, secret, created_at_us, updat
 struct Sql {
     lock_payment: Arc<str>,
     find_refund: Arc<str>,
-    refunds_sum: Arc<str>,
+    day_sums: Arc<str>,
     insert_refund: Arc<str>,
     head_select: &'static str,
     balance_select: &'static str,
@@ -110,9 +111,12 @@ impl Sql {
             find_refund: Arc::from(format!(
                 "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND merchant_refund_no = $2"
             )),
-            refunds_sum: Arc::from(format!(
-                "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
-                 AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES}"
+            day_sums: Arc::from(format!(
+                "SELECT \
+                 (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
+                  WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3), \
+                 (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
+                  AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES})"
             )),
             insert_refund: Arc::from(format!(
                 "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
@@ -440,23 +444,16 @@ async fn create_one(
     }
     let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
     let (from_us, to_us) = (to_micros(day_start), to_micros(day_end));
-    let _sales: i64 = on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i64>(SALES_SQL)
-        .bind(&job.merchant_id)
-        .bind(from_us)
-        .bind(to_us)
-        .fetch_one(&mut **c)
-        .await)
-    .map_err(db_error("sales today"))?;
-    let _refunded: i64 = on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i64>(AssertSqlSafe(
-        sql.refunds_sum.clone()
-    ))
+    let _day: (i64, i64) = on_conn!(&mut conn, |c| sqlx::query_as::<_, (i64, i64)>(
+        AssertSqlSafe(sql.day_sums.clone())
+    )
     .bind(&job.merchant_id)
     .bind(from_us)
     .bind(to_us)
     .fetch_one(&mut **c)
     .await)
-    .map_err(db_error("refunds today"))?;
-    statements += 2;
+    .map_err(db_error("day sums"))?;
+    statements += 1;
     let capture_date = shanghai_date(from_micros(payment.captured_at_us))
         .format("%Y-%m-%d")
         .to_string();
@@ -466,8 +463,8 @@ async fn create_one(
         .await)
     .map_err(db_error("settled"))?;
     statements += 1;
-    let balance = lock_balance(&mut conn, sql, &job.merchant_id).await?;
-    statements += 2;
+    let (balance, locking) = lock_balance(&mut conn, sql, &job.merchant_id).await?;
+    statements += locking;
     let _funded = balance.unsettled_fen + balance.carried_fen;
 
     let now_us = to_micros(now);
@@ -511,7 +508,7 @@ async fn create_one(
     statements += 1;
     if shape.queued {
         statements +=
-            post_refund_queued(&mut conn, sql, job, &refund_id, fee_refunded, now).await?;
+            post_refund_queued(&mut conn, job, balance, &refund_id, fee_refunded, now).await?;
     }
     let updated = on_conn!(&mut conn, |c| sqlx::query(UPDATE_COUNTERS_SQL)
         .bind(&job.payment_id)
@@ -528,21 +525,17 @@ async fn create_one(
     if updated != 1 {
         return Err(format!("payment {} not updated", job.payment_id));
     }
-    on_conn!(&mut conn, |c| sqlx::query(HEAD_INSERT_SQL)
-        .bind(&job.merchant_id)
-        .bind(GENESIS_HASH)
-        .execute(&mut **c)
-        .await
-        .map(|_| ()))
-    .map_err(db_error("audit head insert"))?;
+    // The seeded chains have their heads (as every merchant's chain does after its first
+    // event), so this is the one-statement path of `Conn::lock_audit_head`.
     let head = on_conn!(&mut conn, |c| sqlx::query_as::<_, AuditHeadRow>(
         sql.head_select
     )
     .bind(&job.merchant_id)
-    .fetch_one(&mut **c)
+    .fetch_optional(&mut **c)
     .await)
-    .map_err(db_error("audit head"))?;
-    statements += 2;
+    .map_err(db_error("audit head"))?
+    .ok_or_else(|| format!("no audit head for {}", job.merchant_id))?;
+    statements += 1;
     let data = json!({
         "status": shape.status,
         "type": "refund",
@@ -589,55 +582,60 @@ async fn create_one(
     if webhook.is_some() {
         return Err(format!("merchant {} has a webhook", job.merchant_id));
     }
-    let timeline = on_conn!(&mut conn, |c| sqlx::query_as::<_, AuditRow>(TIMELINE_SQL)
-        .bind(&refund_id)
-        .fetch_all(&mut **c)
-        .await)
-    .map_err(db_error("timeline"))?;
-    statements += 1;
-    if timeline.is_empty() {
-        return Err(format!("refund {refund_id} has no audit entry"));
-    }
     tx.commit().await.map_err(store_error("commit"))?;
     Ok(statements)
 }
 
-/// The merchant's balance row, inserted if new, then read under its lock (as
-/// `Conn::lock_balance`).
+/// The merchant's balance row read under its lock, inserted first if new (as
+/// `Conn::lock_balance`); with the statements it took.
 async fn lock_balance(
     conn: &mut yuanlu_store::Conn<'_>,
     sql: &Sql,
     merchant_id: &str,
-) -> Result<BalanceRow, String> {
+) -> Result<(BalanceRow, usize), String> {
+    if let Some(row) = select_balance(conn, sql, merchant_id).await? {
+        return Ok((row, 1));
+    }
     on_conn!(conn, |c| sqlx::query(BALANCE_INSERT_SQL)
         .bind(merchant_id)
         .execute(&mut **c)
         .await
         .map(|_| ()))
     .map_err(db_error("balance insert"))?;
+    let row = select_balance(conn, sql, merchant_id)
+        .await?
+        .ok_or_else(|| format!("no balance row for {merchant_id}"))?;
+    Ok((row, 3))
+}
+
+async fn select_balance(
+    conn: &mut yuanlu_store::Conn<'_>,
+    sql: &Sql,
+    merchant_id: &str,
+) -> Result<Option<BalanceRow>, String> {
     on_conn!(conn, |c| sqlx::query_as::<_, BalanceRow>(
         sql.balance_select
     )
     .bind(merchant_id)
-    .fetch_one(&mut **c)
+    .fetch_optional(&mut **c)
     .await)
     .map_err(db_error("balance"))
 }
 
-/// The `refund_queued` posting of a queued refund (as `ledger::post`): the balance row
-/// under its lock, the posting and its entries, the new balance. Returns the statements run.
+/// The `refund_queued` posting of a queued refund (as `ledger::post_locked`, on the balance
+/// row the funding rule locked): the posting, its entries in one statement, the new balance.
+/// Returns the statements run.
 async fn post_refund_queued(
     conn: &mut yuanlu_store::Conn<'_>,
-    sql: &Sql,
     job: &Job,
+    before: BalanceRow,
     refund_id: &str,
     fee_refunded: i64,
     now: chrono::DateTime<Utc>,
 ) -> Result<usize, String> {
     let posting = refund_queued(&job.merchant_id, Channel::Wechat, REFUND_FEN, fee_refunded)
         .map_err(|e| format!("posting: {e:?}"))?;
-    let before = lock_balance(conn, sql, &job.merchant_id).await?;
-    let mut statements = 2;
+    let mut statements = 0;
     let posting_id = new_id("pst");
     on_conn!(conn, |c| sqlx::query(POSTING_INSERT_SQL)
         .bind(&posting_id)
@@ -655,19 +653,30 @@ async fn post_refund_queued(
         .map(|_| ()))
     .map_err(db_error("posting insert"))?;
     statements += 1;
-    for (line_no, entry) in posting.entries().iter().enumerate() {
-        on_conn!(conn, |c| sqlx::query(ENTRY_INSERT_SQL)
-            .bind(&posting_id)
-            .bind(line_no as i64)
-            .bind(&job.merchant_id)
-            .bind(entry.account.id())
-            .bind(entry.amount_fen)
-            .execute(&mut **c)
-            .await
-            .map(|_| ()))
-        .map_err(db_error("entry insert"))?;
-        statements += 1;
-    }
+    let entries = posting.entries();
+    let entries_sql = match entries.len() {
+        2 => ENTRIES_INSERT_SQL[0],
+        3 => ENTRIES_INSERT_SQL[1],
+        n => {
+            return Err(format!(
+                "a refund_queued posting has 2 or 3 entries, not {n}"
+            ));
+        }
+    };
+    on_conn!(conn, |c| {
+        let mut query = sqlx::query(entries_sql);
+        for (line_no, entry) in entries.iter().enumerate() {
+            query = query
+                .bind(&posting_id)
+                .bind(line_no as i64)
+                .bind(&job.merchant_id)
+                .bind(entry.account.id())
+                .bind(entry.amount_fen);
+        }
+        query.execute(&mut **c).await.map(|_| ())
+    })
+    .map_err(db_error("entries insert"))?;
+    statements += 1;
     on_conn!(conn, |c| sqlx::query(BALANCE_UPDATE_SQL)
         .bind(&job.merchant_id)
         .bind(before.unsettled_fen - (REFUND_FEN - fee_refunded))
@@ -730,15 +739,10 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         format!("SELECT id, name, settings, created_at_us FROM merchants WHERE id = {mid};"),
         format!(
-            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us};"
-        ),
-        format!(
-            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {LIVE_REFUND_STATUSES};"
+            "SELECT (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us}), (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {LIVE_REFUND_STATUSES});"
         ),
         format!("SELECT COUNT(*) FROM settlement_runs WHERE business_date = '{capture_date}';"),
-        format!(
-            "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ({mid}, 0, 0) ON CONFLICT (merchant_id) DO NOTHING;"
-        ),
+        // The baseline's loop has made every balance row: the one-statement lock.
         format!(
             "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = {mid} FOR UPDATE;"
         ),
@@ -748,9 +752,6 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         posting,
         format!(
             "UPDATE payments SET amount_refunded_fen = amount_refunded_fen, amount_in_flight_fen = amount_in_flight_fen + {REFUND_FEN}, fee_returned_fen = LEAST(fee_returned_fen + 1, fee_fen), refund_count = refund_count + 1, voided = voided WHERE id = {pid};"
-        ),
-        format!(
-            "INSERT INTO audit_heads (chain, seq, hash) VALUES ({mid}, 0, '{GENESIS_HASH}') ON CONFLICT (chain) DO NOTHING;"
         ),
         format!(
             "SELECT chain, seq, hash FROM audit_heads WHERE chain = {mid} FOR UPDATE \\gset h_"
@@ -763,9 +764,6 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         format!(
             "SELECT merchant_id, url, secret, created_at_us, updated_at_us FROM merchant_webhooks WHERE merchant_id = {mid};"
-        ),
-        format!(
-            "SELECT chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash FROM audit_log WHERE subject_id = {rid} ORDER BY at_us, seq;"
         ),
         "END;".to_string(),
     ];
@@ -798,18 +796,11 @@ fn pgbench_literal(text: &str) -> String {
 fn queued_posting_sql(mid: &str, pid: &str, rid: &str, now_us: &str) -> String {
     const MERCHANT: &str = "@merchant@";
     let posting_id = "('pst_' || lpad(CAST(:r AS text), 26, '0'))";
-    let mut lines = vec![
-        format!(
-            "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ({mid}, 0, 0) ON CONFLICT (merchant_id) DO NOTHING;"
-        ),
-        format!(
-            "SELECT unsettled_fen, carried_fen FROM merchant_balances WHERE merchant_id = {mid} FOR UPDATE;"
-        ),
-        format!(
-            "INSERT INTO ledger_postings (id, merchant_id, event, reference, payment_id, channel, amount_fen, fee_fen, business_date, at_us) VALUES ({posting_id}, {mid}, 'refund_queued', {rid}, {pid}, 'wechat', {REFUND_FEN}, 1, to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), {now_us});"
-        ),
-    ];
+    let mut lines = vec![format!(
+        "INSERT INTO ledger_postings (id, merchant_id, event, reference, payment_id, channel, amount_fen, fee_fen, business_date, at_us) VALUES ({posting_id}, {mid}, 'refund_queued', {rid}, {pid}, 'wechat', {REFUND_FEN}, 1, to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), {now_us});"
+    )];
     if let Ok(posting) = refund_queued(MERCHANT, Channel::Wechat, REFUND_FEN, 1) {
+        let mut values = Vec::new();
         for (line_no, entry) in posting.entries().iter().enumerate() {
             let account = entry
                 .account
@@ -818,11 +809,15 @@ fn queued_posting_sql(mid: &str, pid: &str, rid: &str, now_us: &str) -> String {
                 .map(pgbench_literal)
                 .collect::<Vec<_>>()
                 .join(&format!(" || {mid} || "));
-            lines.push(format!(
-                "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES ({posting_id}, {line_no}, {mid}, {account}, {});",
+            values.push(format!(
+                "({posting_id}, {line_no}, {mid}, {account}, {})",
                 entry.amount_fen
             ));
         }
+        lines.push(format!(
+            "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES {};",
+            values.join(", ")
+        ));
     }
     lines.push(format!(
         "UPDATE merchant_balances SET unsettled_fen = unsettled_fen - {}, carried_fen = carried_fen WHERE merchant_id = {mid};",

@@ -1,0 +1,124 @@
+//! What one write transaction has already read, and the rows it holds locked, so that the
+//! creates sharing it (group commit, [`crate::refund_writer`]) do not read them again.
+//!
+//! Reads that nothing in the transaction changes (a merchant's settings, whether it has a
+//! webhook, whether a business date is settled) are kept as first read: the creates of the
+//! batch then see the same snapshot, as if the batch had run at its first read. Locked rows
+//! (a merchant's balance, its audit head) are kept as this transaction last wrote them; code
+//! that writes them without the memo must call [`TxMemo::forget_locked`] afterwards.
+
+use std::collections::HashMap;
+
+use yuanlu_domain::audit::GENESIS_HASH;
+use yuanlu_domain::settings::MerchantSettings;
+use yuanlu_store::{AuditHeadRow, AuditRow, BalanceRow, Conn};
+
+use crate::error::{EngineError, EngineResult};
+use crate::views;
+
+#[derive(Default)]
+pub(crate) struct TxMemo {
+    settings: HashMap<String, MerchantSettings>,
+    has_webhook: HashMap<String, bool>,
+    settled: HashMap<String, bool>,
+    balances: HashMap<String, BalanceRow>,
+    audit_heads: HashMap<String, AuditHeadRow>,
+}
+
+impl TxMemo {
+    pub async fn settings(
+        &mut self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
+    ) -> EngineResult<MerchantSettings> {
+        if let Some(settings) = self.settings.get(merchant_id) {
+            return Ok(settings.clone());
+        }
+        let merchant = conn
+            .get_merchant(merchant_id)
+            .await?
+            .ok_or_else(|| EngineError::corrupt(format!("merchant {merchant_id} is missing")))?;
+        let settings = views::merchant(&merchant)?.settings;
+        self.settings
+            .insert(merchant_id.to_string(), settings.clone());
+        Ok(settings)
+    }
+
+    pub async fn has_webhook(
+        &mut self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
+    ) -> EngineResult<bool> {
+        if let Some(known) = self.has_webhook.get(merchant_id) {
+            return Ok(*known);
+        }
+        let known = conn.get_webhook(merchant_id).await?.is_some();
+        self.has_webhook.insert(merchant_id.to_string(), known);
+        Ok(known)
+    }
+
+    /// Whether settlement has run for `business_date` (`YYYY-MM-DD`).
+    pub async fn is_settled(
+        &mut self,
+        conn: &mut Conn<'_>,
+        business_date: &str,
+    ) -> EngineResult<bool> {
+        if let Some(known) = self.settled.get(business_date) {
+            return Ok(*known);
+        }
+        let known = conn.is_settled(business_date).await?;
+        self.settled.insert(business_date.to_string(), known);
+        Ok(known)
+    }
+
+    /// The merchant's balance row, locked by this transaction.
+    pub async fn locked_balance(
+        &mut self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
+    ) -> EngineResult<BalanceRow> {
+        if let Some(row) = self.balances.get(merchant_id) {
+            return Ok(*row);
+        }
+        let row = conn.lock_balance(merchant_id).await?;
+        self.balances.insert(merchant_id.to_string(), row);
+        Ok(row)
+    }
+
+    /// The balance row as this transaction just wrote it.
+    pub fn wrote_balance(&mut self, merchant_id: &str, row: BalanceRow) {
+        self.balances.insert(merchant_id.to_string(), row);
+    }
+
+    /// The chain's head, locked by this transaction.
+    pub async fn locked_audit_head(
+        &mut self,
+        conn: &mut Conn<'_>,
+        chain: &str,
+    ) -> EngineResult<AuditHeadRow> {
+        if let Some(head) = self.audit_heads.get(chain) {
+            return Ok(head.clone());
+        }
+        let head = conn.lock_audit_head(chain, GENESIS_HASH).await?;
+        self.audit_heads.insert(chain.to_string(), head.clone());
+        Ok(head)
+    }
+
+    /// The chain's head moved to `entry`, appended by this transaction.
+    pub fn appended(&mut self, entry: &AuditRow) {
+        self.audit_heads.insert(
+            entry.chain.clone(),
+            AuditHeadRow {
+                chain: entry.chain.clone(),
+                seq: entry.seq,
+                hash: entry.hash.clone(),
+            },
+        );
+    }
+
+    /// The merchant's balance or audit head was written without the memo: read them again.
+    pub fn forget_locked(&mut self, merchant_id: &str) {
+        self.balances.remove(merchant_id);
+        self.audit_heads.remove(merchant_id);
+    }
+}
