@@ -323,8 +323,8 @@ async fn plan_create(
     let settings = memo.settings(conn, merchant_id).await?;
     let payment = views::payment_state(&payment_row)?;
     let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
-    let totals = conn
-        .merchant_range_totals(merchant_id, to_micros(day_start), to_micros(day_end))
+    let totals = memo
+        .day_totals(conn, merchant_id, to_micros(day_start), to_micros(day_end))
         .await?;
     let capture_date = shanghai_date(payment.captured_at)
         .format("%Y-%m-%d")
@@ -376,6 +376,7 @@ async fn write_create(
     let now_us = to_micros(now);
     let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
     conn.insert_refund(&row).await?;
+    memo.created_refund(merchant_id, now_us, row.amount_fen);
     if needs_dispatch(plan.status, plan.refund_type) {
         let after = ledger::post_locked(
             conn,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use yuanlu_domain::audit::GENESIS_HASH;
 use yuanlu_domain::settings::MerchantSettings;
-use yuanlu_store::{AuditHeadRow, AuditRow, BalanceRow, Conn};
+use yuanlu_store::{AuditHeadRow, AuditRow, BalanceRow, Conn, RangeTotals};
 
 use crate::error::{EngineError, EngineResult};
 use crate::views;
@@ -23,6 +23,9 @@ pub(crate) struct TxMemo {
     settled: HashMap<String, bool>,
     balances: HashMap<String, BalanceRow>,
     audit_heads: HashMap<String, AuditHeadRow>,
+    /// A merchant's sales and live refunds in a range (its day), as summed at the first
+    /// read plus the refunds this transaction has created since (every new refund is live).
+    day_totals: HashMap<(String, i64, i64), RangeTotals>,
 }
 
 impl TxMemo {
@@ -69,6 +72,34 @@ impl TxMemo {
         let known = conn.is_settled(business_date).await?;
         self.settled.insert(business_date.to_string(), known);
         Ok(known)
+    }
+
+    /// The merchant's sales and live refunds captured/created in `[from_us, to_us)`.
+    pub async fn day_totals(
+        &mut self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> EngineResult<RangeTotals> {
+        let key = (merchant_id.to_string(), from_us, to_us);
+        if let Some(totals) = self.day_totals.get(&key) {
+            return Ok(*totals);
+        }
+        let totals = conn
+            .merchant_range_totals(merchant_id, from_us, to_us)
+            .await?;
+        self.day_totals.insert(key, totals);
+        Ok(totals)
+    }
+
+    /// This transaction created a refund of `amount_fen` at `at_us`.
+    pub fn created_refund(&mut self, merchant_id: &str, at_us: i64, amount_fen: i64) {
+        for ((merchant, from_us, to_us), totals) in &mut self.day_totals {
+            if merchant == merchant_id && (*from_us..*to_us).contains(&at_us) {
+                totals.refunds_fen += amount_fen;
+            }
+        }
     }
 
     /// The merchant's balance row, locked by this transaction.

@@ -274,3 +274,37 @@ contract!(a_void_in_a_batch_leaves_the_chain_and_ledger_whole, |h| {
     assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
     assert_eq!(committed_together(&h), 1);
 });
+
+contract!(
+    the_day_ratio_counts_the_creates_before_it_in_the_batch,
+    |h| {
+        let shop = h.merchant().await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "wechat", "amount": 10_000 }))
+            .await;
+        let id = payment.id.as_str();
+        let answers = h
+            .engine
+            .create_refunds_together(
+                &shop,
+                vec![
+                    create(id, 3_000, "r1"),
+                    create(id, 2_000, "r2"),
+                    create(id, 1, "r3"),
+                ],
+            )
+            .await;
+        let statuses: Vec<_> = answers
+            .iter()
+            .map(|answer| match answer {
+                Ok(CreateOutcome::Created(r)) => r.status,
+                other => panic!("expected a new refund, got {other:?}"),
+            })
+            .collect();
+        // Half of today's 100.00 of sales may be refunded without the acquirer: the third
+        // refund goes beyond it, counting the two before it in the same transaction.
+        use yuanlu_domain::refund::RefundStatus::{PendingReview, Queued};
+        assert_eq!(statuses, [Queued, Queued, PendingReview]);
+        assert_eq!(committed_together(&h), 1);
+    }
+);

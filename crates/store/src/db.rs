@@ -14,6 +14,8 @@ use crate::error::StoreResult;
 /// Connections per pool. SQLite serialises writers anyway; PostgreSQL gets enough for the
 /// API and the workers on a small machine.
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
+/// Page cache per SQLite connection, in KiB.
+pub const SQLITE_CACHE_KIB: u32 = 64 * 1024;
 /// How long a SQLite writer waits for the write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -62,7 +64,10 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            // SQLite's default page cache is 2 MB per connection: the create path's indexes
+            // outgrow it at once, and every miss is a read() of the OS page cache.
+            .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
