@@ -16,6 +16,7 @@
 
 mod baseline;
 mod driver;
+mod explain;
 mod matching;
 mod report;
 mod settle;
@@ -538,6 +539,7 @@ async fn measure_backend(
     };
     let mut scenarios = Vec::new();
     let mut notes = Vec::new();
+    let mut plans = String::new();
     for (&scenario, (payments, yuanlu)) in plan.scenarios.iter().zip(yuanlu_sides) {
         let jobs = baseline::seed(&db, plan, scenario).await?;
         base_storage.analyze().await?;
@@ -546,6 +548,13 @@ async fn measure_backend(
         let wal_before = base_storage.wal().await?;
         let label = format!("{short} {} baseline", scenario.name());
         let (run, statements) = baseline::drive(&db, &jobs, plan, &label).await?;
+        if plans.is_empty()
+            && let Some(job) = jobs.first()
+        {
+            plans = explain::section(&db, job, short)
+                .await
+                .unwrap_or_else(|why| format!("(no query plans: {why})"));
+        }
         settle(postgres.is_some(), "after").await;
         let wal_after = base_storage.wal().await?;
         let bytes_after = base_storage.bytes().await?;
@@ -605,6 +614,7 @@ async fn measure_backend(
         backend: backend_name,
         scenarios,
         notes,
+        plans,
     })
 }
 

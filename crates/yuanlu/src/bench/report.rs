@@ -125,6 +125,8 @@ pub struct BackendResult {
     pub backend: String,
     pub scenarios: Vec<ScenarioResult>,
     pub notes: Vec<String>,
+    /// The create path's query plans (a Markdown section), or why there are none.
+    pub plans: String,
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +266,7 @@ fn backend_section(out: &mut String, backend: &BackendResult) {
     for note in &backend.notes {
         let _ = writeln!(out, "- {note}");
     }
+    let _ = writeln!(out, "\n{}", backend.plans);
 }
 
 fn side_row(out: &mut String, scenario: &str, side: &str, s: &Side, has_wal: bool) {
