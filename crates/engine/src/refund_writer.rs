@@ -171,14 +171,30 @@ pub(crate) async fn write_batch(
 }
 
 /// `None` when the batch broke and was rolled back: nothing of it was acknowledged.
+///
+/// Locks are taken in one global order, so that batches of two servers sharing a PostgreSQL
+/// database cannot deadlock: every payment of the batch first (by id), then the merchants'
+/// rows, merchant by merchant (the creates run sorted by merchant; answers keep the batch's
+/// order). Creates of one payment keep their order of arrival.
 async fn write_together(db: &Db, batch: &[CreateJob]) -> Option<Vec<EngineResult<CreateOutcome>>> {
     let mut tx = db.begin().await.ok()?;
-    let mut answers = Vec::with_capacity(batch.len());
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|&a, &b| batch[a].merchant_id.cmp(&batch[b].merchant_id));
+    let mut payment_ids: Vec<String> = batch.iter().map(|j| j.input.payment_id.clone()).collect();
+    payment_ids.sort();
+    payment_ids.dedup();
+    if let Err(error) = tx.conn().lock_payments_in_order(&payment_ids).await {
+        tracing::warn!(%error, creates = batch.len(), "group commit could not lock its payments; creating one by one");
+        return None;
+    }
+    let mut answers: Vec<Option<EngineResult<CreateOutcome>>> =
+        batch.iter().map(|_| None).collect();
     let mut memo = TxMemo::default();
-    for job in batch {
+    for index in order {
+        let job = &batch[index];
         match create_in(&mut tx.conn(), &mut memo, job).await {
-            Ok(outcome) => answers.push(Ok(outcome)),
-            Err(CreateFailure::Refused(error)) => answers.push(Err(error)),
+            Ok(outcome) => answers[index] = Some(Ok(outcome)),
+            Err(CreateFailure::Refused(error)) => answers[index] = Some(Err(error)),
             Err(CreateFailure::Broken(error)) => {
                 tracing::warn!(%error, creates = batch.len(), "group commit rolled back; creating one by one");
                 return None;
@@ -189,7 +205,7 @@ async fn write_together(db: &Db, batch: &[CreateJob]) -> Option<Vec<EngineResult
         tracing::warn!(%error, creates = batch.len(), "group commit failed; creating one by one");
         return None;
     }
-    Some(answers)
+    answers.into_iter().collect()
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub const NOTE_CHARS_MAX: usize = 500;
 /// How many times a create is retried when a concurrent one took the same
 /// `merchant_refund_no` for another payment between our check and our insert.
 const CREATE_ATTEMPTS_MAX: usize = 2;
+/// How many times a create aborted by a deadlock or serialization conflict runs again.
+const CONFLICT_RETRIES_MAX: usize = 5;
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -216,18 +218,29 @@ impl Engine {
 /// same `merchant_refund_no` for another payment between our check and our insert: looking
 /// again finds it and answers as an idempotent repeat or a conflict.
 pub(crate) async fn create_alone(db: &Db, job: &CreateJob) -> EngineResult<CreateOutcome> {
-    for _ in 0..CREATE_ATTEMPTS_MAX {
+    use yuanlu_store::StoreError::{Conflict, UniqueViolation};
+    let mut conflicts = 0;
+    let mut attempts = 0;
+    while attempts < CREATE_ATTEMPTS_MAX {
         let mut tx = db.begin().await?;
-        match create_in(&mut tx.conn(), &mut TxMemo::default(), job).await {
-            Ok(outcome) => {
-                tx.commit().await?;
-                return Ok(outcome);
-            }
+        let outcome = match create_in(&mut tx.conn(), &mut TxMemo::default(), job).await {
+            Ok(outcome) => tx
+                .commit()
+                .await
+                .map(|()| outcome)
+                .map_err(EngineError::Store),
             Err(CreateFailure::Refused(error)) => return Err(error),
-            Err(CreateFailure::Broken(EngineError::Store(
-                yuanlu_store::StoreError::UniqueViolation(_),
-            ))) => continue,
-            Err(CreateFailure::Broken(error)) => return Err(error),
+            Err(CreateFailure::Broken(error)) => Err(error),
+        };
+        match outcome {
+            // PostgreSQL broke a deadlock with another server's transaction (or a
+            // concurrent worker's) by aborting ours: nothing of it was written.
+            Err(EngineError::Store(Conflict(why))) if conflicts < CONFLICT_RETRIES_MAX => {
+                conflicts += 1;
+                tracing::debug!(%why, conflicts, "create aborted by a conflict; running it again");
+            }
+            Err(EngineError::Store(UniqueViolation(_))) => attempts += 1,
+            other => return other,
         }
     }
     Err(EngineError::MerchantRefundNoConflict {

@@ -9,6 +9,10 @@ pub enum StoreError {
     /// A stored value could not be read back as the domain expects.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The database aborted the transaction to break a deadlock or a serialization
+    /// conflict with a concurrent one: running it again is the remedy.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -17,10 +21,14 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        if let Some(db_error) = error.as_database_error()
-            && db_error.is_unique_violation()
-        {
-            return StoreError::UniqueViolation(db_error.message().to_string());
+        if let Some(db_error) = error.as_database_error() {
+            if db_error.is_unique_violation() {
+                return StoreError::UniqueViolation(db_error.message().to_string());
+            }
+            // PostgreSQL: 40P01 deadlock_detected, 40001 serialization_failure.
+            if matches!(db_error.code().as_deref(), Some("40P01" | "40001")) {
+                return StoreError::Conflict(db_error.message().to_string());
+            }
         }
         StoreError::Database(error)
     }

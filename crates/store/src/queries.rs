@@ -201,6 +201,18 @@ impl Conn<'_> {
         self.select_payment(Some(merchant_id), id, true).await
     }
 
+    /// Locks these payments in id order, up front (PostgreSQL; SQLite's write transaction
+    /// holds the only write lock already). A transaction that locks several payments this
+    /// way before any merchant row cannot deadlock with another doing the same.
+    pub async fn lock_payments_in_order(&mut self, ids: &[String]) -> StoreResult<()> {
+        let Conn::Postgres(c) = self else {
+            return Ok(());
+        };
+        let sql = "SELECT id FROM payments WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+        sqlx::query(sql).bind(ids).fetch_all(&mut **c).await?;
+        Ok(())
+    }
+
     async fn select_payment(
         &mut self,
         merchant_id: Option<&str>,
