@@ -18,6 +18,7 @@ mod baseline;
 mod driver;
 mod explain;
 mod matching;
+mod preload;
 mod report;
 mod settle;
 
@@ -32,7 +33,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
 
 use crate::cli::{BenchArgs, BenchScenario};
-use report::{BackendResult, Report, ScenarioResult, Side, WalDelta};
+use report::{BackendResult, Preload, RateRun, Report, ScenarioResult, Side, WalDelta};
 
 /// Refunds per payment (the rules allow 50); payments are made accordingly.
 pub const REFUNDS_PER_PAYMENT: usize = 10;
@@ -53,6 +54,12 @@ pub struct Plan {
     pub merchants: usize,
     pub scenarios: Vec<Scenario>,
     pub with_dispatch: bool,
+    /// Open-loop phases (`--rate`): refunds per second, none when empty.
+    pub rates: Vec<u64>,
+    /// Connections of an open-loop phase (`--rate-connections`; 0: see [`Plan::connections`]).
+    pub rate_connections: usize,
+    /// Payments preloaded per scenario and side (`--preload-payments`).
+    pub preload_payments: usize,
 }
 
 impl Plan {
@@ -68,7 +75,34 @@ impl Plan {
                 BenchScenario::Both => vec![Scenario::Spread, Scenario::Hot],
             },
             with_dispatch: args.with_dispatch,
+            rates: args.rate.iter().copied().filter(|&r| r > 0).collect(),
+            rate_connections: size(args.rate_connections),
+            preload_payments: size(args.preload_payments),
         }
+    }
+
+    /// Keep-alive connections of an open-loop phase at `rate`: as given, or enough for
+    /// answers of up to 250 ms at that rate, and at least `--clients`.
+    pub fn connections(&self, rate: u64) -> usize {
+        if self.rate_connections > 0 {
+            return self.rate_connections;
+        }
+        let quarter = usize::try_from(rate.div_ceil(4)).unwrap_or(usize::MAX);
+        quarter.clamp(self.clients, 4_096.max(self.clients))
+    }
+
+    /// Every phase on a scenario's payments refunds each of them [`REFUNDS_PER_PAYMENT`]
+    /// times; the rules allow [`REFUNDS_PER_PAYMENT_MAX`](yuanlu_domain::decide::REFUNDS_PER_PAYMENT_MAX).
+    fn check(&self) -> Result<(), String> {
+        let phases = 1 + self.rates.len();
+        let max = usize::try_from(yuanlu_domain::decide::REFUNDS_PER_PAYMENT_MAX).unwrap_or(0);
+        if phases * REFUNDS_PER_PAYMENT > max {
+            return Err(format!(
+                "at most {} rates: each phase refunds every payment {REFUNDS_PER_PAYMENT} times and a payment takes {max} refunds",
+                max / REFUNDS_PER_PAYMENT - 1
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +157,7 @@ pub fn progress(label: &str, len: usize) -> ProgressBar {
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode, String> {
     let plan = Plan::new(&args);
+    plan.check()?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let work = tempfile::Builder::new()
         .prefix("yuanlu-bench-")
@@ -257,6 +292,26 @@ fn settings_lines(plan: &Plan, work: &Path) -> Vec<String> {
         "refunds are `queued` (debited, with their ledger posting) on an API-only server (`YUANLU_DISPATCH_WORKERS=0`), so nothing competes with their creation; `--with-dispatch` runs the dispatch workers as well".to_string()
     });
     lines.push("the server runs with no `YUANLU_*` variable but its admin key: no simulator faults (`YUANLU_SIM_FAULTS` unset), default channel timings".to_string());
+    if plan.preload_payments > 0 {
+        lines.push(format!(
+            "preloaded (`--preload-payments {}`, untimed): before each scenario's timed phases, {} captured payments bulk-loaded into yuanlu's database (its server idle) and into the baseline's, over the scenario's merchants, captured on the {} days before today (so today's day sums are unchanged), in capture-time order with ULID ids of their capture time, 40 % WeChat Pay, 30 % Alipay, 10 % each credit card, debit card and UnionPay QR, 1.00–300.00 CNY (one in 20 1,000–21,000 CNY), fees of the default fee table; only `payments` rows (no postings, audit entries or settlement runs for them); SQLite: multi-row INSERTs in transactions of 500,000 rows, then a WAL checkpoint; PostgreSQL: `COPY`, then `VACUUM (ANALYZE) payments` and `CHECKPOINT`",
+            plan.preload_payments,
+            plan.preload_payments,
+            preload::DAYS,
+        ));
+    }
+    if !plan.rates.is_empty() {
+        let rates: Vec<String> = plan
+            .rates
+            .iter()
+            .map(|&r| format!("{r}/s on {} connections", plan.connections(r)))
+            .collect();
+        lines.push(format!(
+            "open loop (`--rate`): after each scenario's closed-loop phase, yuanlu gets {} more refunds on a fixed schedule at {} (see the section below)",
+            plan.refunds,
+            rates.join(", ")
+        ));
+    }
     lines
 }
 
@@ -306,6 +361,32 @@ impl Storage {
                 Ok(row.ok().map(|(syncs, bytes)| WalDelta { syncs, bytes }))
             }
         }
+    }
+
+    /// Rows in `payments`.
+    async fn payments(&self) -> Result<i64, String> {
+        let sql = "SELECT CAST(COUNT(*) AS BIGINT) FROM payments";
+        let count = match self {
+            Storage::Sqlite(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(false)
+                    .journal_mode(SqliteJournalMode::Wal);
+                let mut conn = SqliteConnection::connect_with(&options)
+                    .await
+                    .map_err(|e| format!("open {}: {e}", path.display()))?;
+                let count = sqlx::query_scalar(sql).fetch_one(&mut conn).await;
+                let _ = conn.close().await;
+                count
+            }
+            Storage::Postgres { url, schema } => {
+                let mut conn = pg_connect(url, Some(schema)).await?;
+                let count = sqlx::query_scalar(sql).fetch_one(&mut conn).await;
+                let _ = conn.close().await;
+                count
+            }
+        };
+        count.map_err(|e| format!("count the payments: {e}"))
     }
 
     /// Fresh statistics for the planner after the untimed set-up (PostgreSQL only).
@@ -440,6 +521,18 @@ fn wal_delta(before: Option<WalDelta>, after: Option<WalDelta>) -> Option<WalDel
     }
 }
 
+/// What yuanlu's server measured on one scenario.
+struct YuanluPhases {
+    /// Payments the set-up made through the API.
+    payments: usize,
+    side: Side,
+    rates: Vec<RateRun>,
+    /// How long `--preload-payments` took to load, if asked.
+    preloaded: Option<Duration>,
+    /// Payments in the database at the timed phases.
+    payments_in_db: i64,
+}
+
 /// `postgres`: `(url, yuanlu's schema, the baseline's schema)`.
 async fn measure_backend(
     exe: &Path,
@@ -501,7 +594,16 @@ async fn measure_backend(
     for &scenario in &plan.scenarios {
         let phase = async {
             let setup = driver::setup(&server, plan, scenario).await?;
+            let preloaded = if plan.preload_payments > 0 {
+                let label = format!("{short} {} preload yuanlu", scenario.name());
+                let merchants = &setup.merchant_ids;
+                let n = plan.preload_payments;
+                Some(preload::load(&app_storage, scenario, merchants, n, &label).await?)
+            } else {
+                None
+            };
             app_storage.analyze().await?;
+            let payments_in_db = app_storage.payments().await?;
             settle(postgres.is_some(), "before").await;
             let bytes_before = app_storage.bytes().await?;
             let wal_before = app_storage.wal().await?;
@@ -510,14 +612,35 @@ async fn measure_backend(
             settle(postgres.is_some(), "after").await;
             let wal_after = app_storage.wal().await?;
             let bytes_after = app_storage.bytes().await?;
-            Ok::<_, String>((
-                setup.payments.len(),
-                Side {
+            let mut rates = Vec::new();
+            for (k, &rate) in plan.rates.iter().enumerate() {
+                let label = format!("{short} {} yuanlu {rate}/s", scenario.name());
+                let connections = plan.connections(rate);
+                let prefix = format!("rate{k}");
+                let mut run = driver::drive_rate(
+                    &server,
+                    &setup,
+                    plan.refunds,
+                    rate,
+                    connections,
+                    &prefix,
+                    &label,
+                )
+                .await?;
+                run.payments_in_db = Some(payments_in_db);
+                rates.push(run);
+            }
+            Ok::<_, String>(YuanluPhases {
+                payments: setup.payments.len(),
+                side: Side {
                     bytes_per_refund: per_refund(bytes_before, bytes_after, run.ok),
                     wal: wal_delta(wal_before, wal_after),
                     run,
                 },
-            ))
+                rates,
+                preloaded,
+                payments_in_db,
+            })
         };
         match phase.await {
             Ok(side) => yuanlu_sides.push(side),
@@ -540,9 +663,27 @@ async fn measure_backend(
     let mut scenarios = Vec::new();
     let mut notes = Vec::new();
     let mut plans = String::new();
-    for (&scenario, (payments, yuanlu)) in plan.scenarios.iter().zip(yuanlu_sides) {
+    for (&scenario, phases) in plan.scenarios.iter().zip(yuanlu_sides) {
         let jobs = baseline::seed(&db, plan, scenario).await?;
+        let preload = match phases.preloaded {
+            Some(yuanlu_load) => {
+                let merchants: Vec<String> = (0..scenario.merchants(plan))
+                    .map(|k| baseline::seeded_id("mch", scenario, k))
+                    .collect();
+                let label = format!("{short} {} preload baseline", scenario.name());
+                let n = plan.preload_payments;
+                let baseline_load =
+                    preload::load(&base_storage, scenario, &merchants, n, &label).await?;
+                Some(Preload {
+                    payments: n,
+                    yuanlu_load,
+                    baseline_load,
+                })
+            }
+            None => None,
+        };
         base_storage.analyze().await?;
+        let base_payments = base_storage.payments().await?;
         settle(postgres.is_some(), "before").await;
         let bytes_before = base_storage.bytes().await?;
         let wal_before = base_storage.wal().await?;
@@ -576,9 +717,9 @@ async fn measure_backend(
         let refunds = run.ok.max(1) as f64;
         scenarios.push(ScenarioResult {
             scenario,
-            payments,
+            payments: phases.payments,
             merchants: scenario.merchants(plan),
-            yuanlu,
+            yuanlu: phases.side,
             baseline: Side {
                 bytes_per_refund: per_refund(bytes_before, bytes_after, run.ok),
                 wal: wal_delta(wal_before, wal_after),
@@ -587,6 +728,9 @@ async fn measure_backend(
             statements_per_refund: statements as f64 / refunds,
             commits_per_refund: 1.0,
             pgbench,
+            rates: phases.rates,
+            preload,
+            payments_in_db: (Some(phases.payments_in_db), Some(base_payments)),
         });
     }
     db.close().await;

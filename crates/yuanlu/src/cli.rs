@@ -94,6 +94,20 @@ pub struct BenchArgs {
     /// settling the same day (0 skips it); loaded untimed into a fresh database per backend.
     #[arg(long, default_value_t = 1_000_000)]
     pub settle_payments: usize,
+    /// Open-loop phases after the closed-loop ones: per backend and scenario, `--refunds`
+    /// refunds sent to yuanlu on a fixed schedule of this many per second, latency counted
+    /// from each request's due time (0 or absent: none; a list runs each rate, `500,1000`).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub rate: Vec<u64>,
+    /// Keep-alive connections of an open-loop phase (0: the larger of `--clients` and a
+    /// quarter of a second's requests at the rate).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub rate_connections: u64,
+    /// Extra captured payments bulk-loaded (untimed) into yuanlu's and the baseline's
+    /// database per scenario before its timed phase, over the scenario's merchants, captured
+    /// on the 30 days before today.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
+    pub preload_payments: u64,
 }
 
 #[derive(Debug, Clone, Args)]

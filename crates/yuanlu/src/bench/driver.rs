@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
 
-use super::report::Run;
+use super::report::{RateRun, Run};
 use super::{PAYMENT_FEN, Plan, REFUND_FEN, Scenario, progress};
 
 /// How long the server may take to apply its migrations and print its listening line.
@@ -134,6 +135,8 @@ impl Server {
 pub struct Setup {
     /// `(payment_id, merchant key)`; refund `i` goes to payment `i % len`.
     pub payments: Vec<(String, Arc<str>)>,
+    /// The scenario's merchants, in order (payment `j` is merchant `j % len`'s).
+    pub merchant_ids: Vec<String>,
 }
 
 fn client() -> Result<reqwest::Client, String> {
@@ -187,6 +190,7 @@ pub async fn setup(server: &Server, plan: &Plan, scenario: Scenario) -> Result<S
     let http = client()?;
     let merchants_url = format!("{}/v1/merchants", server.base);
     let mut keys: Vec<Arc<str>> = Vec::new();
+    let mut merchant_ids = Vec::new();
     for m in 0..scenario.merchants(plan) {
         let body = json!({
             "name": format!("bench {} {m}", scenario.name()),
@@ -197,6 +201,7 @@ pub async fn setup(server: &Server, plan: &Plan, scenario: Scenario) -> Result<S
             return Err(format!("create merchant: {status} {answer}"));
         }
         keys.push(Arc::from(field(&answer, "api_key")?));
+        merchant_ids.push(field(&answer, "id")?);
     }
     let keys = Arc::new(keys);
     let count = scenario.payments(plan);
@@ -231,6 +236,7 @@ pub async fn setup(server: &Server, plan: &Plan, scenario: Scenario) -> Result<S
     all.sort_by_key(|(j, _, _)| *j);
     Ok(Setup {
         payments: all.into_iter().map(|(_, id, key)| (id, key)).collect(),
+        merchant_ids,
     })
 }
 
@@ -289,6 +295,139 @@ pub async fn drive(
     bar.finish_and_clear();
     total.finish();
     Ok(total)
+}
+
+/// Sends `refunds` refunds on a fixed schedule, `rate` a second, over `connections`
+/// keep-alive connections (opened before the schedule starts): request `i` is due at
+/// `start + i / rate` and is sent then on a free connection. Its latency runs from its due
+/// time to the end of its answer, so time spent queueing behind a slow server counts (no
+/// coordinated omission). A request that finds every connection busy waits for one and
+/// counts as late. `merchant_refund_no` is `<prefix>-<i>`.
+pub async fn drive_rate(
+    server: &Server,
+    setup: &Setup,
+    refunds: usize,
+    rate: u64,
+    connections: usize,
+    prefix: &str,
+    label: &str,
+) -> Result<RateRun, String> {
+    if setup.payments.is_empty() {
+        return Err("the set-up made no payments".to_string());
+    }
+    if rate == 0 || connections == 0 {
+        return Err("an open-loop phase needs a rate and connections".to_string());
+    }
+    let clients = (0..connections)
+        .map(|_| client())
+        .collect::<Result<Vec<_>, _>>()?;
+    // Open every connection first: the schedule should not pay for TCP handshakes.
+    let health = format!("{}/healthz", server.base);
+    let mut warm = JoinSet::new();
+    for http in &clients {
+        let (http, url) = (http.clone(), health.clone());
+        warm.spawn(async move {
+            let response = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let status = response.status();
+            let _ = response.bytes().await;
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("GET {url}: {status}"))
+            }
+        });
+    }
+    while let Some(done) = warm.join_next().await {
+        done.map_err(|e| format!("warm-up task: {e}"))??;
+    }
+
+    let payments = Arc::new(setup.payments.clone());
+    let url: Arc<str> = Arc::from(format!("{}/v1/refunds", server.base));
+    let (idle_tx, mut idle_rx) = tokio::sync::mpsc::unbounded_channel::<reqwest::Client>();
+    for http in clients {
+        idle_tx
+            .send(http)
+            .map_err(|_| "the idle queue is closed".to_string())?;
+    }
+    let bar = progress(label, refunds);
+    let mut total = Run::default();
+    let mut late = 0;
+    let mut lag_us = Vec::with_capacity(refunds);
+    let mut tasks = JoinSet::new();
+    let record = |total: &mut Run, done: Result<(u64, Result<(), String>), _>| match done {
+        Ok((latency, outcome)) => {
+            total.latencies_us.push(latency);
+            match outcome {
+                Ok(()) => total.ok += 1,
+                Err(why) => total.error(why),
+            }
+        }
+        Err(e) => total.error(format!("request task: {e}")),
+    };
+    let start = Instant::now() + Duration::from_millis(20);
+    for i in 0..refunds {
+        let due = start + schedule_offset(i, rate);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        let http = match idle_rx.try_recv() {
+            Ok(http) => http,
+            Err(_) => {
+                late += 1;
+                idle_rx
+                    .recv()
+                    .await
+                    .ok_or("the idle queue is closed".to_string())?
+            }
+        };
+        lag_us.push(micros(Instant::now().saturating_duration_since(due)));
+        let (payment_id, key) = &payments[i % payments.len()];
+        let body = json!({
+            "payment_id": payment_id,
+            "amount": REFUND_FEN,
+            "reason": "customer_cancel",
+            "merchant_refund_no": format!("{prefix}-{i}"),
+        });
+        let (key, url, idle_tx, bar) = (key.clone(), url.clone(), idle_tx.clone(), bar.clone());
+        tasks.spawn(async move {
+            let outcome = post(&http, &url, &key, &body).await;
+            let latency = micros(Instant::now().saturating_duration_since(due));
+            let _ = idle_tx.send(http);
+            bar.inc(1);
+            let outcome = match outcome {
+                Ok((201, _)) => Ok(()),
+                Ok((status, answer)) => Err(format!("{status} {answer}")),
+                Err(why) => Err(why),
+            };
+            (latency, outcome)
+        });
+        while let Some(done) = tasks.try_join_next() {
+            record(&mut total, done);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        record(&mut total, done);
+    }
+    total.elapsed = Instant::now().saturating_duration_since(start);
+    bar.finish_and_clear();
+    total.finish();
+    lag_us.sort_unstable();
+    Ok(RateRun {
+        rate,
+        connections,
+        run: total,
+        late,
+        lag_us,
+        payments_in_db: None,
+    })
+}
+
+/// When request `i` of a schedule of `rate` a second is due, after the start.
+pub fn schedule_offset(i: usize, rate: u64) -> Duration {
+    let nanos = i as u128 * 1_000_000_000 / u128::from(rate.max(1));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 pub fn micros(elapsed: Duration) -> u64 {

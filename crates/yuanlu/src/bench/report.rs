@@ -96,6 +96,39 @@ pub struct Pgbench {
     pub seconds: u64,
 }
 
+/// An open-loop phase of yuanlu (`--rate`): requests due on a fixed schedule.
+#[derive(Debug, Clone, Default)]
+pub struct RateRun {
+    /// Refunds per second the schedule asks for.
+    pub rate: u64,
+    pub connections: usize,
+    /// Latencies from each request's due time to the end of its answer; `elapsed` from the
+    /// first due time to the last answer.
+    pub run: Run,
+    /// Requests that found every connection busy at their due time.
+    pub late: usize,
+    /// Every request's send time minus its due time, sorted, in µs.
+    pub lag_us: Vec<u64>,
+    /// Payments in the database during the phase.
+    pub payments_in_db: Option<i64>,
+}
+
+impl RateRun {
+    /// Requests sent (answered or failed).
+    pub fn sent(&self) -> usize {
+        self.run.ok + self.run.errors
+    }
+}
+
+/// `--preload-payments`: what was loaded before a scenario's timed phases.
+#[derive(Debug, Clone, Default)]
+pub struct Preload {
+    /// Payments loaded into each side's database.
+    pub payments: usize,
+    pub yuanlu_load: Duration,
+    pub baseline_load: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct ScenarioResult {
     pub scenario: Scenario,
@@ -108,6 +141,12 @@ pub struct ScenarioResult {
     pub commits_per_refund: f64,
     /// `None` on SQLite; the reason it did not run otherwise.
     pub pgbench: Option<Result<Pgbench, String>>,
+    /// yuanlu's open-loop phases (`--rate`), after its closed-loop one.
+    pub rates: Vec<RateRun>,
+    /// Set when payments were preloaded (`--preload-payments`).
+    pub preload: Option<Preload>,
+    /// Payments in each side's database at its timed phase (yuanlu, baseline).
+    pub payments_in_db: (Option<i64>, Option<i64>),
 }
 
 impl ScenarioResult {
@@ -142,7 +181,11 @@ impl Report {
         self.backends
             .iter()
             .flat_map(|b| &b.scenarios)
-            .map(|s| s.yuanlu.run.errors + s.baseline.run.errors)
+            .map(|s| {
+                s.yuanlu.run.errors
+                    + s.baseline.run.errors
+                    + s.rates.iter().map(|r| r.run.errors).sum::<usize>()
+            })
             .sum()
     }
 
@@ -178,10 +221,79 @@ impl Report {
                 );
             }
         }
+        rate_section(&mut out, &self.backends);
         for backend in &self.backends {
             backend_section(&mut out, backend);
         }
         out
+    }
+}
+
+/// The open-loop phases (`--rate`), if any.
+fn rate_section(out: &mut String, backends: &[BackendResult]) {
+    let phases: Vec<(&BackendResult, &ScenarioResult, &RateRun)> = backends
+        .iter()
+        .flat_map(|b| {
+            b.scenarios
+                .iter()
+                .flat_map(move |s| s.rates.iter().map(move |r| (b, s, r)))
+        })
+        .collect();
+    if phases.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## yuanlu at a fixed rate (open loop)\n");
+    let _ = writeln!(
+        out,
+        "| backend | scenario | payments in database | target refunds/s | sent | created | seconds | achieved refunds/s | p50 / p99 / max ms from due time | late (no free connection) | send lag p99 / max ms | connections | errors |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (backend, s, r) in &phases {
+        let y = &r.run;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1} / {:.1} / {:.1} | {} | {:.1} / {:.1} | {} | {} |",
+            backend.short,
+            s.scenario.name(),
+            r.payments_in_db.map_or("-".to_string(), |n| n.to_string()),
+            r.rate,
+            r.sent(),
+            y.ok,
+            y.elapsed.as_secs_f64(),
+            y.per_sec(),
+            y.percentile_ms(50.0),
+            y.percentile_ms(99.0),
+            y.max_ms(),
+            r.late,
+            percentile(&r.lag_us, 99.0) as f64 / 1_000.0,
+            r.lag_us.last().copied().unwrap_or(0) as f64 / 1_000.0,
+            r.connections,
+            y.errors,
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "- request i is due at start + i / rate and is sent then on a free keep-alive connection (all opened before the start); its latency runs from its due time to the end of its answer, so queueing behind a slow server counts (no coordinated omission); a request that finds every connection busy waits for one and counts as late; send lag is the send time minus the due time (timer granularity 1 ms, and the load generator shares the machine)"
+    );
+    let _ = writeln!(
+        out,
+        "- achieved: refunds created divided by the time from the first due time to the last answer; each phase runs on the scenario's server and payments right after its closed-loop phase, with `merchant_refund_no` of its own"
+    );
+    for (backend, s, r) in &phases {
+        for sample in &r.run.error_samples {
+            let _ = writeln!(
+                out,
+                "  - {} {} at {}/s error: {}",
+                backend.short,
+                s.scenario.name(),
+                r.rate,
+                sample.chars().take(300).collect::<String>()
+            );
+        }
     }
 }
 
@@ -253,6 +365,19 @@ fn backend_section(out: &mut String, backend: &BackendResult) {
             s.statements_per_refund,
             s.commits_per_refund,
         );
+        if let Some(p) = &s.preload {
+            let count = |n: Option<i64>| n.map_or("?".to_string(), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "- {}: payments in the database at the timed phase: yuanlu {}, baseline {}, of which {} preloaded (untimed: {:.1} s into yuanlu's, {:.1} s into the baseline's)",
+                s.scenario.name(),
+                count(s.payments_in_db.0),
+                count(s.payments_in_db.1),
+                p.payments,
+                p.yuanlu_load.as_secs_f64(),
+                p.baseline_load.as_secs_f64(),
+            );
+        }
         for (side, run) in [("yuanlu", &s.yuanlu.run), ("baseline", &s.baseline.run)] {
             for sample in &run.error_samples {
                 let _ = writeln!(
