@@ -28,9 +28,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
+use sqlx::{ConnectOptions, Connection};
 
 use crate::cli::{BenchArgs, BenchScenario};
 use report::{BackendResult, Preload, RateRun, Report, ScenarioResult, Side, WalDelta};
@@ -371,7 +371,8 @@ impl Storage {
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(false)
-                    .journal_mode(SqliteJournalMode::Wal);
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .disable_statement_logging();
                 let mut conn = SqliteConnection::connect_with(&options)
                     .await
                     .map_err(|e| format!("open {}: {e}", path.display()))?;
@@ -380,7 +381,7 @@ impl Storage {
                 count
             }
             Storage::Postgres { url, schema } => {
-                let mut conn = pg_connect(url, Some(schema)).await?;
+                let mut conn = preload::pg_connect_quiet(url, schema).await?;
                 let count = sqlx::query_scalar(sql).fetch_one(&mut conn).await;
                 let _ = conn.close().await;
                 count

@@ -14,11 +14,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::fees::payment_fee;
 use yuanlu_domain::money::CURRENCY;
@@ -26,7 +28,7 @@ use yuanlu_domain::payment::PaymentKind;
 use yuanlu_domain::settings::MerchantSettings;
 use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
 
-use super::{Scenario, Storage, pg_connect, progress};
+use super::{Scenario, Storage, progress};
 
 /// Days before today the preloaded payments are captured on.
 pub const DAYS: i64 = 30;
@@ -186,7 +188,8 @@ async fn load_sqlite(
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(60))
-        .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
+        .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+        .disable_statement_logging();
     let mut conn = SqliteConnection::connect_with(&options)
         .await
         .map_err(|e| format!("open {}: {e}", path.display()))?;
@@ -260,7 +263,7 @@ async fn load_postgres(
     merchants: &[String],
     bar: &indicatif::ProgressBar,
 ) -> Result<(), String> {
-    let mut conn = pg_connect(url, Some(schema)).await?;
+    let mut conn = pg_connect_quiet(url, schema).await?;
     let n = generator.n;
     let mut start = 0;
     while start < n {
@@ -303,7 +306,7 @@ async fn load_postgres(
             .await
             .map_err(|e| format!("COPY payments: {e}"))?;
     }
-    bar.set_message("VACUUM (ANALYZE) payments, CHECKPOINT");
+    bar.set_prefix(format!("{}: VACUUM, CHECKPOINT", bar.prefix()));
     sqlx::raw_sql("VACUUM (ANALYZE) payments")
         .execute(&mut conn)
         .await
@@ -315,6 +318,17 @@ async fn load_postgres(
     }
     let _ = conn.close().await;
     Ok(())
+}
+
+/// A connection to `schema` that logs no statements: the load's long ones are expected.
+pub async fn pg_connect_quiet(url: &str, schema: &str) -> Result<PgConnection, String> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| format!("bad PostgreSQL URL: {e}"))?
+        .options([("search_path", schema)])
+        .disable_statement_logging();
+    PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))
 }
 
 #[cfg(test)]
