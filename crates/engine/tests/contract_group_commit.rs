@@ -19,6 +19,19 @@ fn create(payment_id: &str, amount: i64, no: &str) -> CreateRefund {
     .unwrap()
 }
 
+/// The creates `(payment id, amount, merchant_refund_no)` written as one batch.
+async fn together(
+    h: &common::Harness,
+    shop: &yuanlu_engine::auth::Principal,
+    creates: &[(&str, i64, &str)],
+) -> Vec<EngineResult<CreateOutcome>> {
+    let inputs = creates
+        .iter()
+        .map(|(payment_id, amount, no)| create(payment_id, *amount, no))
+        .collect();
+    h.engine.create_refunds_together(shop, inputs).await
+}
+
 /// `created`, `existing <no>` or the error code, per answer.
 fn outcomes(answers: &[EngineResult<CreateOutcome>]) -> Vec<String> {
     answers
@@ -47,22 +60,21 @@ contract!(creates_in_one_batch_see_each_other, |h| {
         .payment(&shop, json!({ "channel": "wechat", "amount": 5_000 }))
         .await;
     let id = payment.id.as_str();
-    let answers = h
-        .engine
-        .create_refunds_together(
-            &shop,
-            vec![
-                create(id, 1_000, "a"),
-                create(id, 1_000, "a"),
-                create(id, 4_500, "too-much"),
-                create(id, 1_000, "b"),
-                create(id, 1_000, "bad number!"),
-                create(id, 3_000, "c"),
-                create(id, 1, "d"),
-                create("pay_missing", 1, "e"),
-            ],
-        )
-        .await;
+    let answers = together(
+        &h,
+        &shop,
+        &[
+            (id, 1_000, "a"),
+            (id, 1_000, "a"),
+            (id, 4_500, "too-much"),
+            (id, 1_000, "b"),
+            (id, 1_000, "bad number!"),
+            (id, 3_000, "c"),
+            (id, 1, "d"),
+            ("pay_missing", 1, "e"),
+        ],
+    )
+    .await;
     assert_eq!(
         outcomes(&answers),
         [
@@ -114,17 +126,16 @@ contract!(a_batch_the_database_breaks_is_replayed_one_by_one, |h| {
         }
     }
     let id = payment.id.as_str();
-    let answers = h
-        .engine
-        .create_refunds_together(
-            &shop,
-            vec![
-                create(id, 1_000, "first"),
-                create(id, 2_000, "BOOM"),
-                create(id, 3_000, "last"),
-            ],
-        )
-        .await;
+    let answers = together(
+        &h,
+        &shop,
+        &[
+            (id, 1_000, "first"),
+            (id, 2_000, "BOOM"),
+            (id, 3_000, "last"),
+        ],
+    )
+    .await;
     let codes = outcomes(&answers);
     assert_eq!(codes[0], "created first");
     assert_ne!(codes[1], "created BOOM");
@@ -201,19 +212,18 @@ contract!(
             .await;
         // The merchant's only money is the payment's 198.80 net; card refunds return no fee.
         let id = payment.id.as_str();
-        let answers = h
-            .engine
-            .create_refunds_together(
-                &shop,
-                vec![
-                    create(id, 10_000, "f1"),
-                    create(id, 9_000, "f2"),
-                    create(id, 1_000, "f3"),
-                    create(id, 880, "f4"),
-                    create(id, 1, "f5"),
-                ],
-            )
-            .await;
+        let answers = together(
+            &h,
+            &shop,
+            &[
+                (id, 10_000, "f1"),
+                (id, 9_000, "f2"),
+                (id, 1_000, "f3"),
+                (id, 880, "f4"),
+                (id, 1, "f5"),
+            ],
+        )
+        .await;
         assert_eq!(
             outcomes(&answers),
             [
@@ -248,17 +258,16 @@ contract!(a_void_in_a_batch_leaves_the_chain_and_ledger_whole, |h| {
         .await;
     // The whole card payment on its own day is a void, completed in the batch's transaction
     // between two refunds of the same merchant.
-    let answers = h
-        .engine
-        .create_refunds_together(
-            &shop,
-            vec![
-                create(&second.id, 1_000, "r1"),
-                create(&first.id, 8_000, "v1"),
-                create(&second.id, 1_000, "r2"),
-            ],
-        )
-        .await;
+    let answers = together(
+        &h,
+        &shop,
+        &[
+            (&second.id, 1_000, "r1"),
+            (&first.id, 8_000, "v1"),
+            (&second.id, 1_000, "r2"),
+        ],
+    )
+    .await;
     assert_eq!(
         outcomes(&answers),
         ["created r1", "created v1", "created r2"]
@@ -283,17 +292,12 @@ contract!(
             .payment(&shop, json!({ "channel": "wechat", "amount": 10_000 }))
             .await;
         let id = payment.id.as_str();
-        let answers = h
-            .engine
-            .create_refunds_together(
-                &shop,
-                vec![
-                    create(id, 3_000, "r1"),
-                    create(id, 2_000, "r2"),
-                    create(id, 1, "r3"),
-                ],
-            )
-            .await;
+        let answers = together(
+            &h,
+            &shop,
+            &[(id, 3_000, "r1"), (id, 2_000, "r2"), (id, 1, "r3")],
+        )
+        .await;
         let statuses: Vec<_> = answers
             .iter()
             .map(|answer| match answer {

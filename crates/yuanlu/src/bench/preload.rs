@@ -28,6 +28,7 @@ use yuanlu_domain::payment::PaymentKind;
 use yuanlu_domain::settings::MerchantSettings;
 use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
 
+use super::settle::{channel_and_amount, mix};
 use super::{Scenario, Storage, progress};
 
 /// Days before today the preloaded payments are captured on.
@@ -58,14 +59,6 @@ pub struct Row {
     pub fee_fen: i64,
     pub payer_account: Option<String>,
     pub at_us: i64,
-}
-
-/// SplitMix64: a fixed, seedable stream.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// A lowercase ULID (Crockford base32) of a millisecond timestamp and 80 random bits, as
@@ -111,18 +104,7 @@ impl Generator {
         let at_us = self.from_us + offset;
         let r = mix(self.seed ^ i as u64);
         let r2 = mix(r);
-        let channel = match (r >> 20) % 10 {
-            0..=3 => Channel::Wechat,
-            4..=6 => Channel::Alipay,
-            7 => Channel::CreditCard,
-            8 => Channel::DebitCard,
-            _ => Channel::UnionpayQr,
-        };
-        let amount_fen = if (r2 >> 40).is_multiple_of(20) {
-            100_000 + (r2 % 2_000_000) as i64
-        } else {
-            100 + (r2 % 29_901) as i64
-        };
+        let (channel, amount_fen) = channel_and_amount(r, r2);
         let settings = self.settings.channel(channel);
         let payer_account = match channel {
             Channel::CreditCard | Channel::DebitCard => {
