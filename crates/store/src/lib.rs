@@ -6,7 +6,7 @@
 //!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL).
 //! - [`rows`]: the rows as stored, decoded the same way on both backends.
 //! - [`queries`]: the store's operations, methods on [`Conn`].
-//! - [`error`]: [`StoreError`], which tells unique violations apart.
+//! - [`error`]: [`StoreError`], which tells unique violations and deadlock/serialization conflicts apart.
 //!
 //! Why enums and not a trait: a transaction has to outlive several awaited calls and be
 //! handed between engine functions; trait objects with async methods need boxing on every
