@@ -2,9 +2,11 @@
 //! after its run (so the tables hold the run's rows and the planner its statistics): each
 //! must find its rows through an index, never by scanning a table.
 //!
-//! SQLite: `EXPLAIN QUERY PLAN`; PostgreSQL: `EXPLAIN` with the run's values bound. The SQL
-//! texts are those of the store's queries (`crates/store/src/queries*.rs`), as the
-//! baseline copies them; the inserts are left out (they have no plan to choose).
+//! SQLite: `EXPLAIN QUERY PLAN`; PostgreSQL: `EXPLAIN` with the run's values bound. Each
+//! statement has the `WHERE` clause and locking of the store's query
+//! (`crates/store/src/queries*.rs`), which is what chooses the index; select lists are
+//! shortened, and the payment's optional-merchant test is written as the create path binds
+//! it. The inserts are left out (they have no plan to choose).
 
 use chrono::Utc;
 use sqlx::{AssertSqlSafe, Row};
