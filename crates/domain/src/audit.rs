@@ -77,6 +77,10 @@ pub enum ChainBreak {
     Missing,
     /// The chain ends before (or after) the head recorded with the last append.
     HeadMismatch,
+    /// The chain is shorter than a head kept earlier (`--expect-heads`): its tail was cut.
+    ShorterThanKeptHead,
+    /// The chain's entry at a kept head's `seq` has another hash: it was rewritten.
+    DiffersFromKeptHead,
 }
 
 /// The first bad entry found.

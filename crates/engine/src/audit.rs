@@ -1,12 +1,17 @@
 //! Appending to the audit chain inside a use case's transaction, and verifying it.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use yuanlu_domain::audit::{
-    AuditContent, ChainBreak, ChainWalker, FirstBad, GENESIS_HASH, StoredEntry, entry_hash,
+    AuditContent, ChainBreak, ChainWalker, FirstBad, GENESIS_HASH, SYSTEM_CHAIN, StoredEntry,
+    entry_hash,
 };
+use yuanlu_domain::time::to_micros;
 use yuanlu_store::{AuditHeadRow, AuditRow, Conn};
 
 use crate::Engine;
+use crate::auth::Principal;
 use crate::error::EngineResult;
 
 /// Entries read per query while verifying.
@@ -63,6 +68,18 @@ pub async fn append_after(
     Ok(row)
 }
 
+/// The audit action of a move of the simulated clock (on the `system` chain).
+pub const CLOCK_ADVANCED_ACTION: &str = "clock.advanced";
+
+/// A chain's head: its last entry's `seq` and `hash`. Kept by an auditor, it proves later
+/// that the chain still holds that entry (a cut tail or a rewrite no longer matches).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChainHead {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
+}
+
 /// The answer of `GET /v1/audit/verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditVerification {
@@ -71,6 +88,9 @@ pub struct AuditVerification {
     pub entries: i64,
     pub chains: i64,
     pub first_bad: Option<FirstBad>,
+    /// The head of every chain verified intact, to keep and give back later as the
+    /// expected heads.
+    pub heads: Vec<ChainHead>,
 }
 
 impl Engine {
@@ -80,16 +100,27 @@ impl Engine {
     /// before the walk; afterwards, any stored entry beyond the head read again is a forgery
     /// (an honest append moves the head in the same transaction).
     pub async fn verify_audit(&self) -> EngineResult<AuditVerification> {
+        self.verify_audit_against(&[]).await
+    }
+
+    /// [`Engine::verify_audit`], and then each chain must still hold the `kept` heads: be
+    /// at least that long, with that hash at that `seq` (a chain that grew since is fine).
+    pub async fn verify_audit_against(
+        &self,
+        kept: &[ChainHead],
+    ) -> EngineResult<AuditVerification> {
         let mut pooled = self.db.acquire().await?;
         let mut conn = pooled.conn();
         let chains = conn.audit_chains().await?;
         let mut entries = 0;
+        let mut heads = Vec::with_capacity(chains.len());
         for chain in &chains {
-            let broken = |bad, entries| AuditVerification {
+            let broken = |bad, entries, heads| AuditVerification {
                 ok: false,
                 entries,
                 chains: chains.len() as i64,
                 first_bad: Some(bad),
+                heads,
             };
             let (head_seq, head_hash) = head_of(&mut conn, chain).await?;
             let mut walker = ChainWalker::new(chain);
@@ -100,7 +131,7 @@ impl Engine {
                     .await?;
                 for row in &page {
                     if let Err(bad) = walker.step(&stored(row)) {
-                        return Ok(broken(bad, entries));
+                        return Ok(broken(bad, entries, heads));
                     }
                     entries += 1;
                 }
@@ -110,7 +141,7 @@ impl Engine {
                 }
             }
             if let Err(bad) = walker.finish(head_seq, &head_hash) {
-                return Ok(broken(bad, entries));
+                return Ok(broken(bad, entries, heads));
             }
             let stored_max = conn.audit_max_seq(chain).await?;
             let (head_now, _) = head_of(&mut conn, chain).await?;
@@ -120,7 +151,17 @@ impl Engine {
                     seq: head_now + 1,
                     problem: ChainBreak::HeadMismatch,
                 };
-                return Ok(broken(bad, entries));
+                return Ok(broken(bad, entries, heads));
+            }
+            heads.push(ChainHead {
+                chain: chain.clone(),
+                seq: head_seq,
+                hash: head_hash,
+            });
+        }
+        for expected in kept {
+            if let Some(bad) = departs_from(&mut conn, &heads, expected).await? {
+                return Ok(broken_by_kept(bad, entries, chains.len() as i64, heads));
             }
         }
         Ok(AuditVerification {
@@ -128,7 +169,85 @@ impl Engine {
             entries,
             chains: chains.len() as i64,
             first_bad: None,
+            heads,
         })
+    }
+
+    /// Moves the simulated clock forward by `seconds` and records who did it, from when to
+    /// when, on the `system` chain. `None` when the clock is not simulated.
+    pub async fn advance_clock_audited(
+        &self,
+        who: &Principal,
+        seconds: i64,
+    ) -> EngineResult<Option<DateTime<Utc>>> {
+        let from = self.clock.now();
+        let Some(to) = self.clock.advance(chrono::Duration::seconds(seconds)) else {
+            return Ok(None);
+        };
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        append(
+            &mut conn,
+            AuditEvent {
+                chain: SYSTEM_CHAIN,
+                at_us: to_micros(to),
+                actor: &who.actor(),
+                action: CLOCK_ADVANCED_ACTION,
+                subject_id: "clock",
+                data: json!({ "seconds": seconds, "from": from, "to": to }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(to))
+    }
+}
+
+fn broken_by_kept(
+    bad: FirstBad,
+    entries: i64,
+    chains: i64,
+    heads: Vec<ChainHead>,
+) -> AuditVerification {
+    AuditVerification {
+        ok: false,
+        entries,
+        chains,
+        first_bad: Some(bad),
+        heads,
+    }
+}
+
+/// Where an intact chain departs from a head kept earlier, if it does. `heads` are the
+/// chains' verified heads now.
+async fn departs_from(
+    conn: &mut Conn<'_>,
+    heads: &[ChainHead],
+    kept: &ChainHead,
+) -> EngineResult<Option<FirstBad>> {
+    if kept.seq <= 0 {
+        return Ok(None);
+    }
+    let now_seq = heads
+        .iter()
+        .find(|h| h.chain == kept.chain)
+        .map_or(0, |h| h.seq);
+    let bad = |seq, problem| {
+        Some(FirstBad {
+            chain: kept.chain.clone(),
+            seq,
+            problem,
+        })
+    };
+    if now_seq < kept.seq {
+        return Ok(bad(now_seq + 1, ChainBreak::ShorterThanKeptHead));
+    }
+    let entry = conn
+        .audit_page(&kept.chain, kept.seq - 1, kept.seq, 1)
+        .await?;
+    match entry.first() {
+        Some(row) if row.seq == kept.seq && row.hash == kept.hash => Ok(None),
+        _ => Ok(bad(kept.seq, ChainBreak::DiffersFromKeptHead)),
     }
 }
 

@@ -55,6 +55,12 @@ pub enum CaseError {
     /// 409 `invalid_transition`: the case is not in a state that allows the action.
     #[error("{0}")]
     InvalidTransition(String),
+    /// 429 `rate_limited`: too many wrong facts were given for this refund in the public
+    /// lookup; it is locked for everyone until the window ends.
+    #[error(
+        "too many wrong facts were given for this refund; try again in {retry_after_seconds} s"
+    )]
+    Locked { retry_after_seconds: u64 },
 }
 
 impl CaseError {
@@ -64,6 +70,7 @@ impl CaseError {
             CaseError::Engine(error) => error.code(),
             CaseError::Conflict(_) => "conflict",
             CaseError::InvalidTransition(_) => "invalid_transition",
+            CaseError::Locked { .. } => "rate_limited",
         }
     }
 }

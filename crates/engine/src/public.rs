@@ -31,6 +31,13 @@ pub const FEEDBACK_COMMENT_CHARS_MAX: usize = 500;
 /// Longest id or reference accepted from the public (ids, `rrn`s and payment ids are
 /// shorter); longer input is "not found" without a query.
 pub const PUBLIC_REFERENCE_CHARS_MAX: usize = 64;
+/// Wrong facts (phone digits, payment reference) accepted per refund and window before its
+/// public lookup is locked until the window ends.
+pub const PUBLIC_LOOKUP_FAILURES_MAX: i64 = 5;
+/// The window of [`PUBLIC_LOOKUP_FAILURES_MAX`]: an hour from the first wrong lookup.
+pub const PUBLIC_LOOKUP_WINDOW_SECONDS: i64 = 3_600;
+/// Refunds with one receipt number looked at per lookup (numbers repeat across merchants).
+pub const PUBLIC_LOOKUP_CANDIDATES_MAX: i64 = 20;
 /// The audit actor of the consumer's actions.
 pub const CONSUMER_ACTOR: &str = "consumer";
 /// The audit action of a rating (subject: the refund).
@@ -177,6 +184,17 @@ fn valid_merchant_refund_no(value: &str) -> EngineResult<()> {
     Ok(())
 }
 
+/// Seconds until a refund's lookup unlocks, when `failures` within the window that began at
+/// `window_start_us` have locked it.
+fn lock_wait(window_start_us: i64, failures: i64, now_us: i64) -> Option<u64> {
+    let ends_us = window_start_us.saturating_add(PUBLIC_LOOKUP_WINDOW_SECONDS * 1_000_000);
+    if failures < PUBLIC_LOOKUP_FAILURES_MAX || ends_us <= now_us {
+        return None;
+    }
+    let seconds = (ends_us - now_us + 999_999) / 1_000_000;
+    Some(u64::try_from(seconds).unwrap_or(1).max(1))
+}
+
 /// Compares without stopping at the first difference.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -247,7 +265,7 @@ pub fn consumer_view(refund: &Refund, merchant_name: &str) -> ConsumerRefund {
                 at: event.at,
                 event: event.event.clone(),
                 status: event.status,
-                description: scrub_internal_ids(&event.description, keep),
+                description: scrub_internal_ids(&event.public_description, keep),
                 money_at: scrub_internal_ids(&event.money_at, keep),
             })
             .collect(),
@@ -262,53 +280,118 @@ impl Engine {
     /// The refund the facts name, or "not found" (also for facts that do not match, so
     /// they cannot be probed one at a time), or `conflict` when a refund number and phone
     /// match refunds at several merchants.
+    ///
+    /// Wrong facts for an existing refund count against that refund (in the database, so
+    /// every server sees them): after [`PUBLIC_LOOKUP_FAILURES_MAX`] within
+    /// [`PUBLIC_LOOKUP_WINDOW_SECONDS`] its lookup is locked ([`CaseError::Locked`]) until the
+    /// window ends, even for the right facts.
     pub async fn public_find_refund(&self, facts: &RefundFacts) -> Result<String, CaseError> {
+        let now_us = to_micros(self.clock.now());
+        let (found, wrong): (Vec<String>, Vec<String>) = {
+            let mut pooled = self.db.acquire().await?;
+            let mut conn = pooled.conn();
+            match facts {
+                RefundFacts::ByNumber {
+                    merchant_refund_no,
+                    phone_last4,
+                } => {
+                    valid_merchant_refund_no(merchant_refund_no)?;
+                    valid_phone_last4(phone_last4)?;
+                    let candidates = conn
+                        .public_lookup_by_no(
+                            merchant_refund_no,
+                            phone_last4,
+                            PUBLIC_LOOKUP_CANDIDATES_MAX,
+                        )
+                        .await?;
+                    let (right, wrong): (Vec<_>, Vec<_>) =
+                        candidates.into_iter().partition(|(_, matches)| *matches);
+                    let ids = |v: Vec<(String, bool)>| v.into_iter().map(|(id, _)| id).collect();
+                    (ids(right), ids(wrong))
+                }
+                RefundFacts::ById {
+                    refund_id,
+                    reference,
+                } => {
+                    let too_long = |v: &str| v.is_empty() || v.len() > PUBLIC_REFERENCE_CHARS_MAX;
+                    if too_long(refund_id) || too_long(reference) {
+                        return Err(no_match(refund_id).into());
+                    }
+                    let Some(refund) = conn.get_refund(None, refund_id).await? else {
+                        return Err(no_match(refund_id).into());
+                    };
+                    let payment = conn
+                        .get_payment(None, &refund.payment_id)
+                        .await?
+                        .ok_or_else(|| {
+                            EngineError::corrupt(format!(
+                                "refund {refund_id} names a missing payment"
+                            ))
+                        })?;
+                    let expected = payment.rrn.as_deref().unwrap_or(&payment.id);
+                    if same_secret(expected, reference.trim()) {
+                        (vec![refund.id], Vec::new())
+                    } else {
+                        (Vec::new(), vec![refund.id])
+                    }
+                }
+            }
+        };
+        // A locked refund answers the same to right and wrong facts: no oracle.
+        let named = if found.is_empty() { &wrong } else { &found };
+        self.refuse_locked(named, now_us).await?;
+        let name = match facts {
+            RefundFacts::ByNumber {
+                merchant_refund_no, ..
+            } => merchant_refund_no,
+            RefundFacts::ById { refund_id, .. } => refund_id,
+        };
+        match found.as_slice() {
+            [] => {
+                self.count_wrong_facts(&wrong, now_us).await?;
+                Err(no_match(name).into())
+            }
+            [one] => Ok(one.clone()),
+            _ => Err(CaseError::Conflict(format!(
+                "several refunds have the number {name} and this phone; \
+                 look yours up by its refund id and payment reference instead"
+            ))),
+        }
+    }
+
+    /// [`CaseError::Locked`] when one of `ids` has had too many wrong lookups this window.
+    async fn refuse_locked(&self, ids: &[String], now_us: i64) -> Result<(), CaseError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let mut pooled = self.db.acquire().await?;
         let mut conn = pooled.conn();
-        match facts {
-            RefundFacts::ByNumber {
-                merchant_refund_no,
-                phone_last4,
-            } => {
-                valid_merchant_refund_no(merchant_refund_no)?;
-                valid_phone_last4(phone_last4)?;
-                let ids = conn
-                    .find_refund_ids_by_no_and_phone(merchant_refund_no, phone_last4, 2)
-                    .await?;
-                match ids.as_slice() {
-                    [] => Err(no_match(merchant_refund_no).into()),
-                    [one] => Ok(one.clone()),
-                    _ => Err(CaseError::Conflict(format!(
-                        "several refunds have the number {merchant_refund_no} and this phone; \
-                         look yours up by its refund id and payment reference instead"
-                    ))),
-                }
-            }
-            RefundFacts::ById {
-                refund_id,
-                reference,
-            } => {
-                let too_long = |v: &str| v.is_empty() || v.len() > PUBLIC_REFERENCE_CHARS_MAX;
-                if too_long(refund_id) || too_long(reference) {
-                    return Err(no_match(refund_id).into());
-                }
-                let Some(refund) = conn.get_refund(None, refund_id).await? else {
-                    return Err(no_match(refund_id).into());
-                };
-                let payment = conn
-                    .get_payment(None, &refund.payment_id)
-                    .await?
-                    .ok_or_else(|| {
-                        EngineError::corrupt(format!("refund {refund_id} names a missing payment"))
-                    })?;
-                let expected = payment.rrn.as_deref().unwrap_or(&payment.id);
-                if same_secret(expected, reference.trim()) {
-                    Ok(refund.id)
-                } else {
-                    Err(no_match(refund_id).into())
-                }
+        for id in ids {
+            if let Some((window_start_us, failures)) = conn.public_lookup_failures(id).await?
+                && let Some(wait) = lock_wait(window_start_us, failures, now_us)
+            {
+                return Err(CaseError::Locked {
+                    retry_after_seconds: wait,
+                });
             }
         }
+        Ok(())
+    }
+
+    /// Counts a wrong-facts lookup against each refund it named.
+    async fn count_wrong_facts(&self, ids: &[String], now_us: i64) -> Result<(), CaseError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let window_from_us = now_us - PUBLIC_LOOKUP_WINDOW_SECONDS * 1_000_000;
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        for id in ids {
+            conn.record_public_lookup_failure(id, now_us, window_from_us)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The consumer's view of the refund the facts name.

@@ -41,6 +41,10 @@ pub struct TimelineEvent {
     pub description: String,
     /// Where the money is after the event.
     pub money_at: String,
+    /// What happened as the consumer may read it: without reviewers' notes, review
+    /// reasons, names or numbers typed by staff (see [`crate::public::consumer_view`]).
+    #[serde(skip)]
+    pub public_description: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -98,7 +102,8 @@ pub fn timeline(
                 event: entry.action.clone(),
                 status,
                 actor: entry.actor.clone(),
-                description: describe(&entry.action, &data, status),
+                description: describe(&entry.action, &data, status, Audience::Staff),
+                public_description: describe(&entry.action, &data, status, Audience::Consumer),
                 money_at: status
                     .map(|s| money_at(s, refund_type, destination))
                     .unwrap_or_default(),
@@ -113,15 +118,30 @@ fn text<'a>(data: &'a serde_json::Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>) -> String {
-    let note = text(data, "note")
+/// Who reads a description: staff see the notes and review reasons, consumers do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Staff,
+    Consumer,
+}
+
+fn describe(
+    action: &str,
+    data: &serde_json::Value,
+    status: Option<RefundStatus>,
+    audience: Audience,
+) -> String {
+    let staff = audience == Audience::Staff;
+    // Free texts typed by staff: shown to staff only.
+    let staff_text = |key: &str| if staff { text(data, key) } else { None };
+    let note = staff_text("note")
         .map(|n| format!(": {n}"))
         .unwrap_or_default();
     match action {
         action::CREATED => {
             let who = match (
-                text(data, "requested_by_name"),
-                text(data, "requested_by_role"),
+                staff_text("requested_by_name"),
+                staff_text("requested_by_role"),
             ) {
                 (Some(name), Some(role)) => format!("{name} ({role})"),
                 (None, Some(role)) => format!("the {role}"),
@@ -137,10 +157,10 @@ fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>
                 Some(RefundStatus::Queued) => {
                     " · approved automatically (no review needed)".to_string()
                 }
-                Some(RefundStatus::PendingReview) => {
-                    let reasons = text(data, "review_reasons").unwrap_or("");
-                    format!(" · waits for review ({reasons})")
-                }
+                Some(RefundStatus::PendingReview) => match staff_text("review_reasons") {
+                    Some(reasons) => format!(" · waits for review ({reasons})"),
+                    None => " · waits for review".to_string(),
+                },
                 Some(RefundStatus::AwaitingReturn) => {
                     " · waits for the goods to come back".to_string()
                 }
@@ -151,10 +171,15 @@ fn describe(action: &str, data: &serde_json::Value, status: Option<RefundStatus>
         action::APPROVED => format!("approved{note}"),
         action::REJECTED => format!("rejected{note}"),
         action::CANCELED => format!("canceled before it was sent{note}"),
-        action::GOODS_RETURNED => {
-            let tracking = text(data, "tracking_no").unwrap_or("?");
-            format!("the merchant recorded the returned goods (tracking number {tracking})")
-        }
+        action::GOODS_RETURNED => match staff_text("tracking_no") {
+            Some(tracking) => {
+                format!("the merchant recorded the returned goods (tracking number {tracking})")
+            }
+            None if staff => {
+                "the merchant recorded the returned goods (tracking number ?)".to_string()
+            }
+            None => "the merchant recorded the returned goods".to_string(),
+        },
         action::VOID_COMPLETED => {
             "voided (撤销) at the acquirer: the payment and its whole fee were reversed".to_string()
         }

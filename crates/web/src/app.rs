@@ -28,6 +28,8 @@ pub struct AppState {
     pub engine: Engine,
     /// SHA-256 of the admin key, in hex.
     pub admin_key_hash: String,
+    /// The public endpoints' per-address limit and trusted proxies.
+    pub public: std::sync::Arc<crate::api::public::PublicAccess>,
 }
 
 #[derive(OpenApi)]
@@ -99,7 +101,10 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::reconciliations::list_exceptions))
         .routes(routes!(api::reconciliations::get_exception))
         .routes(routes!(api::reconciliations::resolve_exception))
-        .routes(routes!(api::admin::verify_audit))
+        .routes(routes!(
+            api::admin::verify_audit,
+            api::admin::verify_audit_against
+        ))
         .routes(routes!(api::admin::healthz));
     if simulated_clock {
         router.routes(routes!(api::admin::advance_clock, api::admin::get_clock))

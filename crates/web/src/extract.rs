@@ -1,8 +1,16 @@
 //! Extractors that turn every malformed request into a [`Problem`], never a bare 4xx text
-//! or a 500: JSON bodies, query strings, and the bearer key.
+//! or a 500: JSON bodies, query strings, path ids, and the bearer key.
+//!
+//! Every text is checked here, at the edge, before it reaches the engine or a database
+//! (PostgreSQL refuses NUL in text; nothing legitimate holds control characters):
+//! - a path id ([`ApiPath`]) that cannot be an id (not its route's prefix, other than
+//!   `A-Z a-z 0-9 _ -`, longer than [`ID_CHARS_MAX`]) names nothing: 404 `not_found`;
+//! - any other text (JSON strings, query parameters, the public lookup's receipt number)
+//!   holding a control character: 400 `validation_error` naming the field. Only the long
+//!   free texts in [`MULTILINE_FIELDS`] may hold line breaks and tabs.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use yuanlu_engine::auth::Principal;
@@ -12,6 +20,122 @@ use crate::problem::Problem;
 
 /// The largest request body accepted, in bytes.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+/// The longest id a path may name (yuanlu's are a prefix and 26 characters).
+pub const ID_CHARS_MAX: usize = 64;
+/// JSON fields whose text may span lines (`\n`, `\r`, `\t`); no other control character.
+pub const MULTILINE_FIELDS: [&str; 4] = ["note", "description", "comment", "resolution"];
+/// Path parameters that are texts, not ids.
+const TEXT_PATH_PARAMS: [&str; 1] = ["merchant_refund_no"];
+
+/// The id prefix of the resource a path segment names (`/v1/refunds/{id}` → `rf_`).
+fn id_prefix(segment: &str) -> Option<&'static str> {
+    Some(match segment {
+        "refunds" | "by-id" => "rf_",
+        "payments" => "pay_",
+        "merchants" => "mch_",
+        "cases" => "case_",
+        "keys" => "key_",
+        "reconciliations" => "recon_",
+        "reconciliation-exceptions" => "rex_",
+        _ => return None,
+    })
+}
+
+fn control_char_problem(field: &str) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+        format!("{field} holds a control character (e.g. NUL); send printable text"),
+    )
+    .with_field(field)
+}
+
+/// Whether `text` holds a control character (line breaks and tabs allowed if `multiline`).
+fn has_control(text: &str, multiline: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// The first string (or object key) in `value` with a control character, as a field path.
+fn control_in_json(value: &serde_json::Value, path: &str, multiline: bool) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => has_control(text, multiline).then(|| path.to_string()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| control_in_json(item, &format!("{path}[{i}]"), multiline)),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if has_control(key, false) {
+                return Some(field);
+            }
+            control_in_json(item, &field, MULTILINE_FIELDS.contains(&key.as_str()))
+        }),
+        _ => None,
+    }
+}
+
+/// Checks every text of a JSON body. Control characters can only be in a string escaped
+/// (`\u0000`, `\n`) or as DEL / C1 (U+0080–U+009F) bytes, so most bodies skip the parse.
+fn check_json_texts(body: &[u8]) -> Result<(), Problem> {
+    let suspicious = body.iter().any(|b| *b == b'\\' || *b == 0x7f)
+        || body
+            .windows(2)
+            .any(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]));
+    if !suspicious {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    match control_in_json(&value, "", false) {
+        Some(field) => Err(control_char_problem(&field)),
+        None => Ok(()),
+    }
+}
+
+/// Checks one path parameter: ids must be able to exist, texts must be printable.
+fn check_path_param(route: Option<&str>, name: &str, value: &str) -> Result<(), Problem> {
+    if TEXT_PATH_PARAMS.contains(&name) {
+        return if has_control(value, false) {
+            Err(control_char_problem(name))
+        } else {
+            Ok(())
+        };
+    }
+    let segment = route.and_then(|route| {
+        let placeholder = format!("{{{name}}}");
+        let mut previous = None;
+        for part in route.split('/') {
+            if part == placeholder {
+                return previous;
+            }
+            previous = Some(part);
+        }
+        None
+    });
+    let prefix = segment.and_then(id_prefix).unwrap_or("");
+    let well_formed = !value.is_empty()
+        && value.len() <= ID_CHARS_MAX
+        && value.starts_with(prefix)
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if well_formed {
+        Ok(())
+    } else {
+        let what = segment.unwrap_or("resource").trim_end_matches('s');
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}: {name} is not an id yuanlu gives"),
+        ))
+    }
+}
 
 /// A JSON body. An empty body reads as `{}` so that `{note}`-only actions can be posted
 /// bare; anything else must be `application/json` and parse completely.
@@ -68,6 +192,7 @@ where
                         format!("the body has data after its JSON value: {e}"),
                     )
                 })?;
+                check_json_texts(body)?;
                 Ok(ApiJson(value))
             }
             Err(error) => {
@@ -99,6 +224,19 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(pairs) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            && let Some((name, _)) = pairs
+                .0
+                .iter()
+                .find(|(name, value)| has_control(name, false) || has_control(value, false))
+        {
+            let field = if has_control(name, false) {
+                "query"
+            } else {
+                name
+            };
+            return Err(control_char_problem(field));
+        }
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| ApiQuery(q.0))
             .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "validation_error", e.body_text()))
@@ -116,6 +254,19 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let bad_path = |e: axum::extract::rejection::PathRejection| {
+            Problem::new(StatusCode::BAD_REQUEST, "validation_error", e.body_text())
+        };
+        let raw = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(bad_path)?;
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        for (name, value) in &raw.0 {
+            check_path_param(route, name, value)?;
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))

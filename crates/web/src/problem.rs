@@ -21,6 +21,9 @@ pub struct Problem {
     /// Extra facts, e.g. `refundable` for `amount_exceeds_refundable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extra: Option<serde_json::Value>,
+    /// Sent as the `Retry-After` header (seconds), with a 429.
+    #[serde(skip)]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Problem {
@@ -33,7 +36,21 @@ impl Problem {
             code: code.to_string(),
             field: None,
             extra: None,
+            retry_after_seconds: None,
         }
+    }
+
+    /// 429 `rate_limited`, with `Retry-After` and `extra.retry_after_seconds`.
+    pub fn rate_limited(detail: &str, retry_after_seconds: u64) -> Self {
+        let seconds = retry_after_seconds.max(1);
+        let mut problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{detail}; try again in {seconds} s"),
+        );
+        problem.extra = Some(serde_json::json!({ "retry_after_seconds": seconds }));
+        problem.retry_after_seconds = Some(seconds);
+        problem
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -62,12 +79,18 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -183,7 +183,21 @@ pub struct SettleArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the audit chain; exit status 0 only if it is intact.
-    Verify(DatabaseArgs),
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Heads kept from an earlier run: a saved `GET /v1/audit/verify` answer or `yuanlu
+    /// audit verify` output (`{"heads": [...]}`), or a bare `[{chain, seq, hash}]`. Fails
+    /// when a chain is shorter than, or differs at, a kept head.
+    #[arg(long)]
+    pub expect_heads: Option<PathBuf>,
+    /// Print the report as JSON (the only format; accepted for scripts that ask for it).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the data lives.
@@ -210,6 +224,11 @@ pub struct ServeArgs {
     /// moves forward with `POST /v1/admin/clock/advance`. The real clock is the default.
     #[arg(long, env = "YUANLU_CLOCK", value_parser = parse_clock)]
     pub clock: Option<ClockChoice>,
+    /// Reverse proxies (`ADDR[,ADDR]`, IPs or CIDR ranges) whose `X-Forwarded-For` or
+    /// `Forwarded` header names the client for the public endpoints' rate limit. Without
+    /// it the TCP peer is the client and those headers are ignored.
+    #[arg(long, env = "YUANLU_TRUSTED_PROXY")]
+    pub trusted_proxy: Option<yuanlu_web::client_addr::TrustedProxies>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,8 +35,8 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Migrate(db) => serve::migrate(db).await,
         Command::Audit {
-            command: AuditCommand::Verify(db),
-        } => serve::audit_verify(db).await,
+            command: AuditCommand::Verify(args),
+        } => serve::audit_verify(args).await,
         Command::Calendar(args) => calendar::run(args),
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -40,19 +40,54 @@ pub async fn migrate(args: DatabaseArgs) -> CommandResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn audit_verify(args: DatabaseArgs) -> CommandResult {
-    let db = open(&args).await?;
+pub async fn audit_verify(args: crate::cli::AuditVerifyArgs) -> CommandResult {
+    let kept = match &args.expect_heads {
+        Some(path) => kept_heads(path)?,
+        None => Vec::new(),
+    };
+    let db = open(&args.database).await?;
     let engine = Engine::new(db.clone(), Arc::new(SystemClock));
-    let report = engine.verify_audit().await.map_err(|e| e.to_string())?;
+    let report = engine
+        .verify_audit_against(&kept)
+        .await
+        .map_err(|e| e.to_string())?;
     db.close().await;
     println!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
     );
+    if let Some(bad) = &report.first_bad {
+        eprintln!(
+            "yuanlu: audit chain {} is broken at seq {}: {:?}",
+            bad.chain, bad.seq, bad.problem
+        );
+    }
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// The heads in a file kept from an earlier verification: `{"heads": [...]}` (an earlier
+/// report), `{"expect_heads": [...]}` (the `POST` body) or a bare array.
+fn kept_heads(path: &std::path::Path) -> Result<Vec<yuanlu_engine::audit::ChainHead>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let heads = match value {
+        serde_json::Value::Object(mut object) => object
+            .remove("heads")
+            .or_else(|| object.remove("expect_heads"))
+            .ok_or_else(|| format!("{} has no \"heads\"", path.display()))?,
+        array => array,
+    };
+    serde_json::from_value(heads).map_err(|e| {
+        format!(
+            "{}: heads must be [{{chain, seq, hash}}]: {e}",
+            path.display()
+        )
     })
 }
 
@@ -78,6 +113,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     let mut app = yuanlu_web::router(AppState {
         engine: engine.clone(),
         admin_key_hash: hash_key(&admin_key),
+        public: Arc::new(yuanlu_web::api::public::PublicAccess::new(
+            args.trusted_proxy.clone().unwrap_or_default(),
+        )),
     });
     if let Some(simulators) = wiring.simulators {
         app = app.nest("/sim", simulators);

@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use yuanlu_engine::audit::AuditVerification;
+use yuanlu_engine::audit::{AuditVerification, ChainHead};
 
 use crate::AppState;
 use crate::extract::{ApiJson, Auth};
@@ -16,6 +16,8 @@ use crate::problem::{ApiResult, Problem};
 pub const CLOCK_ADVANCE_SECONDS_MAX: i64 = 10 * 366 * 24 * 3600;
 
 /// Walks the audit chains and names the first entry that was changed, removed or reordered.
+/// `heads` are the chains' heads: keep them, and give them back later (`POST`, or `yuanlu
+/// audit verify --expect-heads FILE`) to catch a chain whose tail was cut since.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     responses((status = 200, body = AuditVerification), (status = "4XX", body = Problem)))]
 pub async fn verify_audit(
@@ -24,6 +26,32 @@ pub async fn verify_audit(
 ) -> ApiResult<Json<AuditVerification>> {
     who.require_admin()?;
     Ok(Json(state.engine.verify_audit().await?))
+}
+
+/// Heads kept from an earlier verification.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectHeads {
+    pub expect_heads: Vec<ChainHead>,
+}
+
+/// Like `GET`, and each chain must still hold the heads kept earlier: `ok: false` with
+/// `shorter_than_kept_head` or `differs_from_kept_head` when it does not.
+#[utoipa::path(post, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    request_body = ExpectHeads,
+    responses((status = 200, body = AuditVerification), (status = "4XX", body = Problem)))]
+pub async fn verify_audit_against(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    ApiJson(input): ApiJson<ExpectHeads>,
+) -> ApiResult<Json<AuditVerification>> {
+    who.require_admin()?;
+    Ok(Json(
+        state
+            .engine
+            .verify_audit_against(&input.expect_heads)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,7 +66,8 @@ pub struct ClockNow {
     pub now: DateTime<Utc>,
 }
 
-/// Moves the simulated clock forward (exists only under `--clock simulated`).
+/// Moves the simulated clock forward (exists only under `--clock simulated`); audited on
+/// the `system` chain (`clock.advanced`: actor, seconds, from, to).
 #[utoipa::path(post, path = "/v1/admin/clock/advance", tag = "admin", security(("bearer" = [])),
     request_body = AdvanceClock,
     responses((status = 200, body = ClockNow), (status = "4XX", body = Problem)))]
@@ -58,8 +87,8 @@ pub async fn advance_clock(
     }
     let now = state
         .engine
-        .clock
-        .advance(Duration::seconds(input.seconds))
+        .advance_clock_audited(&who, input.seconds)
+        .await?
         .ok_or_else(|| Problem::not_found("endpoint: the clock is not simulated"))?;
     Ok(Json(ClockNow { now }))
 }

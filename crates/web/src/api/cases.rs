@@ -22,6 +22,12 @@ impl From<CaseError> for Problem {
             CaseError::InvalidTransition(detail) => {
                 Problem::new(StatusCode::CONFLICT, "invalid_transition", detail)
             }
+            CaseError::Locked {
+                retry_after_seconds,
+            } => Problem::rate_limited(
+                "too many wrong facts were given for this refund; its lookup is locked",
+                retry_after_seconds,
+            ),
         }
     }
 }

@@ -1,16 +1,19 @@
 //! `/v1/public`: the consumer's endpoints. No key: the caller proves it knows the refund by
-//! facts from the receipt. Every request spends a token of its client's bucket
-//! ([`PUBLIC_REQUESTS_PER_MINUTE`] per minute), so the facts cannot be guessed at speed.
+//! facts from the receipt. Two limits keep the facts from being guessed:
 //!
-//! The client is the peer address of the connection (IPv6 by its /64 prefix). It is known
-//! only when the server is started with `into_make_service_with_connect_info::<SocketAddr>()`;
-//! without it every consumer shares one bucket. Behind a reverse proxy the peer is the
-//! proxy, which then needs its own limit.
+//! - per client address, a token bucket ([`PUBLIC_REQUESTS_PER_MINUTE`] per minute), in
+//!   this process's memory, for at most [`TRACKED_CLIENTS_MAX`] addresses;
+//! - per refund, a few wrong facts an hour, then the refund's lookup is locked, counted in
+//!   the database so it holds across restarts and servers (see
+//!   [`yuanlu_engine::public::PUBLIC_LOOKUP_FAILURES_MAX`]).
+//!
+//! The client is the TCP peer (IPv6 by its /64 prefix), or the client a trusted reverse
+//! proxy names (`--trusted-proxy`, see [`crate::client_addr`]). Without connection info
+//! (in-process tests) every caller shares one bucket.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -23,27 +26,55 @@ use yuanlu_engine::public::{
 };
 
 use crate::AppState;
+use crate::client_addr::TrustedProxies;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::problem::{ApiResult, Problem};
 
 /// Public requests a client may make per minute (a token bucket of this size, refilled
 /// evenly over the minute).
 pub const PUBLIC_REQUESTS_PER_MINUTE: u32 = 30;
-/// Clients tracked at most; idle ones are forgotten first when the table is full.
-const TRACKED_CLIENTS_MAX: usize = 10_000;
+/// Client addresses tracked at most: when full, clients whose buckets have refilled are
+/// forgotten (they lose nothing), then the longest idle.
+pub const TRACKED_CLIENTS_MAX: usize = 10_000;
 
-/// Who is asking, for the rate limit: the peer's address, or `None` when the server does
+/// The public endpoints' per-address limit and whose forwarding headers count.
+#[derive(Debug)]
+pub struct PublicAccess {
+    limiter: RateLimiter,
+    trusted: TrustedProxies,
+}
+
+impl PublicAccess {
+    pub fn new(trusted: TrustedProxies) -> Self {
+        PublicAccess {
+            limiter: RateLimiter::per_minute(PUBLIC_REQUESTS_PER_MINUTE),
+            trusted,
+        }
+    }
+}
+
+impl Default for PublicAccess {
+    fn default() -> Self {
+        PublicAccess::new(TrustedProxies::default())
+    }
+}
+
+/// Who is asking, for the rate limit: the client's address, or `None` when the server does
 /// not record peers (then everyone shares one bucket).
 pub struct ClientKey(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
-    type Rejection = Infallible;
+impl FromRequestParts<AppState> for ClientKey {
+    type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| bucket_address(info.0.ip()));
+            .map(|info| state.public.trusted.client(info.0.ip(), &parts.headers))
+            .map(bucket_address);
         Ok(ClientKey(peer))
     }
 }
@@ -76,16 +107,31 @@ struct Bucket {
 pub struct RateLimiter {
     capacity: f64,
     per_second: f64,
+    max_clients: usize,
     buckets: Mutex<HashMap<Option<IpAddr>, Bucket>>,
 }
 
 impl RateLimiter {
     pub fn per_minute(requests: u32) -> Self {
+        Self::bounded(requests, TRACKED_CLIENTS_MAX)
+    }
+
+    /// A limiter that tracks at most `max_clients` clients.
+    pub fn bounded(requests: u32, max_clients: usize) -> Self {
         let capacity = f64::from(requests.max(1));
         RateLimiter {
             capacity,
             per_second: capacity / 60.0,
+            max_clients: max_clients.max(1),
             buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Clients tracked now.
+    pub fn tracked(&self) -> usize {
+        match self.buckets.lock() {
+            Ok(guard) => guard.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
         }
     }
 
@@ -95,12 +141,23 @@ impl RateLimiter {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if buckets.len() >= TRACKED_CLIENTS_MAX && !buckets.contains_key(&client) {
+        if buckets.len() >= self.max_clients && !buckets.contains_key(&client) {
             // Forget clients whose buckets have refilled: they lose nothing.
             let (capacity, rate) = (self.capacity, self.per_second);
             buckets.retain(|_, b| {
                 b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity
             });
+            // Still full (a flood of busy clients): the longest idle goes.
+            while buckets.len() >= self.max_clients {
+                let idlest = buckets
+                    .iter()
+                    .min_by_key(|(_, b)| b.updated)
+                    .map(|(key, _)| *key);
+                match idlest {
+                    Some(key) => buckets.remove(&key),
+                    None => break,
+                };
+            }
         }
         let bucket = buckets.entry(client).or_insert(Bucket {
             tokens: self.capacity,
@@ -120,22 +177,17 @@ impl RateLimiter {
     }
 }
 
-static LIMITER: LazyLock<RateLimiter> =
-    LazyLock::new(|| RateLimiter::per_minute(PUBLIC_REQUESTS_PER_MINUTE));
-
-fn rate_limit(client: &ClientKey) -> ApiResult<()> {
-    LIMITER.take(client.0, Instant::now()).map_err(|wait| {
-        let seconds = wait.as_secs().max(1);
-        let mut problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "more than {PUBLIC_REQUESTS_PER_MINUTE} requests a minute; try again in {seconds} s"
-            ),
-        );
-        problem.extra = Some(serde_json::json!({ "retry_after_seconds": seconds }));
-        problem
-    })
+fn rate_limit(state: &AppState, client: &ClientKey) -> ApiResult<()> {
+    state
+        .public
+        .limiter
+        .take(client.0, Instant::now())
+        .map_err(|wait| {
+            Problem::rate_limited(
+                &format!("more than {PUBLIC_REQUESTS_PER_MINUTE} requests a minute"),
+                wait.as_secs().max(1),
+            )
+        })
 }
 
 fn required(field: &str, value: Option<String>) -> ApiResult<String> {
@@ -175,7 +227,7 @@ pub async fn refund_by_number(
     ApiPath(merchant_refund_no): ApiPath<String>,
     ApiQuery(params): ApiQuery<PhoneParams>,
 ) -> ApiResult<Json<ConsumerRefund>> {
-    rate_limit(&client)?;
+    rate_limit(&state, &client)?;
     let phone_last4 = required("phone_last4", params.phone_last4)?;
     let facts = RefundFacts::ByNumber {
         merchant_refund_no,
@@ -195,7 +247,7 @@ pub async fn refund_by_id(
     ApiPath(refund_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<ReferenceParams>,
 ) -> ApiResult<Json<ConsumerRefund>> {
-    rate_limit(&client)?;
+    rate_limit(&state, &client)?;
     let reference = required("reference", params.reference)?;
     let facts = RefundFacts::ById {
         refund_id,
@@ -217,7 +269,7 @@ pub async fn give_feedback(
     ApiPath(refund_id): ApiPath<String>,
     ApiJson(input): ApiJson<GiveFeedback>,
 ) -> ApiResult<(StatusCode, Json<Feedback>)> {
-    rate_limit(&client)?;
+    rate_limit(&state, &client)?;
     let feedback = state.engine.public_feedback(&refund_id, input).await?;
     Ok((StatusCode::CREATED, Json(feedback)))
 }
@@ -235,7 +287,7 @@ pub async fn open_public_case(
     client: ClientKey,
     ApiJson(input): ApiJson<OpenPublicCase>,
 ) -> ApiResult<(StatusCode, Json<ConsumerCase>)> {
-    rate_limit(&client)?;
+    rate_limit(&state, &client)?;
     let outcome = state.engine.public_open_case(input).await?;
     let status = if outcome.created {
         StatusCode::CREATED
@@ -353,6 +405,7 @@ mod tests {
         let app = crate::router(crate::AppState {
             engine,
             admin_key_hash: yuanlu_engine::ids::hash_key("admin"),
+            public: std::sync::Arc::default(),
         });
         let call = |method: &str, uri: String, body: Option<Value>, peer: Option<[u8; 4]>| {
             let mut request = Request::builder().method(method).uri(uri);
