@@ -218,3 +218,148 @@ contract!(verification_under_concurrent_appends_stays_ok, |h| {
     assert!(verifications > 0);
     assert!(h.engine.verify_audit().await.unwrap().ok);
 });
+
+/// Cuts the last `n` entries of `chain` and moves its head back onto the entry before:
+/// what someone with write access to the database would do to hide the latest actions.
+async fn cut_tail(h: &Harness, chain: &str, n: i64) {
+    let last: i64 = h
+        .fetch_text(&format!(
+            "SELECT CAST(seq AS TEXT) FROM audit_heads WHERE chain = '{chain}'"
+        ))
+        .await
+        .parse()
+        .unwrap();
+    let keep = last - n;
+    h.execute(&format!(
+        "DELETE FROM audit_log WHERE chain = '{chain}' AND seq > {keep}"
+    ))
+    .await;
+    let hash = h
+        .fetch_text(&format!(
+            "SELECT hash FROM audit_log WHERE chain = '{chain}' AND seq = {keep}"
+        ))
+        .await;
+    h.execute(&format!(
+        "UPDATE audit_heads SET seq = {keep}, hash = '{hash}' WHERE chain = '{chain}'"
+    ))
+    .await;
+}
+
+contract!(
+    a_cut_tail_passes_alone_but_not_against_the_kept_heads,
+    |h| {
+        let chain = history(&h).await;
+        let earlier = h.engine.verify_audit().await.unwrap();
+        assert!(earlier.ok, "{earlier:?}");
+        let kept = earlier.heads.clone();
+        let head = kept.iter().find(|k| k.chain == chain).unwrap();
+        assert_eq!(head.seq, 7);
+        assert_eq!(head.hash.len(), 64);
+
+        cut_tail(&h, &chain, 2).await;
+        let alone = h.engine.verify_audit().await.unwrap();
+        assert!(
+            alone.ok,
+            "the cut chain is consistent on its own: {alone:?}"
+        );
+        let against = h.engine.verify_audit_against(&kept).await.unwrap();
+        assert!(!against.ok, "{against:?}");
+        let bad = against.first_bad.unwrap();
+        assert_eq!(
+            (bad.chain.as_str(), bad.seq, bad.problem),
+            (chain.as_str(), 6, ChainBreak::ShorterThanKeptHead)
+        );
+    }
+);
+
+contract!(
+    a_chain_that_grew_since_passes_unless_the_kept_entry_differs,
+    |h| {
+        let chain = history(&h).await;
+        let kept = h.engine.verify_audit().await.unwrap().heads;
+        // More happens after the heads were kept.
+        let shop = Principal::Merchant {
+            merchant_id: chain.clone(),
+            key_id: "key_test".into(),
+            role: yuanlu_engine::auth::MerchantRole::Supervisor,
+        };
+        h.payment(&shop, json!({ "channel": "wechat", "amount": 500 }))
+            .await;
+        let grown = h.engine.verify_audit_against(&kept).await.unwrap();
+        assert!(grown.ok, "{grown:?}");
+        let now = grown.heads.iter().find(|k| k.chain == chain).unwrap();
+        assert_eq!(now.seq, 8);
+
+        // A kept head the chain no longer holds at that seq (rewritten history).
+        let mut forged = kept.clone();
+        for head in &mut forged {
+            if head.chain == chain {
+                head.hash = "f".repeat(64);
+            }
+        }
+        let bad = h
+            .engine
+            .verify_audit_against(&forged)
+            .await
+            .unwrap()
+            .first_bad
+            .unwrap();
+        assert_eq!(
+            (bad.chain.as_str(), bad.seq, bad.problem),
+            (chain.as_str(), 7, ChainBreak::DiffersFromKeptHead)
+        );
+        // A whole chain gone is shorter than its kept head too.
+        let mut vanished = kept.clone();
+        vanished.push(yuanlu_engine::audit::ChainHead {
+            chain: "mch_gone".into(),
+            seq: 3,
+            hash: "0".repeat(64),
+        });
+        let bad = h
+            .engine
+            .verify_audit_against(&vanished)
+            .await
+            .unwrap()
+            .first_bad
+            .unwrap();
+        assert_eq!(
+            (bad.chain.as_str(), bad.seq, bad.problem),
+            ("mch_gone", 1, ChainBreak::ShorterThanKeptHead)
+        );
+    }
+);
+
+contract!(advancing_the_clock_is_audited_on_the_system_chain, |h| {
+    let from = h.clock_now();
+    let to = h
+        .engine
+        .advance_clock_audited(&Principal::Admin, 3_600)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(to - from, chrono::Duration::seconds(3_600));
+    let row = h
+        .fetch_text(
+            "SELECT actor || '|' || action || '|' || data FROM audit_log \
+             WHERE chain = 'system' ORDER BY seq DESC LIMIT 1",
+        )
+        .await;
+    let (actor_action, data) = row.rsplit_once('|').unwrap();
+    assert_eq!(actor_action, "acquirer:admin|clock.advanced");
+    let data: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(data["seconds"], json!(3_600));
+    let at = |key: &str| {
+        chrono::DateTime::parse_from_rfc3339(data[key].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    assert_eq!((at("from"), at("to")), (from, to));
+    let report = h.engine.verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(
+        report
+            .heads
+            .iter()
+            .any(|k| k.chain == "system" && k.seq >= 1)
+    );
+});
