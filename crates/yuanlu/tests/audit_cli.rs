@@ -216,3 +216,144 @@ async fn a_generated_admin_key_is_printed_once_and_kept() {
         "the key was printed again: {second:?}"
     );
 }
+
+fn verify_expecting(dir: &Path, heads: &Path) -> (Output, Value) {
+    let output = common::command()
+        .args(["audit", "verify", "--json", "--data-dir"])
+        .arg(dir)
+        .arg("--expect-heads")
+        .arg(heads)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output, report)
+}
+
+/// Deletes the last two entries of the chain and moves its head back onto the entry
+/// before: a consistent, shorter chain.
+async fn cut_tail(dir: &Path, chain: &str) {
+    tamper(
+        dir,
+        "DELETE FROM audit_log WHERE chain = ?1 AND seq > (SELECT seq - 2 FROM audit_heads WHERE chain = ?1)",
+        chain,
+    )
+    .await;
+    let moved = tamper(
+        dir,
+        "UPDATE audit_heads SET seq = (SELECT MAX(seq) FROM audit_log WHERE chain = ?1), \
+         hash = (SELECT hash FROM audit_log WHERE chain = ?1 ORDER BY seq DESC LIMIT 1) WHERE chain = ?1",
+        chain,
+    )
+    .await;
+    assert_eq!(moved, 1);
+}
+
+#[tokio::test]
+async fn expect_heads_catches_a_cut_tail_that_plain_verify_passes() {
+    let dir = common::data_dir();
+    let merchant_id = populated(dir.path()).await;
+    // Keep the heads both ways: the API's answer and the CLI's output.
+    let server = Server::start(dir.path());
+    let api = server.get("/v1/audit/verify", ADMIN_KEY).await;
+    assert_eq!(api.body["ok"], json!(true), "{}", api.text);
+    let heads = api.body["heads"].as_array().unwrap();
+    assert!(
+        heads.iter().any(|h| h["chain"] == json!(merchant_id)),
+        "{}",
+        api.text
+    );
+    let from_api = dir.path().join("heads-api.json");
+    std::fs::write(&from_api, &api.text).unwrap();
+    drop(server);
+    let (output, _) = verify(dir.path());
+    assert!(output.status.success(), "{}", describe(&output));
+    let from_cli = dir.path().join("heads-cli.json");
+    std::fs::write(&from_cli, &output.stdout).unwrap();
+
+    // Nothing changed: both files pass.
+    for file in [&from_api, &from_cli] {
+        let (output, report) = verify_expecting(dir.path(), file);
+        assert!(output.status.success(), "{}", describe(&output));
+        assert_eq!(report["ok"], json!(true), "{}", describe(&output));
+    }
+
+    cut_tail(dir.path(), &merchant_id).await;
+    let (output, _) = verify(dir.path());
+    assert!(
+        output.status.success(),
+        "a consistent cut passes alone: {}",
+        describe(&output)
+    );
+    for file in [&from_api, &from_cli] {
+        let (output, report) = verify_expecting(dir.path(), file);
+        assert!(
+            !output.status.success(),
+            "a cut tail passed against kept heads: {}",
+            describe(&output)
+        );
+        assert_eq!(report["first_bad"]["chain"], json!(merchant_id));
+        assert_eq!(
+            report["first_bad"]["problem"],
+            json!("shorter_than_kept_head")
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(&merchant_id),
+            "the failure does not name the chain: {}",
+            describe(&output)
+        );
+    }
+    // The API says the same when given the kept heads.
+    let server = Server::start(dir.path());
+    let kept = json!({ "expect_heads": api.body["heads"] });
+    let post = server.post("/v1/audit/verify", ADMIN_KEY, &kept).await;
+    assert_eq!(post.status, 200, "{}", post.text);
+    assert_eq!(post.body["ok"], json!(false), "{}", post.text);
+    assert_eq!(post.body["first_bad"]["chain"], json!(merchant_id));
+    let plain = server.get("/v1/audit/verify", ADMIN_KEY).await;
+    assert_eq!(plain.body["ok"], json!(true), "{}", plain.text);
+
+    // A file that is not a verification is refused, not taken as "no heads".
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"ok\": true}").unwrap();
+    let (output, _) = verify_expecting(dir.path(), &junk);
+    assert!(!output.status.success(), "{}", describe(&output));
+}
+
+#[tokio::test]
+async fn expect_heads_passes_a_chain_that_grew_and_clock_moves_are_audited() {
+    let dir = common::data_dir();
+    let server = Server::start_with(
+        dir.path(),
+        &common::Options {
+            clock: Some("simulated=2026-11-20T10:00:00+08:00".into()),
+            ..Default::default()
+        },
+    );
+    let (_, key) = server.merchant("Growing Tea").await;
+    let kept = server.get("/v1/audit/verify", ADMIN_KEY).await;
+    let file = dir.path().join("heads.json");
+    std::fs::write(&file, &kept.text).unwrap();
+    server.payment(&key, "wechat", 1_000).await;
+    let moved = server
+        .post(
+            "/v1/admin/clock/advance",
+            ADMIN_KEY,
+            &json!({ "seconds": 86_400 }),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let now = server.get("/v1/audit/verify", ADMIN_KEY).await;
+    assert_eq!(now.body["ok"], json!(true), "{}", now.text);
+    let system = now.body["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["chain"] == json!("system"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no system chain after a clock move: {}", now.text));
+    assert!(system["seq"].as_i64().unwrap() >= 1);
+    drop(server);
+    let (output, report) = verify_expecting(dir.path(), &file);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["ok"], json!(true), "{}", describe(&output));
+}
