@@ -516,6 +516,37 @@ mod tests {
     }
 
     #[test]
+    fn the_limiter_tracks_a_bounded_number_of_clients() {
+        let limiter = RateLimiter::bounded(3, 100);
+        let start = Instant::now();
+        let busy = Some(IpAddr::from([10, 0, 0, 1]));
+        for _ in 0..3 {
+            assert!(limiter.take(busy, start).is_ok());
+        }
+        // A flood of one-request clients (each bucket not yet refilled) never grows the
+        // table past its bound; the idlest go first.
+        for n in 0..10_000u32 {
+            let at = start + Duration::from_millis(u64::from(n));
+            let _ = limiter.take(Some(IpAddr::from(n.to_be_bytes())), at);
+            assert!(limiter.tracked() <= 100);
+        }
+        // Clients that have refilled are forgotten first: no one loses tokens by that.
+        let limiter = RateLimiter::bounded(3, 2);
+        let a = Some(IpAddr::from([10, 0, 0, 2]));
+        let b = Some(IpAddr::from([10, 0, 0, 3]));
+        assert!(limiter.take(a, start).is_ok());
+        assert!(limiter.take(b, start + Duration::from_secs(30)).is_ok());
+        let later = start + Duration::from_secs(40);
+        assert!(limiter.take(Some(IpAddr::from([10, 0, 0, 4])), later).is_ok());
+        assert_eq!(limiter.tracked(), 2);
+        // b's bucket was not full: still tracked, still short of a token.
+        for _ in 0..2 {
+            assert!(limiter.take(b, later).is_ok());
+        }
+        assert!(limiter.take(b, later).is_err());
+    }
+
+    #[test]
     fn ipv6_clients_are_limited_by_their_64_prefix() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
