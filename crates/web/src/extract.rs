@@ -6,8 +6,8 @@
 //! - a path id ([`ApiPath`]) that cannot be an id (not its route's prefix, other than
 //!   `A-Z a-z 0-9 _ -`, longer than [`ID_CHARS_MAX`]) names nothing: 404 `not_found`;
 //! - any other text (JSON strings, query parameters, the public lookup's receipt number)
-//!   holding a control character: 400 `validation_error` naming the field. Only the long
-//!   free texts in [`MULTILINE_FIELDS`] may hold line breaks and tabs.
+//!   holding a control character (line breaks and tabs included, as the engine's own text
+//!   rules say): 400 `validation_error` naming the field.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
@@ -22,8 +22,6 @@ use crate::problem::Problem;
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 /// The longest id a path may name (yuanlu's are a prefix and 26 characters).
 pub const ID_CHARS_MAX: usize = 64;
-/// JSON fields whose text may span lines (`\n`, `\r`, `\t`); no other control character.
-pub const MULTILINE_FIELDS: [&str; 4] = ["note", "description", "comment", "resolution"];
 /// Path parameters that are texts, not ids.
 const TEXT_PATH_PARAMS: [&str; 1] = ["merchant_refund_no"];
 
@@ -50,30 +48,29 @@ fn control_char_problem(field: &str) -> Problem {
     .with_field(field)
 }
 
-/// Whether `text` holds a control character (line breaks and tabs allowed if `multiline`).
-fn has_control(text: &str, multiline: bool) -> bool {
-    text.chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+/// Whether `text` holds a control character (C0, DEL or C1).
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 /// The first string (or object key) in `value` with a control character, as a field path.
-fn control_in_json(value: &serde_json::Value, path: &str, multiline: bool) -> Option<String> {
+fn control_in_json(value: &serde_json::Value, path: &str) -> Option<String> {
     match value {
-        serde_json::Value::String(text) => has_control(text, multiline).then(|| path.to_string()),
+        serde_json::Value::String(text) => has_control(text).then(|| path.to_string()),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, item)| control_in_json(item, &format!("{path}[{i}]"), multiline)),
+            .find_map(|(i, item)| control_in_json(item, &format!("{path}[{i}]"))),
         serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
             let field = if path.is_empty() {
                 key.clone()
             } else {
                 format!("{path}.{key}")
             };
-            if has_control(key, false) {
+            if has_control(key) {
                 return Some(field);
             }
-            control_in_json(item, &field, MULTILINE_FIELDS.contains(&key.as_str()))
+            control_in_json(item, &field)
         }),
         _ => None,
     }
@@ -92,7 +89,7 @@ fn check_json_texts(body: &[u8]) -> Result<(), Problem> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Ok(());
     };
-    match control_in_json(&value, "", false) {
+    match control_in_json(&value, "") {
         Some(field) => Err(control_char_problem(&field)),
         None => Ok(()),
     }
@@ -101,7 +98,7 @@ fn check_json_texts(body: &[u8]) -> Result<(), Problem> {
 /// Checks one path parameter: ids must be able to exist, texts must be printable.
 fn check_path_param(route: Option<&str>, name: &str, value: &str) -> Result<(), Problem> {
     if TEXT_PATH_PARAMS.contains(&name) {
-        return if has_control(value, false) {
+        return if has_control(value) {
             Err(control_char_problem(name))
         } else {
             Ok(())
@@ -228,13 +225,9 @@ where
             && let Some((name, _)) = pairs
                 .0
                 .iter()
-                .find(|(name, value)| has_control(name, false) || has_control(value, false))
+                .find(|(name, value)| has_control(name) || has_control(value))
         {
-            let field = if has_control(name, false) {
-                "query"
-            } else {
-                name
-            };
+            let field = if has_control(name) { "query" } else { name };
             return Err(control_char_problem(field));
         }
         axum::extract::Query::<T>::try_from_uri(&parts.uri)

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ADMIN_KEY, Resp, Server};
+use common::{ADMIN_KEY, Options, PgSchema, Resp, Server};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -77,10 +77,51 @@ struct World {
     queued_refund_id: String,
     /// A `pending_review` refund.
     pending_refund_id: String,
+    /// The PostgreSQL schema the server runs in (dropped after the server is gone).
+    _schema: Option<PgSchema>,
+    _dir: tempfile::TempDir,
 }
 
-async fn world(dir: &std::path::Path) -> World {
-    let server = Server::start(dir);
+/// Where a test's server keeps its data: every test runs on both.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test once per backend: SQLite always, PostgreSQL (a fresh schema) when
+/// `YUANLU_TEST_DATABASE_URL` is set.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+/// The world on `backend`; `None` (the test is skipped) for PostgreSQL when no database is
+/// configured.
+async fn world(backend: Backend) -> Option<World> {
+    let dir = common::data_dir();
+    let schema = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PgSchema::create("api_bad_input").await?),
+    };
+    let options = Options {
+        database_url: schema.as_ref().map(PgSchema::url),
+        ..Default::default()
+    };
+    let server = Server::start_with(dir.path(), &options);
     let (merchant_id, key) = server.merchant("Bad Input Teahouse").await;
     let staff = server
         .post(
@@ -107,7 +148,7 @@ async fn world(dir: &std::path::Path) -> World {
         .await;
     assert_eq!(pending.status, 201, "{}", pending.text);
     assert_eq!(pending.str("status"), "pending_review");
-    World {
+    Some(World {
         merchant_id,
         key,
         staff_key,
@@ -115,7 +156,9 @@ async fn world(dir: &std::path::Path) -> World {
         queued_refund_id: queued.str("id"),
         pending_refund_id: pending.str("id"),
         server,
-    }
+        _schema: schema,
+        _dir: dir,
+    })
 }
 
 async fn send(world: &World, case: &Case) -> Resp {
@@ -361,10 +404,10 @@ fn common_body_cases(method: Method, path: &str, key: Key) -> Vec<Case> {
     ]
 }
 
-#[tokio::test]
-async fn post_merchants_answers_every_bad_body_with_a_problem() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn post_merchants_answers_every_bad_body_with_a_problem(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let path = "/v1/merchants";
     let post = |name: &str, body: Value, status: u16, code: Option<&'static str>| {
         case(
@@ -470,10 +513,10 @@ async fn post_merchants_answers_every_bad_body_with_a_problem() {
     run(&w, cases).await;
 }
 
-#[tokio::test]
-async fn post_payments_answers_every_bad_body_with_a_problem() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn post_payments_answers_every_bad_body_with_a_problem(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let path = "/v1/payments";
     let base = || json!({ "channel": "wechat", "amount": 1000, "currency": "CNY" });
     let with = |field: &str, value: Value| {
@@ -854,10 +897,10 @@ async fn post_payments_answers_every_bad_body_with_a_problem() {
     run(&w, cases).await;
 }
 
-#[tokio::test]
-async fn post_refunds_answers_every_bad_body_with_a_problem() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn post_refunds_answers_every_bad_body_with_a_problem(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let path = "/v1/refunds";
     let payment_id = w.payment_id.clone();
     let base = move || {
@@ -1094,10 +1137,10 @@ async fn post_refunds_answers_every_bad_body_with_a_problem() {
     assert_eq!(payment.body["refunds"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn refund_actions_answer_every_bad_body_with_a_problem() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn refund_actions_answer_every_bad_body_with_a_problem(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let mut cases = Vec::new();
     for action in ["approve", "reject", "cancel", "return"] {
         let path = format!("/v1/refunds/{}/{action}", w.pending_refund_id);
@@ -1336,10 +1379,10 @@ async fn refund_actions_answer_every_bad_body_with_a_problem() {
     );
 }
 
-#[tokio::test]
-async fn lists_refuse_bad_filters_and_page_sizes_with_a_problem() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn lists_refuse_bad_filters_and_page_sizes_with_a_problem(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let get = |path: &str, status: u16, code: Option<&'static str>| {
         case(
             path,
@@ -1488,11 +1531,10 @@ async fn lists_refuse_bad_filters_and_page_sizes_with_a_problem() {
     run(&w, cases).await;
 }
 
-#[tokio::test]
-
-async fn a_path_id_that_is_not_utf8_gets_a_problem() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn a_path_id_that_is_not_utf8_gets_a_problem(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let cases = vec![
         case(
             "refund id %FF",
@@ -1525,11 +1567,10 @@ async fn a_path_id_that_is_not_utf8_gets_a_problem() {
     run(&w, cases).await;
 }
 
-#[tokio::test]
-
-async fn a_full_card_number_in_the_merchant_name_is_refused() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn a_full_card_number_in_the_merchant_name_is_refused(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let cases = vec![case(
         "card number in name",
         Method::POST,
@@ -1544,10 +1585,10 @@ async fn a_full_card_number_in_the_merchant_name_is_refused() {
 
 /// Trailing data after the JSON value is malformed input, not something to ignore: the
 /// request below would otherwise approve, cancel or create things.
-#[tokio::test]
-async fn trailing_data_after_the_json_body_is_refused() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn trailing_data_after_the_json_body_is_refused(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     let json_ct = Some("application/json");
     let approve = format!("/v1/refunds/{}/approve", w.pending_refund_id);
     let cases = vec![
@@ -1587,10 +1628,10 @@ async fn trailing_data_after_the_json_body_is_refused() {
 
 /// A URL too long to read is refused with a 4xx before it reaches the router. hyper answers
 /// `414 URI Too Long` itself, without a problem body (documented in docs/decisions.md).
-#[tokio::test]
-async fn an_overlong_url_is_refused_with_414() {
-    let dir = common::data_dir();
-    let w = world(dir.path()).await;
+async fn an_overlong_url_is_refused_with_414(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     // Raw bytes: HTTP clients refuse to build a URL this long.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = w.server.url("").trim_start_matches("http://").to_string();
@@ -1609,3 +1650,418 @@ async fn an_overlong_url_is_refused_with_414() {
         .to_string();
     assert!(status_line.starts_with("HTTP/1.1 414"), "{status_line}");
 }
+
+/// Control characters spelled in a path, a query or JSON: NUL (which PostgreSQL refuses in
+/// text), another C0 control, DEL and a C1 control (NEL).
+const PATH_CONTROLS: [&str; 4] = ["%00", "%01", "%7F", "%C2%85"];
+const JSON_CONTROLS: [&str; 4] = ["\u{0}", "\u{1b}", "\u{7f}", "\u{85}"];
+
+/// NUL and other control characters never reach the database: a path id holding one names
+/// nothing (404 `not_found`), any other text holding one is a 400 `validation_error`; on
+/// PostgreSQL this was a 500. Every path parameter, query parameter and JSON text field,
+/// the public lookup and feedback included.
+async fn control_characters_are_refused_at_the_edge(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let (m, rf, pay) = (&w.merchant_id, &w.queued_refund_id, &w.payment_id);
+    let pending = &w.pending_refund_id;
+    let mut cases = Vec::new();
+    for bad in PATH_CONTROLS {
+        // Path ids: 404 whatever the key (the public ones need none).
+        let ids: Vec<(Method, String, Key, Body)> = vec![
+            (
+                Method::GET,
+                format!("/v1/refunds/rf_{bad}"),
+                Key::Merchant,
+                Body::None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/refunds/{bad}"),
+                Key::Admin,
+                Body::None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/payments/pay_{bad}"),
+                Key::Merchant,
+                Body::None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/merchants/mch_{bad}"),
+                Key::Admin,
+                Body::None,
+            ),
+            (
+                Method::POST,
+                format!("/v1/merchants/mch_{bad}/keys"),
+                Key::Admin,
+                Body::Json(json!({ "role": "staff" })),
+            ),
+            (
+                Method::GET,
+                format!("/v1/merchants/mch_{bad}/webhook"),
+                Key::Admin,
+                Body::None,
+            ),
+            (
+                Method::PUT,
+                format!("/v1/merchants/mch_{bad}/webhook"),
+                Key::Admin,
+                Body::Json(json!({ "url": "https://example.com/hook" })),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/rf_{bad}/approve"),
+                Key::Merchant,
+                Body::Json(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/rf_{bad}/reject"),
+                Key::Merchant,
+                Body::Json(json!({ "note": "no" })),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/rf_{bad}/cancel"),
+                Key::Merchant,
+                Body::Json(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/rf_{bad}/return"),
+                Key::Merchant,
+                Body::Json(json!({ "tracking_no": "SF1" })),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/rf_{bad}/reroute"),
+                Key::Admin,
+                Body::Json(json!({ "to": "merchant" })),
+            ),
+            (
+                Method::GET,
+                format!("/v1/cases/case_{bad}"),
+                Key::Merchant,
+                Body::None,
+            ),
+            (
+                Method::POST,
+                format!("/v1/cases/case_{bad}/resolve"),
+                Key::Merchant,
+                Body::Json(json!({ "resolution": "done" })),
+            ),
+            (
+                Method::POST,
+                format!("/v1/cases/case_{bad}/assign"),
+                Key::Admin,
+                Body::Json(json!({ "owner": "ops" })),
+            ),
+            (
+                Method::GET,
+                format!("/v1/reconciliations/recon_{bad}"),
+                Key::Admin,
+                Body::None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/reconciliations/recon_{bad}/exceptions"),
+                Key::Admin,
+                Body::None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/reconciliation-exceptions/rex_{bad}"),
+                Key::Admin,
+                Body::None,
+            ),
+            (
+                Method::POST,
+                format!("/v1/reconciliation-exceptions/rex_{bad}/resolve"),
+                Key::Admin,
+                Body::Json(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/v1/channels/wechat{bad}/notify"),
+                Key::None,
+                Body::Json(json!({})),
+            ),
+            (
+                Method::GET,
+                format!("/v1/public/refunds/by-id/rf_{bad}?reference={pay}"),
+                Key::None,
+                Body::None,
+            ),
+            (
+                Method::POST,
+                format!("/v1/public/refunds/rf_{bad}/feedback"),
+                Key::None,
+                Body::Json(json!({ "rating": 5, "reference": pay })),
+            ),
+        ];
+        for (method, path, key, body) in ids {
+            cases.push(case(
+                format!("id with {bad}"),
+                method,
+                path,
+                key,
+                body,
+                404,
+                Some("not_found"),
+            ));
+        }
+        // Texts in the path and the query: 400.
+        let texts: Vec<(String, Key)> = vec![
+            (
+                format!("/v1/public/refunds/BAD-Q-1{bad}?phone_last4=0403"),
+                Key::None,
+            ),
+            (
+                format!("/v1/public/refunds/BAD-Q-1?phone_last4=04{bad}3"),
+                Key::None,
+            ),
+            (
+                format!("/v1/public/refunds/by-id/{rf}?reference={pay}{bad}"),
+                Key::None,
+            ),
+            (format!("/v1/refunds?payment_id=pay_{bad}"), Key::Merchant),
+            (
+                format!("/v1/refunds?starting_after=rf_{bad}"),
+                Key::Merchant,
+            ),
+            (format!("/v1/refunds?channel=wechat{bad}"), Key::Merchant),
+            (
+                format!("/v1/payments?starting_after=pay_{bad}"),
+                Key::Merchant,
+            ),
+            (format!("/v1/cases?refund_id=rf_{bad}"), Key::Merchant),
+            (
+                format!("/v1/notifications/sms?refund_id=rf_{bad}"),
+                Key::Merchant,
+            ),
+            (
+                format!("/v1/notifications/webhooks?starting_after={bad}"),
+                Key::Merchant,
+            ),
+            (
+                format!("/v1/reports/refunds?from=2026-01-01{bad}"),
+                Key::Merchant,
+            ),
+            (
+                format!("/v1/reports/refunds?merchant_id=mch_{bad}"),
+                Key::Admin,
+            ),
+            (
+                format!("/v1/settlements?business_date=2026-01-01{bad}"),
+                Key::Admin,
+            ),
+            (
+                format!("/v1/reconciliations/recon_x/exceptions?status={bad}"),
+                Key::Admin,
+            ),
+            (format!("/v1/refunds?{bad}=1"), Key::Merchant),
+        ];
+        for (path, key) in texts {
+            cases.push(case(
+                format!("text with {bad}"),
+                Method::GET,
+                path,
+                key,
+                Body::None,
+                400,
+                Some("validation_error"),
+            ));
+        }
+    }
+    for bad in JSON_CONTROLS {
+        let text = |t: &str| format!("{t}{bad}x");
+        let bodies: Vec<(Method, String, Key, Value)> = vec![
+            (
+                Method::POST,
+                "/v1/merchants".into(),
+                Key::Admin,
+                json!({ "name": text("Tea") }),
+            ),
+            (
+                Method::POST,
+                "/v1/payments".into(),
+                Key::Merchant,
+                json!({ "channel": "wechat", "amount": 100, "currency": "CNY", "terminal_id": text("T1") }),
+            ),
+            (
+                Method::POST,
+                "/v1/payments".into(),
+                Key::Merchant,
+                json!({ "channel": "wechat", "amount": 100, "currency": "CNY", "phone": text("1381234") }),
+            ),
+            (
+                Method::POST,
+                "/v1/payments".into(),
+                Key::Merchant,
+                json!({ "channel": "debit_card", "amount": 100, "currency": "CNY", "payer": { "bank": text("ICBC"), "card_last4": "0403" } }),
+            ),
+            (
+                Method::POST,
+                "/v1/payments".into(),
+                Key::Merchant,
+                json!({ "channel": "wechat", "amount": 100, "currency": "CNY", "payer": { "wallet_account": text("wx") } }),
+            ),
+            (
+                Method::POST,
+                "/v1/payments".into(),
+                Key::Merchant,
+                json!({ "channel": "debit_card", "amount": 100, "currency": "CNY", "voucher": { "rrn": text("1234") } }),
+            ),
+            (
+                Method::POST,
+                "/v1/payments".into(),
+                Key::Merchant,
+                json!({ "channel": "wechat", "amount": 100, "currency": "CNY", "order": { "merchant_order_no": text("O-1"), "shipping_status": "not_shipped" } }),
+            ),
+            (
+                Method::POST,
+                "/v1/refunds".into(),
+                Key::Merchant,
+                json!({ "payment_id": pay, "amount": 1, "reason": "customer_cancel", "merchant_refund_no": text("R-1") }),
+            ),
+            (
+                Method::POST,
+                "/v1/refunds".into(),
+                Key::Merchant,
+                json!({ "payment_id": format!("{pay}{bad}"), "amount": 1, "reason": "customer_cancel", "merchant_refund_no": "R-2" }),
+            ),
+            (
+                Method::POST,
+                "/v1/refunds".into(),
+                Key::Merchant,
+                json!({ "payment_id": pay, "amount": 1, "reason": "customer_cancel", "merchant_refund_no": "R-3", "note": text("n") }),
+            ),
+            (
+                Method::POST,
+                "/v1/refunds".into(),
+                Key::Merchant,
+                json!({ "payment_id": pay, "amount": 1, "reason": "customer_cancel", "merchant_refund_no": "R-4", "requested_by": { "name": text("Li") } }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/{pending}/approve"),
+                Key::Merchant,
+                json!({ "note": text("ok") }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/{pending}/reject"),
+                Key::Merchant,
+                json!({ "note": text("no") }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/{rf}/cancel"),
+                Key::Merchant,
+                json!({ "note": text("stop") }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/{rf}/return"),
+                Key::Merchant,
+                json!({ "tracking_no": text("SF") }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/refunds/{rf}/reroute"),
+                Key::Admin,
+                json!({ "to": "bank_account", "account": { "number": text("6222"), "bank": "ICBC" } }),
+            ),
+            (
+                Method::PUT,
+                format!("/v1/merchants/{m}/webhook"),
+                Key::Merchant,
+                json!({ "url": text("https://example.com/") }),
+            ),
+            (
+                Method::POST,
+                "/v1/cases".into(),
+                Key::Merchant,
+                json!({ "refund_id": rf, "kind": "not_arrived", "description": text("late") }),
+            ),
+            (
+                Method::POST,
+                "/v1/cases".into(),
+                Key::Merchant,
+                json!({ "refund_id": rf, "kind": "not_arrived", "description": "late", "contact": text("138") }),
+            ),
+            (
+                Method::POST,
+                "/v1/settlements/run".into(),
+                Key::Admin,
+                json!({ "business_date": text("2026-01-01") }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/public/refunds/{rf}/feedback"),
+                Key::None,
+                json!({ "rating": 5, "reference": pay, "comment": text("great") }),
+            ),
+            (
+                Method::POST,
+                format!("/v1/public/refunds/{rf}/feedback"),
+                Key::None,
+                json!({ "rating": 5, "reference": text(pay) }),
+            ),
+            (
+                Method::POST,
+                "/v1/public/cases".into(),
+                Key::None,
+                json!({ "refund_id": rf, "reference": pay, "kind": "not_arrived", "description": text("late") }),
+            ),
+            (
+                Method::POST,
+                "/v1/public/cases".into(),
+                Key::None,
+                json!({ "merchant_refund_no": text("BAD-Q-1"), "phone_last4": "0403", "kind": "not_arrived", "description": "late" }),
+            ),
+            (
+                Method::POST,
+                "/v1/public/cases".into(),
+                Key::None,
+                json!({ "refund_id": rf, "reference": pay, "kind": "not_arrived", "description": "late", "contact": text("138") }),
+            ),
+        ];
+        for (method, path, key, body) in bodies {
+            cases.push(case(
+                format!("JSON text with {}", bad.escape_unicode()),
+                method,
+                path,
+                key,
+                Body::Json(body),
+                400,
+                Some("validation_error"),
+            ));
+        }
+    }
+    run(&w, cases).await;
+    // A line break is a control character too (as the engine's text rules say).
+    let r = w
+        .server
+        .post("/v1/merchants", ADMIN_KEY, &json!({ "name": "Two\nLines" }))
+        .await;
+    r.assert_problem(400, "validation_error", "a line break in a name");
+    assert_eq!(r.body["field"], json!("name"), "{}", r.text);
+}
+
+on_both_backends!(
+    post_merchants_answers_every_bad_body_with_a_problem,
+    post_payments_answers_every_bad_body_with_a_problem,
+    post_refunds_answers_every_bad_body_with_a_problem,
+    refund_actions_answer_every_bad_body_with_a_problem,
+    lists_refuse_bad_filters_and_page_sizes_with_a_problem,
+    a_path_id_that_is_not_utf8_gets_a_problem,
+    a_full_card_number_in_the_merchant_name_is_refused,
+    trailing_data_after_the_json_body_is_refused,
+    an_overlong_url_is_refused_with_414,
+    control_characters_are_refused_at_the_edge,
+);

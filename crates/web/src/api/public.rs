@@ -537,7 +537,11 @@ mod tests {
         assert!(limiter.take(a, start).is_ok());
         assert!(limiter.take(b, start + Duration::from_secs(30)).is_ok());
         let later = start + Duration::from_secs(40);
-        assert!(limiter.take(Some(IpAddr::from([10, 0, 0, 4])), later).is_ok());
+        assert!(
+            limiter
+                .take(Some(IpAddr::from([10, 0, 0, 4])), later)
+                .is_ok()
+        );
         assert_eq!(limiter.tracked(), 2);
         // b's bucket was not full: still tracked, still short of a token.
         for _ in 0..2 {
