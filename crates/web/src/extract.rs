@@ -25,16 +25,17 @@ pub const ID_CHARS_MAX: usize = 64;
 /// Path parameters that are texts, not ids.
 const TEXT_PATH_PARAMS: [&str; 1] = ["merchant_refund_no"];
 
-/// The id prefix of the resource a path segment names (`/v1/refunds/{id}` → `rf_`).
-fn id_prefix(segment: &str) -> Option<&'static str> {
+/// The id prefix of the resource a path segment names (`/v1/refunds/{id}` → `rf_`), and
+/// the code its "no such" problem has (as the engine answers an unknown id).
+fn id_prefix(segment: &str) -> Option<(&'static str, &'static str)> {
     Some(match segment {
-        "refunds" | "by-id" => "rf_",
-        "payments" => "pay_",
-        "merchants" => "mch_",
-        "cases" => "case_",
-        "keys" => "key_",
-        "reconciliations" => "recon_",
-        "reconciliation-exceptions" => "rex_",
+        "refunds" | "by-id" => ("rf_", "not_found"),
+        "payments" => ("pay_", "payment_not_found"),
+        "merchants" => ("mch_", "not_found"),
+        "cases" => ("case_", "not_found"),
+        "keys" => ("key_", "not_found"),
+        "reconciliations" => ("recon_", "not_found"),
+        "reconciliation-exceptions" => ("rex_", "not_found"),
         _ => return None,
     })
 }
@@ -115,7 +116,7 @@ fn check_path_param(route: Option<&str>, name: &str, value: &str) -> Result<(), 
         }
         None
     });
-    let prefix = segment.and_then(id_prefix).unwrap_or("");
+    let (prefix, code) = segment.and_then(id_prefix).unwrap_or(("", "not_found"));
     let well_formed = !value.is_empty()
         && value.len() <= ID_CHARS_MAX
         && value.starts_with(prefix)
@@ -128,7 +129,7 @@ fn check_path_param(route: Option<&str>, name: &str, value: &str) -> Result<(), 
         let what = segment.unwrap_or("resource").trim_end_matches('s');
         Err(Problem::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            code,
             format!("no such {what}: {name} is not an id yuanlu gives"),
         ))
     }
