@@ -122,3 +122,46 @@ async fn a_bad_trusted_proxy_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("trusted-proxy"), "{stderr}");
 }
+
+/// Wrong references lock one refund's lookup (429 with Retry-After, even for the right
+/// reference), and the lock outlives a restart: it is kept in the database.
+#[tokio::test]
+async fn wrong_facts_lock_a_refund_across_a_restart() {
+    let dir = common::data_dir();
+    let mut server = Server::start(dir.path());
+    let (_, key) = server.merchant("Lock Tea").await;
+    let payment = server.payment(&key, "wechat", 10_000).await;
+    let payment_id = payment["id"].as_str().unwrap();
+    let refund = server.refund(&key, payment_id, 100, "LOCK-1").await;
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    let refund_id = refund.str("id");
+    let by_id =
+        |reference: &str| format!("/v1/public/refunds/by-id/{refund_id}?reference={reference}");
+    let get = |server: &Server, path: String| {
+        let request = server.http.get(server.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    };
+    assert_eq!(get(&server, by_id(payment_id)).await.0, 200);
+    for n in 0..5 {
+        let (status, _, body) = get(&server, by_id(&format!("pay_wrong{n}"))).await;
+        assert_eq!(status, 404, "{body}");
+    }
+    let (status, retry_after, body) = get(&server, by_id(payment_id)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    let seconds: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=3_600).contains(&seconds), "{seconds}");
+    server.kill();
+    let server = Server::start(dir.path());
+    let (status, _, body) = get(&server, by_id(payment_id)).await;
+    assert_eq!(status, 429, "the lock did not survive a restart: {body}");
+}
