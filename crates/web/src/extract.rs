@@ -96,6 +96,26 @@ fn check_json_texts(body: &[u8]) -> Result<(), Problem> {
     }
 }
 
+/// Checks an uploaded text file (a statement): no control byte but tab and line ends, so
+/// no NUL reaches a database text column. Names the line of the first one.
+pub fn check_file_bytes(field: &str, bytes: &[u8]) -> Result<(), Problem> {
+    let bad = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f;
+    match bytes.iter().position(|b| bad(*b)) {
+        None => Ok(()),
+        Some(at) => {
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                format!(
+                    "{field}: line {line}: a control character (e.g. NUL); statements are text"
+                ),
+            )
+            .with_field(field))
+        }
+    }
+}
+
 /// Checks one path parameter: ids must be able to exist, texts must be printable.
 fn check_path_param(route: Option<&str>, name: &str, value: &str) -> Result<(), Problem> {
     if TEXT_PATH_PARAMS.contains(&name) {

@@ -1657,6 +1657,15 @@ async fn an_overlong_url_is_refused_with_414(backend: Backend) {
     assert!(status_line.starts_with("HTTP/1.1 414"), "{status_line}");
 }
 
+/// The WeChat trade bill of docs/statements.md, with `{nul}` where a NUL goes.
+const WECHAT_BILL: &str = concat!(
+    "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n",
+    "`2026-03-01 09:30:15,`wx2421b1c4370ec43b,`1900000109,`0,`POS-0001,`4200002026030100000000000001,`pay_01JNQ0000000000000000001,`oUpF8uMuAJO{nul}_M2pxb1Q9zNjWeS6o,`MICROPAY,`SUCCESS,`CMB_DEBIT,`CNY,`123.45,`0.00,`0,`0,`0.00,`0.00,`,`,`咖啡豆,`,`0.47,`0.38%,`123.45,`0.00,`\n",
+    "`2026-03-01 14:15:02,`wx2421b1c4370ec43b,`1900000109,`0,`POS-0001,`4200002026030100000000000001,`pay_01JNQ0000000000000000001,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`MICROPAY,`REFUND,`CMB_DEBIT,`CNY,`0.00,`0.00,`50300000012026030100000000001,`rf_01JNQ0000000000000000002,`23.45,`0.00,`ORIGINAL,`SUCCESS,`咖啡豆,`,`-0.09,`0.38%,`0.00,`23.45,`\n",
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n",
+    "`2,`123.45,`23.45,`0.00,`0.38,`123.45,`23.45\n",
+);
+
 /// Control characters spelled in a path, a query or JSON: NUL (which PostgreSQL refuses in
 /// text), another C0 control, DEL and a C1 control (NEL).
 const PATH_CONTROLS: [&str; 4] = ["%00", "%01", "%7F", "%C2%85"];
@@ -2055,7 +2064,32 @@ async fn control_characters_are_refused_at_the_edge(backend: Backend) {
             ));
         }
     }
+    // A statement file with a NUL: refused before any of it is stored.
+    let bill = WECHAT_BILL.replace("{nul}", "\0").into_bytes();
+    cases.push(case(
+        "a statement with a NUL",
+        Method::POST,
+        "/v1/reconciliations?channel=wechat",
+        Key::Admin,
+        Body::Raw(Some("text/csv"), bill),
+        400,
+        Some("validation_error"),
+    ));
     run(&w, cases).await;
+    // Without the NUL the same file is imported (so the refusal above was for the NUL).
+    let clean = WECHAT_BILL.replace("{nul}", "").into_bytes();
+    let imported = w
+        .server
+        .send(
+            w.server
+                .http
+                .post(w.server.url("/v1/reconciliations?channel=wechat"))
+                .bearer_auth(ADMIN_KEY)
+                .header("content-type", "text/csv")
+                .body(clean),
+        )
+        .await;
+    assert!([200, 201].contains(&imported.status), "{}", imported.text);
     // A line break is a control character too (as the engine's text rules say).
     let r = w
         .server

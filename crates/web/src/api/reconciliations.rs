@@ -129,6 +129,7 @@ pub async fn import_reconciliation(
     if bytes.is_empty() {
         return Err(bad("file", "the body is empty: send the statement file"));
     }
+    crate::extract::check_file_bytes("file", &bytes)?;
     let view = state
         .engine
         .import_statement(&who, channel, &bytes, &mut |_| {})
