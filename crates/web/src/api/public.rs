@@ -217,7 +217,8 @@ pub struct ReferenceParams {
 /// The consumer's view of a refund named by the merchant's refund number and the last four
 /// digits of the phone given at payment: status, timeline, expected arrival — nothing more.
 /// 404 when nothing matches; 409 `conflict` when several refunds match (then look it up by
-/// id). Rate limited per client (429 `rate_limited`).
+/// id). Rate limited per client address and per refund: 5 wrong phone digits for a refund
+/// in an hour lock its lookup until the hour ends (429 `rate_limited` with `Retry-After`).
 #[utoipa::path(get, path = "/v1/public/refunds/{merchant_refund_no}", tag = "public",
     params(("merchant_refund_no" = String, Path, description = "the refund number on the merchant's receipt"), PhoneParams),
     responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
@@ -237,7 +238,8 @@ pub async fn refund_by_number(
 }
 
 /// The consumer's view of a refund named by its id and its payment's reference. 404 when
-/// they do not match. Rate limited per client (429 `rate_limited`).
+/// they do not match. Rate limited per client address and per refund: 5 wrong references
+/// in an hour lock its lookup until the hour ends (429 `rate_limited` with `Retry-After`).
 #[utoipa::path(get, path = "/v1/public/refunds/by-id/{refund_id}", tag = "public",
     params(("refund_id" = String, Path, description = "refund id, `rf_…`"), ReferenceParams),
     responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
