@@ -4,7 +4,8 @@
 //! Every text is checked here, at the edge, before it reaches the engine or a database
 //! (PostgreSQL refuses NUL in text; nothing legitimate holds control characters):
 //! - a path id ([`ApiPath`]) that cannot be an id (not its route's prefix, other than
-//!   `A-Z a-z 0-9 _ -`, longer than [`ID_CHARS_MAX`]) names nothing: 404 `not_found`;
+//!   `A-Z a-z 0-9 _ -`, longer than [`ID_CHARS_MAX`]) names nothing: 404, with the code an
+//!   unknown id of that kind gets;
 //! - any other text (JSON strings, query parameters, the public lookup's receipt number)
 //!   holding a control character (line breaks and tabs included, as the engine's own text
 //!   rules say): 400 `validation_error` naming the field.
@@ -26,14 +27,14 @@ pub const ID_CHARS_MAX: usize = 64;
 const TEXT_PATH_PARAMS: [&str; 1] = ["merchant_refund_no"];
 
 /// The id prefix of the resource a path segment names (`/v1/refunds/{id}` → `rf_`), and
-/// the code its "no such" problem has (as the engine answers an unknown id).
+/// the code its "no such" problem has (as the engine answers an unknown id). Segments not
+/// listed get the charset and length check only.
 fn id_prefix(segment: &str) -> Option<(&'static str, &'static str)> {
     Some(match segment {
         "refunds" | "by-id" => ("rf_", "not_found"),
         "payments" => ("pay_", "payment_not_found"),
         "merchants" => ("mch_", "not_found"),
         "cases" => ("case_", "not_found"),
-        "keys" => ("key_", "not_found"),
         "reconciliations" => ("recon_", "not_found"),
         "reconciliation-exceptions" => ("rex_", "not_found"),
         _ => return None,
