@@ -186,6 +186,7 @@ fn config(worker: &str) -> DispatchConfig {
         confirm_poll_base: std::time::Duration::from_secs(30),
         confirm_poll_cap: std::time::Duration::from_secs(600),
         attempts_max: 4,
+        query_errors_max: 3,
     }
 }
 
