@@ -103,9 +103,13 @@ pub fn timeline(
                 status,
                 actor: entry.actor.clone(),
                 description: describe(&entry.action, &data, status),
-                money_at: status
-                    .map(|s| money_at(s, refund_type, destination))
-                    .unwrap_or_default(),
+                money_at: if entry.action == action::OUTCOME_UNKNOWN {
+                    "held by the acquirer; the channel may still pay it, so it stays held until an operator decides".to_string()
+                } else {
+                    status
+                        .map(|s| money_at(s, refund_type, destination))
+                        .unwrap_or_default()
+                },
             }
         })
         .collect()
