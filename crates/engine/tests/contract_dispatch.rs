@@ -186,7 +186,7 @@ impl RefundConnector for FakeChannel {
         *asked += 1;
         let asked = *asked;
         if let Some(&run) = books.failing_queries.get(&request.refund_id)
-            && (run == u32::MAX || asked % (run + 1) != 0)
+            && (run == u32::MAX || !asked.is_multiple_of(run + 1))
         {
             return Err(ConnectorError::Unknown("query timed out".into()));
         }
