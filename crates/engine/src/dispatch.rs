@@ -704,6 +704,8 @@ impl Engine {
             RerouteTarget::BankAccount { account, .. } => {
                 row.reroute_account = Some(account);
                 row.send_state = SEND_STATE_NOT_SENT.to_string();
+                // A new route has its own attempts (the old one may have used them all).
+                row.dispatch_attempts = 0;
                 row.next_attempt_at_us = Some(now_us);
                 row.received_account = account_shown;
                 conn.update_refund_dispatch(&row).await?;

@@ -397,6 +397,29 @@ contract!(
     }
 );
 
+contract!(
+    an_exhausted_refund_rerouted_by_an_operator_gets_its_attempts_again,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "again").await;
+        fake.script(&id, &[Script::TimeOut; 5]);
+        drain(&h, &engine, &config("w1")).await;
+        assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+        let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap();
+        engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap();
+        // The new route's first send times out too; its second pays.
+        drain(&h, &engine, &config("w1")).await;
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded, "{:?}", done.timeline);
+        assert_eq!(fake.executes(&id), 6);
+        assert_eq!(fake.times_paid(&id), 1);
+    }
+);
+
 contract!(failed_queries_are_bounded_and_end_abnormal, |h| {
     let (engine, fake) = with_fake(&h);
     let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
