@@ -500,7 +500,13 @@ impl Engine {
             // rerouted the refund: the worker's own answers decide the new route.
             return Ok(());
         }
-        if status != RefundStatus::Processing {
+        // The channel paid a refund that waits, abnormal, for an operator (dispatch gave up
+        // without an answer, or the route was reported closed): record the payment, so the
+        // operator cannot return the money to the merchant as well.
+        let late_success = status == RefundStatus::Abnormal
+            && row.reroute_account.is_none()
+            && matches!(outcome, ChannelOutcome::Succeeded { .. });
+        if status != RefundStatus::Processing && !late_success {
             // Final, abnormal (waiting for an operator) or not yet sent: a late or stray
             // answer changes nothing.
             if holds_lease {
@@ -513,6 +519,27 @@ impl Engine {
             return Ok(());
         }
         let mut counters = payment.counters();
+        let mut status = status;
+        if late_success {
+            let change = Change {
+                to: RefundStatus::Processing,
+                action: action::ACCEPTED,
+                review_note: Some("the channel answered after dispatch stopped".to_string()),
+                reviewed_by: None,
+                tracking_no: None,
+            };
+            apply_transition(
+                &mut conn,
+                &mut row,
+                &mut counters,
+                status,
+                &change,
+                DISPATCH_ACTOR,
+                now_us,
+            )
+            .await?;
+            status = RefundStatus::Processing;
+        }
         let channel =
             Channel::parse(&row.channel).ok_or_else(|| EngineError::corrupt("bad channel"))?;
         match outcome {

@@ -420,6 +420,50 @@ contract!(
     }
 );
 
+contract!(
+    a_channel_that_pays_after_dispatch_gave_up_is_recorded_as_paid,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "alipay", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "late").await;
+        fake.script(&id, &[Script::TimeOut; 4]);
+        drain(&h, &engine, &config("w1")).await;
+        assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+        // The channel's success callback arrives after all.
+        let paid_late = ChannelOutcome::Succeeded {
+            channel_refund_id: "ch_late".into(),
+            received_account: Some("余额".into()),
+            succeeded_at: Utc::now(),
+        };
+        engine
+            .apply_outcome(None, &id, paid_late.clone())
+            .await
+            .unwrap();
+        engine.apply_outcome(None, &id, paid_late).await.unwrap();
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded);
+        let names: Vec<_> = done.timeline.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(
+            names[names.len() - 3..],
+            [
+                "refund.outcome_unknown",
+                "refund.accepted",
+                "refund.succeeded"
+            ]
+        );
+        let paid = engine.get_payment(&shop, &payment).await.unwrap();
+        assert_eq!((paid.amount_refunded, paid.amount_in_flight), (1_000, 0));
+        assert!(engine.check_ledger().await.unwrap().balanced);
+        // Nothing is left for an operator to return to the merchant.
+        let input: RerouteInput = serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+        let refused = engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "invalid_transition");
+    }
+);
+
 contract!(failed_queries_are_bounded_and_end_abnormal, |h| {
     let (engine, fake) = with_fake(&h);
     let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
