@@ -128,12 +128,11 @@ pub fn decide_refund(
     } else {
         RefundType::Refund
     };
-    let fee_refunded_fen = match (refund_type, channel.fee_refund) {
-        (RefundType::Void, _) => payment.fee_fen,
-        (RefundType::Refund, FeeRefundPolicy::None) => 0,
-        (RefundType::Refund, FeeRefundPolicy::Proportional) => proportional_fee_refund(
-            payment.amount_fen,
-            payment.fee_fen,
+    let fee_refunded_fen = match refund_type {
+        RefundType::Void => payment.fee_fen,
+        RefundType::Refund => refund_fee(
+            channel.fee_refund,
+            payment,
             payment.amount_refunded_fen + payment.amount_in_flight_fen + amount,
             payment.fee_returned_fen,
         ),
@@ -165,15 +164,66 @@ pub fn decide_refund(
     })
 }
 
-/// A card or UnionPay QR payment refunded in full, on its capture day (Asia/Shanghai),
-/// before settlement has run for that day.
+/// A card or UnionPay QR payment refunded in full, while its void window is open.
 fn is_void(payment: &PaymentState, amount: i64, ctx: &DecideContext<'_>) -> bool {
     payment.channel.supports_void()
         && amount == payment.amount_fen
         && payment.amount_refunded_fen == 0
         && payment.amount_in_flight_fen == 0
-        && shanghai_date(payment.captured_at) == shanghai_date(ctx.now)
-        && !ctx.capture_day_settled
+        && void_window_open(payment.captured_at, ctx.now, ctx.capture_day_settled)
+}
+
+/// A void (撤销) is possible only on the payment's business date (its capture day,
+/// Asia/Shanghai) and before settlement ran for that date: after either, the payment has
+/// been (or is about to be) settled and only a refund (退货) through the channel can pay the
+/// consumer back. Checked when a refund is asked for and again when a void would complete.
+pub fn void_window_open(
+    captured_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    capture_day_settled: bool,
+) -> bool {
+    shanghai_date(captured_at) == shanghai_date(now) && !capture_day_settled
+}
+
+/// The fee a refund (退货) returns under the channel's policy: `refunded_total_after` and
+/// `fee_returned_before` count succeeded and in-flight refunds other than this one's fee.
+fn refund_fee(
+    policy: FeeRefundPolicy,
+    payment: &PaymentState,
+    refunded_total_after_fen: i64,
+    fee_returned_before_fen: i64,
+) -> i64 {
+    match policy {
+        FeeRefundPolicy::None => 0,
+        FeeRefundPolicy::Proportional => proportional_fee_refund(
+            payment.amount_fen,
+            payment.fee_fen,
+            refunded_total_after_fen,
+            fee_returned_before_fen,
+        ),
+    }
+}
+
+/// A void waiting to complete whose window has passed becomes a refund (退货): the fee it
+/// returns now, under the refund fee rule. `payment`'s counters already hold this refund
+/// (its amount in flight, `held_fee_fen` in the returned fee). `None`: still a void.
+pub fn void_becomes_refund(
+    settings: &MerchantSettings,
+    payment: &PaymentState,
+    held_fee_fen: i64,
+    now: DateTime<Utc>,
+    capture_day_settled: bool,
+) -> Option<i64> {
+    if void_window_open(payment.captured_at, now, capture_day_settled) {
+        return None;
+    }
+    let policy = settings.channel(payment.channel).fee_refund;
+    Some(refund_fee(
+        policy,
+        payment,
+        payment.amount_refunded_fen + payment.amount_in_flight_fen,
+        payment.fee_returned_fen - held_fee_fen,
+    ))
 }
 
 /// The status a refund moves to once its goods came back: review if it has reasons.

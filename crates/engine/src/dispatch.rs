@@ -62,8 +62,12 @@ pub struct DispatchConfig {
     /// First delay between queries of a refund the channel accepted but has not confirmed.
     pub confirm_poll_base: Duration,
     pub confirm_poll_cap: Duration,
-    /// After this many attempts a refund the channel has no record of is failed.
+    /// After this many sends without a definitive answer (the channel still has no record
+    /// of the refund) it ends `abnormal`: the channel may yet pay, so an operator decides.
     pub attempts_max: i64,
+    /// After this many confirmation queries failed in a row (timeouts, errors) the refund
+    /// ends `abnormal` instead of being queried forever. Their delays back off like sends.
+    pub query_errors_max: i64,
 }
 
 impl Default for DispatchConfig {
@@ -77,6 +81,7 @@ impl Default for DispatchConfig {
             confirm_poll_base: Duration::from_secs(30),
             confirm_poll_cap: Duration::from_secs(3_600),
             attempts_max: 12,
+            query_errors_max: 20,
         }
     }
 }
@@ -211,7 +216,7 @@ impl Engine {
                     self.resend_or_give_up(config, &row, connector.as_ref(), &request)
                         .await
                 }
-                Err(error) => self.retry_later(config, &row.id, &error).await,
+                Err(error) => self.query_failed(config, &row.id, &error).await,
             },
             Step::Send => {
                 self.send(config, &row.id, connector.as_ref(), &request)
@@ -232,7 +237,9 @@ impl Engine {
     }
 
     /// The channel has no record of a refund we may have sent: resend the same request,
-    /// unless it has had its attempts, in which case it fails with the last error.
+    /// unless it has had its attempts. Then it ends `abnormal`, never `failed`: a request
+    /// may still be on its way and the channel may yet pay, so releasing the money to the
+    /// merchant is an operator's decision.
     async fn resend_or_give_up(
         &self,
         config: &DispatchConfig,
@@ -243,15 +250,77 @@ impl Engine {
         if row.dispatch_attempts >= config.attempts_max {
             let last = row.last_error.clone().unwrap_or_else(|| "no answer".into());
             let reason = format!(
-                "{} did not accept the refund after {} attempts (last: {last}); nothing was refunded — ask again or refund the consumer another way",
+                "{} gave no definitive answer after {} attempts (last: {last}) and its final query found no record; it may still pay: query the channel before rerouting the refund or returning it to the merchant",
                 connector.channel_name(),
                 row.dispatch_attempts
             );
-            return self
-                .apply_outcome(Some(config), &row.id, ChannelOutcome::Failed { reason })
-                .await;
+            return self.give_up_unknown(config, &row.id, reason).await;
         }
         self.send(config, &row.id, connector, request).await
+    }
+
+    /// A confirmation query failed: query again later, backing off per failed query, until
+    /// `query_errors_max` failed in a row; then the refund ends `abnormal`.
+    async fn query_failed(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        error: &ConnectorError,
+    ) -> EngineResult<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
+            || parse_status(&row)? != RefundStatus::Processing
+        {
+            return Ok(());
+        }
+        row.query_errors += 1;
+        row.last_error = Some(error.to_string());
+        if row.query_errors >= config.query_errors_max {
+            let reason = format!(
+                "the channel could not be queried {} times in a row (last: {error}); the refund's outcome is unknown and the channel may still pay: query the channel before rerouting the refund or returning it to the merchant",
+                row.query_errors
+            );
+            let now_us = to_micros(now);
+            end_unknown(&mut conn, &mut row, &payment, reason, now_us).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let delay = jittered(config.retry_base, config.retry_cap, row.query_errors);
+        row.next_attempt_at_us = Some(to_micros(now + delay));
+        row.lease_owner = None;
+        row.lease_until_us = None;
+        conn.update_refund_dispatch(&row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Dispatch gave up without a definitive answer: the refund ends `abnormal` (its money
+    /// held) with the reason on its timeline, for an operator to decide.
+    async fn give_up_unknown(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        reason: String,
+    ) -> EngineResult<()> {
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
+            || parse_status(&row)? != RefundStatus::Processing
+        {
+            return Ok(());
+        }
+        end_unknown(&mut conn, &mut row, &payment, reason, now_us).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Marks the refund `sent` (committed), then calls the channel, then applies the answer.
@@ -335,6 +404,7 @@ impl Engine {
         }
         row.send_state = SEND_STATE_SENT.to_string();
         row.dispatch_attempts += 1;
+        row.query_errors = 0;
         row.next_attempt_at_us = Some(now_us + to_micros_duration(config.lease));
         conn.update_refund_dispatch(&row).await?;
         let _ = channel_name;
@@ -418,6 +488,10 @@ impl Engine {
         let status = parse_status(&row)?;
         let holds_lease =
             config.is_some_and(|c| row.lease_owner.as_deref() == Some(c.worker_id.as_str()));
+        if holds_lease {
+            // The channel answered: failed queries in a row start again from zero.
+            row.query_errors = 0;
+        }
         let stale_route_callback = config.is_none()
             && row.reroute_account.is_some()
             && matches!(outcome, ChannelOutcome::Abnormal { .. });
@@ -426,7 +500,13 @@ impl Engine {
             // rerouted the refund: the worker's own answers decide the new route.
             return Ok(());
         }
-        if status != RefundStatus::Processing {
+        // The channel paid a refund that waits, abnormal, for an operator (dispatch gave up
+        // without an answer, or the route was reported closed): record the payment, so the
+        // operator cannot return the money to the merchant as well.
+        let late_success = status == RefundStatus::Abnormal
+            && row.reroute_account.is_none()
+            && matches!(outcome, ChannelOutcome::Succeeded { .. });
+        if status != RefundStatus::Processing && !late_success {
             // Final, abnormal (waiting for an operator) or not yet sent: a late or stray
             // answer changes nothing.
             if holds_lease {
@@ -439,6 +519,27 @@ impl Engine {
             return Ok(());
         }
         let mut counters = payment.counters();
+        let mut status = status;
+        if late_success {
+            let change = Change {
+                to: RefundStatus::Processing,
+                action: action::ACCEPTED,
+                review_note: Some("the channel answered after dispatch stopped".to_string()),
+                reviewed_by: None,
+                tracking_no: None,
+            };
+            apply_transition(
+                &mut conn,
+                &mut row,
+                &mut counters,
+                status,
+                &change,
+                DISPATCH_ACTOR,
+                now_us,
+            )
+            .await?;
+            status = RefundStatus::Processing;
+        }
         let channel =
             Channel::parse(&row.channel).ok_or_else(|| EngineError::corrupt("bad channel"))?;
         match outcome {
@@ -630,6 +731,8 @@ impl Engine {
             RerouteTarget::BankAccount { account, .. } => {
                 row.reroute_account = Some(account);
                 row.send_state = SEND_STATE_NOT_SENT.to_string();
+                // A new route has its own attempts (the old one may have used them all).
+                row.dispatch_attempts = 0;
                 row.next_attempt_at_us = Some(now_us);
                 row.received_account = account_shown;
                 conn.update_refund_dispatch(&row).await?;
@@ -681,6 +784,8 @@ impl Engine {
         let event = connector
             .parse_callback(headers, body)
             .map_err(|e| EngineError::validation("body", e.to_string()))?;
+        self.check_callback_channel(connector.channel_name(), &event.refund_id)
+            .await?;
         match self
             .apply_outcome(None, &event.refund_id, event.outcome)
             .await
@@ -693,6 +798,36 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// A callback settles only refunds sent through the connector that verified it: a valid
+    /// callback of one channel naming another channel's refund is refused, nothing written.
+    /// A refund's channel never changes (a reroute keeps it), so reading it first is enough.
+    async fn check_callback_channel(
+        &self,
+        callback_channel: &str,
+        refund_id: &str,
+    ) -> EngineResult<()> {
+        let row = {
+            let mut pooled = self.db.acquire().await?;
+            pooled.conn().get_refund(None, refund_id).await?
+        };
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let refund_channel = Channel::parse(&row.channel).ok_or_else(|| {
+            EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
+        })?;
+        let refund_connector = self.channel_set()?.connector(refund_channel);
+        if refund_connector.map(|c| c.channel_name()) != Some(callback_channel) {
+            tracing::warn!(refund_id, callback_channel, refund_channel = %refund_channel, "callback from another channel refused");
+            return Err(EngineError::CallbackChannelMismatch {
+                refund_id: row.id,
+                refund_channel: refund_channel.id().to_string(),
+                callback_channel: callback_channel.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Expected arrival of a refund the channel accepted at `accepted_at`.
@@ -825,6 +960,23 @@ async fn leave_dispatch(
     apply_transition(conn, row, counters, from, &change, DISPATCH_ACTOR, now_us).await?;
     conn.update_refund_dispatch(row).await?;
     Ok(())
+}
+
+/// A `processing` refund whose outcome dispatch could not learn ends `abnormal` (its money
+/// held), with the reason on its timeline, for an operator to decide.
+async fn end_unknown(
+    conn: &mut Conn<'_>,
+    row: &mut RefundRow,
+    payment: &PaymentRow,
+    reason: String,
+    now_us: i64,
+) -> EngineResult<()> {
+    let mut counters = payment.counters();
+    row.last_error = Some(reason.clone());
+    row.query_errors = 0;
+    let step = (RefundStatus::Abnormal, action::OUTCOME_UNKNOWN);
+    let from = RefundStatus::Processing;
+    leave_dispatch(conn, row, &mut counters, from, step, reason, now_us).await
 }
 
 /// A refund leaves the queue: no lease, nothing scheduled.

@@ -35,6 +35,14 @@ pub enum EngineError {
         "the merchant's balance ({available_fen} fen unsettled plus carried) cannot fund this refund's net debit of {needed_fen} fen; wait for more sales or ask the acquirer to allow carry-forward"
     )]
     InsufficientBalance { available_fen: i64, needed_fen: i64 },
+    #[error(
+        "a {callback_channel} callback cannot settle refund {refund_id}, which was sent to {refund_channel}; nothing was changed"
+    )]
+    CallbackChannelMismatch {
+        refund_id: String,
+        refund_channel: String,
+        callback_channel: String,
+    },
     #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
     UnsupportedCurrency(String),
     #[error("internal storage error: {0}")]
@@ -54,6 +62,7 @@ impl EngineError {
             EngineError::Validation { .. } => "validation_error",
             EngineError::UnsupportedCurrency(_) => "validation_error",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
+            EngineError::CallbackChannelMismatch { .. } => "callback_channel_mismatch",
             EngineError::Store(_) => "internal_error",
         }
     }

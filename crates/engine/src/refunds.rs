@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use yuanlu_domain::decide::{
-    DecideContext, RefundAsk, RefundPlan, decide_refund, status_after_return,
+    DecideContext, RefundAsk, RefundPlan, decide_refund, status_after_return, void_becomes_refund,
 };
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole};
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
@@ -595,9 +595,15 @@ impl Engine {
         // Read again under the lock: the status may have moved while we waited for it.
         let mut row = conn.get_refund(scope, id).await?.ok_or_else(not_found)?;
         let change = decide(&row, &payment)?;
-        let now_us = to_micros(self.clock.now());
+        let now = self.clock.now();
+        let now_us = to_micros(now);
         let from = parse_status(&row)?;
         let mut counters = payment.counters();
+        let queued = change.to == RefundStatus::Queued;
+        if queued && row.refund_type == RefundType::Void.id() {
+            // Decide again: the void window may have passed while it waited.
+            void_or_refund(&mut conn, &mut row, &payment, &mut counters, now).await?;
+        }
         apply_transition(
             &mut conn,
             &mut row,
@@ -608,12 +614,14 @@ impl Engine {
             now_us,
         )
         .await?;
-        let void_ready =
-            change.to == RefundStatus::Queued && row.refund_type == RefundType::Void.id();
-        if void_ready {
+        if queued && row.refund_type == RefundType::Void.id() {
             complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
             notify::enqueue_refund_sms(&mut conn, &row, &payment, notify::SmsKind::Arrived, now_us)
                 .await?;
+        } else if queued {
+            // A refund queued after review or a return waits for a dispatch worker.
+            row.next_attempt_at_us = Some(now_us);
+            conn.update_refund_dispatch(&row).await?;
         }
         let view = refund_view(&mut conn, &row, &payment).await?;
         tx.commit().await?;
@@ -855,6 +863,57 @@ fn needs_dispatch(status: RefundStatus, refund_type: RefundType) -> bool {
     status == RefundStatus::Queued && refund_type == RefundType::Refund
 }
 
+/// A void about to complete whose window has passed (its business date is over, or was
+/// settled) becomes a refund (退货): the refund fee rule sets the fee it returns, and the
+/// caller's transition to `queued` applies the funding rule and the ledger debit, and sends
+/// it along the original route. The timeline says why. A void still possible is left as is.
+async fn void_or_refund(
+    conn: &mut Conn<'_>,
+    row: &mut RefundRow,
+    payment: &PaymentRow,
+    counters: &mut PaymentCounters,
+    now: DateTime<Utc>,
+) -> EngineResult<()> {
+    let state = views::payment_state(payment)?;
+    let business_date = shanghai_date(state.captured_at);
+    let settled = conn
+        .is_settled(&business_date.format("%Y-%m-%d").to_string())
+        .await?;
+    let merchant = conn.get_merchant(&row.merchant_id).await?.ok_or_else(|| {
+        EngineError::corrupt(format!("refund {} names a missing merchant", row.id))
+    })?;
+    let settings = views::merchant(&merchant)?.settings;
+    let Some(fee) = void_becomes_refund(&settings, &state, row.fee_refunded_fen, now, settled)
+    else {
+        return Ok(());
+    };
+    counters.fee_returned_fen += fee - row.fee_refunded_fen;
+    conn.update_refund_terms(&row.id, RefundType::Refund.id(), fee)
+        .await?;
+    audit::append(
+        conn,
+        AuditEvent {
+            chain: &row.merchant_id,
+            at_us: to_micros(now),
+            actor: "system",
+            action: action::BECAME_REFUND,
+            subject_id: &row.id,
+            data: json!({
+                "status": row.status,
+                "type": RefundType::Refund.id(),
+                "business_date": business_date.format("%Y-%m-%d").to_string(),
+                "settled": settled,
+                "fee_refunded": fee,
+                "fee_refunded_before": row.fee_refunded_fen,
+            }),
+        },
+    )
+    .await?;
+    row.refund_type = RefundType::Refund.id().to_string();
+    row.fee_refunded_fen = fee;
+    Ok(())
+}
+
 /// A queued void never reaches a channel: the acquirer reverses the payment itself, so it
 /// passes through `processing` to `succeeded` in the same transaction.
 async fn complete_void(
@@ -950,6 +1009,7 @@ fn refund_row(
         succeeded_at_us: None,
         reroute_account: None,
         last_error: None,
+        query_errors: 0,
     }
 }
 

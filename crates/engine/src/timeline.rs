@@ -20,10 +20,14 @@ pub mod action {
     pub const CANCELED: &str = "refund.canceled";
     pub const GOODS_RETURNED: &str = "refund.goods_returned";
     pub const VOID_COMPLETED: &str = "refund.void_completed";
+    /// A void approved after its window passed became a refund (退货).
+    pub const BECAME_REFUND: &str = "refund.void_window_passed";
     pub const SENT: &str = "refund.sent";
     pub const ACCEPTED: &str = "refund.accepted";
     pub const SUCCEEDED: &str = "refund.succeeded";
     pub const ABNORMAL: &str = "refund.abnormal";
+    /// Dispatch gave up without a definitive answer; the refund waits, abnormal, for an operator.
+    pub const OUTCOME_UNKNOWN: &str = "refund.outcome_unknown";
     pub const FAILED: &str = "refund.failed";
     pub const REROUTED: &str = "refund.rerouted";
 }
@@ -104,9 +108,13 @@ pub fn timeline(
                 actor: entry.actor.clone(),
                 description: describe(&entry.action, &data, status, Audience::Staff),
                 public_description: describe(&entry.action, &data, status, Audience::Consumer),
-                money_at: status
-                    .map(|s| money_at(s, refund_type, destination))
-                    .unwrap_or_default(),
+                money_at: if entry.action == action::OUTCOME_UNKNOWN {
+                    "held by the acquirer; the channel may still pay it, so it stays held until an operator decides".to_string()
+                } else {
+                    status
+                        .map(|s| money_at(s, refund_type, destination))
+                        .unwrap_or_default()
+                },
             }
         })
         .collect()
@@ -183,6 +191,22 @@ fn describe(
         action::VOID_COMPLETED => {
             "voided (撤销) at the acquirer: the payment and its whole fee were reversed".to_string()
         }
+        action::BECAME_REFUND => {
+            let date = text(data, "business_date").unwrap_or("?");
+            let why = if data.get("settled").and_then(|s| s.as_bool()) == Some(true) {
+                format!("business date {date} was settled")
+            } else {
+                format!("business date {date} is over")
+            };
+            let fee = data
+                .get("fee_refunded")
+                .and_then(|f| f.as_i64())
+                .map(format_cny)
+                .unwrap_or_default();
+            format!(
+                "void window passed ({why}); becomes a refund (退货) sent to the channel, returning {fee} CNY of the fee"
+            )
+        }
         action::SENT if text(data, "rerouted_to").is_some() => {
             let to = text(data, "rerouted_to").unwrap_or_default();
             format!("sent again, to {to} (rerouted by the acquirer)")
@@ -200,6 +224,9 @@ fn describe(
             format!("refunded by the channel{to}")
         }
         action::ABNORMAL => format!("the channel could not refund along the original route{note}"),
+        action::OUTCOME_UNKNOWN => format!(
+            "no definitive answer from the channel; held for an operator, who decides after a final query{note}"
+        ),
         action::FAILED => format!("failed{note}"),
         action::REROUTED => format!("rerouted by the acquirer{note}"),
         "refund.feedback" => {

@@ -31,6 +31,8 @@ enum Script {
     Accept,
     /// Pay, then lose the answer.
     PayAndLoseAnswer,
+    /// Time out before the request is recorded: the outcome is unknown to the sender.
+    TimeOut,
     /// Busy: nothing recorded.
     Transient,
     /// Refuse for good.
@@ -47,6 +49,10 @@ struct Books {
     accepted: HashMap<String, i64>,
     executes: HashMap<String, u32>,
     accounts: HashMap<String, String>,
+    /// refund id → n: its queries time out n in a row, then one is answered, and again
+    /// (`u32::MAX`: every query times out).
+    failing_queries: HashMap<String, u32>,
+    queries: HashMap<String, u32>,
 }
 
 #[derive(Clone, Default)]
@@ -61,6 +67,24 @@ impl FakeChannel {
             .unwrap()
             .scripts
             .insert(refund_id.to_string(), steps.iter().cloned().collect());
+    }
+
+    fn fail_queries(&self, refund_id: &str, count: u32) {
+        self.books
+            .lock()
+            .unwrap()
+            .failing_queries
+            .insert(refund_id.to_string(), count);
+    }
+
+    fn queries(&self, refund_id: &str) -> u32 {
+        self.books
+            .lock()
+            .unwrap()
+            .queries
+            .get(refund_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn executes(&self, refund_id: &str) -> u32 {
@@ -141,6 +165,7 @@ impl RefundConnector for FakeChannel {
                 FakeChannel::pay(&mut books, request);
                 Err(ConnectorError::Unknown("timed out".into()))
             }
+            Script::TimeOut => Err(ConnectorError::Unknown("timed out".into())),
             Script::Transient => Err(ConnectorError::Transient("SYSTEM_ERROR".into())),
             Script::Final => Err(ConnectorError::Final(
                 "NOT_ENOUGH: merchant account balance too low".into(),
@@ -157,6 +182,14 @@ impl RefundConnector for FakeChannel {
         request: &RefundRequest,
     ) -> Result<Option<ChannelOutcome>, ConnectorError> {
         let mut books = self.books.lock().unwrap();
+        let asked = books.queries.entry(request.refund_id.clone()).or_insert(0);
+        *asked += 1;
+        let asked = *asked;
+        if let Some(&run) = books.failing_queries.get(&request.refund_id)
+            && (run == u32::MAX || !asked.is_multiple_of(run + 1))
+        {
+            return Err(ConnectorError::Unknown("query timed out".into()));
+        }
         if books.paid.contains_key(&request.refund_id) {
             return Ok(Some(FakeChannel::pay(&mut books, request)));
         }
@@ -186,6 +219,7 @@ fn config(worker: &str) -> DispatchConfig {
         confirm_poll_base: std::time::Duration::from_secs(30),
         confirm_poll_cap: std::time::Duration::from_secs(600),
         attempts_max: 4,
+        query_errors_max: 3,
     }
 }
 
@@ -295,27 +329,171 @@ contract!(
     }
 );
 
+/// The refund ended `abnormal` for an operator, its money held, with dispatch's reason last
+/// on its timeline.
+async fn assert_held_for_an_operator(
+    engine: &Engine,
+    shop: &Principal,
+    id: &str,
+    payment: &str,
+) -> String {
+    let held = engine.get_refund(shop, id).await.unwrap();
+    assert_eq!(held.status, RefundStatus::Abnormal);
+    assert_eq!(held.failure_reason, None, "not failed");
+    let last = held.timeline.last().unwrap();
+    assert_eq!(last.event, "refund.outcome_unknown");
+    assert!(
+        last.description.contains("no definitive answer")
+            && last.description.contains("may still pay"),
+        "{}",
+        last.description
+    );
+    assert!(last.money_at.contains("may still pay"), "{}", last.money_at);
+    let payment_after = engine.get_payment(shop, payment).await.unwrap();
+    assert_eq!(
+        (payment_after.refundable, payment_after.amount_in_flight),
+        (9_000, 1_000),
+        "the money stays held: the channel may still pay the consumer"
+    );
+    assert!(engine.check_ledger().await.unwrap().balanced);
+    last.description.clone()
+}
+
 contract!(
-    a_channel_that_never_records_the_refund_fails_it_with_a_reason,
+    a_channel_that_never_records_the_refund_ends_abnormal_not_failed,
     |h| {
         let (engine, fake) = with_fake(&h);
         let (shop, payment) = shop_and_payment(&h, "debit_card", 10_000).await;
         let id = refund(&h, &shop, &payment, 1_000, "down").await;
         fake.script(&id, &[Script::Transient; 10]);
         drain(&h, &engine, &config("w1")).await;
-        let failed = engine.get_refund(&shop, &id).await.unwrap();
-        assert_eq!(failed.status, RefundStatus::Failed);
-        let reason = failed.failure_reason.unwrap();
-        assert!(
-            reason.contains("did not accept the refund after 4 attempts"),
-            "{reason}"
-        );
+        let why = assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+        assert!(why.contains("after 4 attempts"), "{why}");
+        assert_eq!(fake.executes(&id), 4);
         assert_eq!(fake.times_paid(&id), 0);
-        let payment_after = engine.get_payment(&shop, &payment).await.unwrap();
+    }
+);
+
+contract!(
+    exhausted_attempts_with_unknown_outcomes_end_abnormal_for_an_operator,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "alipay", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "timeouts").await;
+        fake.script(&id, &[Script::TimeOut; 10]);
+        drain(&h, &engine, &config("w1")).await;
+        let why = assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+        assert!(why.contains("timed out"), "{why}");
         assert_eq!(
-            payment_after.refundable, 10_000,
-            "a failed refund releases its amount"
+            fake.executes(&id),
+            4,
+            "no more sends after the last attempt"
         );
+        assert_eq!(
+            engine.dispatch_once(&config("w1")).await.unwrap(),
+            0,
+            "nothing more is scheduled: an operator decides"
+        );
+    }
+);
+
+contract!(
+    an_exhausted_refund_rerouted_by_an_operator_gets_its_attempts_again,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "again").await;
+        fake.script(&id, &[Script::TimeOut; 5]);
+        drain(&h, &engine, &config("w1")).await;
+        assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+        let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap();
+        engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap();
+        // The new route's first send times out too; its second pays.
+        drain(&h, &engine, &config("w1")).await;
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded, "{:?}", done.timeline);
+        assert_eq!(fake.executes(&id), 6);
+        assert_eq!(fake.times_paid(&id), 1);
+    }
+);
+
+contract!(
+    a_channel_that_pays_after_dispatch_gave_up_is_recorded_as_paid,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "alipay", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "late").await;
+        fake.script(&id, &[Script::TimeOut; 4]);
+        drain(&h, &engine, &config("w1")).await;
+        assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+        // The channel's success callback arrives after all.
+        let paid_late = ChannelOutcome::Succeeded {
+            channel_refund_id: "ch_late".into(),
+            received_account: Some("余额".into()),
+            succeeded_at: Utc::now(),
+        };
+        engine
+            .apply_outcome(None, &id, paid_late.clone())
+            .await
+            .unwrap();
+        engine.apply_outcome(None, &id, paid_late).await.unwrap();
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded);
+        let names: Vec<_> = done.timeline.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(
+            names[names.len() - 3..],
+            [
+                "refund.outcome_unknown",
+                "refund.accepted",
+                "refund.succeeded"
+            ]
+        );
+        let paid = engine.get_payment(&shop, &payment).await.unwrap();
+        assert_eq!((paid.amount_refunded, paid.amount_in_flight), (1_000, 0));
+        assert!(engine.check_ledger().await.unwrap().balanced);
+        // Nothing is left for an operator to return to the merchant.
+        let input: RerouteInput = serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+        let refused = engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "invalid_transition");
+    }
+);
+
+contract!(failed_queries_are_bounded_and_end_abnormal, |h| {
+    let (engine, fake) = with_fake(&h);
+    let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+    let id = refund(&h, &shop, &payment, 1_000, "noquery").await;
+    fake.script(&id, &[Script::Accept]);
+    fake.fail_queries(&id, u32::MAX);
+    drain(&h, &engine, &config("w1")).await;
+    let why = assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
+    assert!(
+        why.contains("could not be queried 3 times in a row"),
+        "{why}"
+    );
+    assert_eq!(fake.queries(&id), 3);
+});
+
+contract!(
+    failed_queries_in_a_row_start_again_when_the_channel_answers,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "wechat", 10_000).await;
+        let id = refund(&h, &shop, &payment, 1_000, "flaky").await;
+        // After each timed-out send two queries fail and the third finds no record, so it
+        // is sent again: six failed queries in all, never three in a row.
+        fake.script(&id, &[Script::TimeOut, Script::TimeOut, Script::Succeed]);
+        fake.fail_queries(&id, 2);
+        drain(&h, &engine, &config("w1")).await;
+        let done = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(done.status, RefundStatus::Succeeded, "{:?}", done.timeline);
+        assert_eq!(fake.times_paid(&id), 1);
+        assert_eq!((fake.executes(&id), fake.queries(&id)), (3, 6));
     }
 );
 

@@ -23,7 +23,7 @@ const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, c
     fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
     review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
     dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
-    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error";
+    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors";
 
 /// Statuses whose amount is held from the payment (see `RefundStatus::holds_money`), plus
 /// succeeded: the refunds that count against a merchant's day.
@@ -428,6 +428,30 @@ impl Conn<'_> {
         Ok(affected == 1)
     }
 
+    /// Changes a refund's type and the fee it returns: a void whose window passed before it
+    /// completed becomes a refund (退货). Only for a refund that has not reached a channel.
+    pub async fn update_refund_terms(
+        &mut self,
+        refund_id: &str,
+        refund_type: &str,
+        fee_refunded_fen: i64,
+    ) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET type = $2, fee_refunded_fen = $3 WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(refund_id)
+            .bind(refund_type)
+            .bind(fee_refunded_fen)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if affected != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "refund {refund_id} vanished during its update"
+            )));
+        }
+        Ok(())
+    }
+
     pub async fn list_refunds(&mut self, filter: &RefundFilter) -> StoreResult<Vec<RefundRow>> {
         let mut query = ListQuery::default();
         let text = |s: &Option<String>| s.clone().map(Bind::Text);
@@ -510,7 +534,7 @@ impl Conn<'_> {
         let sql = "UPDATE refunds SET dispatch_attempts = $2, next_attempt_at_us = $3, lease_owner = $4, \
             lease_until_us = $5, send_state = $6, dispatched_at_us = $7, channel_refund_id = $8, \
             received_account = $9, succeeded_at_us = $10, reroute_account = $11, last_error = $12, \
-            expected_arrival_by_us = $13, failure_reason = $14 WHERE id = $1";
+            expected_arrival_by_us = $13, failure_reason = $14, query_errors = $15 WHERE id = $1";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(row.dispatch_attempts)
@@ -526,6 +550,7 @@ impl Conn<'_> {
             .bind(&row.last_error)
             .bind(row.expected_arrival_by_us)
             .bind(&row.failure_reason)
+            .bind(row.query_errors)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;

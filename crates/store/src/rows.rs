@@ -105,6 +105,8 @@ pub struct RefundRow {
     pub succeeded_at_us: Option<i64>,
     pub reroute_account: Option<String>,
     pub last_error: Option<String>,
+    /// Confirmation queries failed in a row since the channel last answered (migration 0010).
+    pub query_errors: i64,
 }
 
 /// A status change of a refund, with what it records.
