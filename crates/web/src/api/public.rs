@@ -350,10 +350,7 @@ mod tests {
             yuanlu_engine::refunds::CreateOutcome::Created(refund) => refund.id,
             yuanlu_engine::refunds::CreateOutcome::Existing(refund) => refund.id,
         };
-        let app = crate::router(crate::AppState {
-            engine,
-            admin_key_hash: yuanlu_engine::ids::hash_key("admin"),
-        });
+        let app = crate::router(crate::AppState { engine });
         let call = |method: &str, uri: String, body: Option<Value>, peer: Option<[u8; 4]>| {
             let mut request = Request::builder().method(method).uri(uri);
             if body.is_some() {

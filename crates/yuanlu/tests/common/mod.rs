@@ -234,25 +234,29 @@ pub struct Simulator {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`; the channels are under `/wechat`, `/alipay`, `/card`.
     pub base: String,
-    /// Shared with the servers (`--simulator-secret`).
+    /// Shared with the servers (`--simulator-secret-file`).
     pub secret: String,
+    /// A file holding `secret`, for `yuanlu serve --simulator-secret-file`.
+    pub secret_file: PathBuf,
     pub http: reqwest::Client,
     stderr_path: PathBuf,
 }
 
 impl Simulator {
-    /// Starts `yuanlu simulate --listen 127.0.0.1:0 --secret SECRET --faults FAULTS` and
-    /// returns once it printed its listening line. Its stderr goes to a file in `log_dir`.
+    /// Starts `YUANLU_SIMULATOR_SECRET=SECRET yuanlu simulate --listen 127.0.0.1:0 --faults
+    /// FAULTS` and returns once it printed its listening line. Its stderr goes to a file in
+    /// `log_dir`.
     pub fn start(log_dir: &Path, secret: &str, faults: &str) -> Simulator {
         std::fs::create_dir_all(log_dir).unwrap();
         let stderr_path = log_dir.join(format!("simulator-stderr-{}.log", unique("")));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = command();
-        cmd.arg("simulate")
+        let secret_file = log_dir.join(format!("simulator-secret-{}", unique("")));
+        std::fs::write(&secret_file, secret).unwrap();
+        cmd.env("YUANLU_SIMULATOR_SECRET", secret)
+            .arg("simulate")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .arg("--secret")
-            .arg(secret)
             .arg("--faults")
             .arg(faults)
             .stdin(Stdio::null())
@@ -286,6 +290,7 @@ impl Simulator {
             child: Some(child),
             base,
             secret: secret.to_string(),
+            secret_file,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             stderr_path,
         }
@@ -296,8 +301,8 @@ impl Simulator {
         vec![
             "--simulator-url".to_string(),
             self.base.clone(),
-            "--simulator-secret".to_string(),
-            self.secret.clone(),
+            "--simulator-secret-file".to_string(),
+            self.secret_file.display().to_string(),
         ]
     }
 
