@@ -529,3 +529,54 @@ async fn execute(url: &str, sql: &str) {
         .unwrap();
     conn.close().await.unwrap();
 }
+
+/// Runs a command that must refuse to start: its exit status and what it wrote to stderr.
+/// If it prints a `… listening on …` line instead, it is killed and the test fails.
+pub fn expect_refusal(mut cmd: Command) -> (ExitStatus, String) {
+    let stderr_path = std::env::temp_dir().join(unique("yuanlu-refusal-stderr-"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains(" listening on ") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("expected a refusal to start, but it listens: {line}");
+        }
+    }
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    (status, stderr)
+}
+
+/// Spawns a command that serves, and returns it with its base URL once it printed its
+/// `… listening on http://…` line (no sleeps). Kill it when done.
+pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let base = loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait();
+            panic!("exited before listening: {status:?}");
+        }
+        if let Some((_, rest)) = line.split_once(" listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = lines.read_to_end(&mut sink);
+    });
+    (child, base)
+}
