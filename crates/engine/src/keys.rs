@@ -514,7 +514,10 @@ impl Engine {
         };
         if !conn.insert_api_key_if_new(&row).await? {
             // Another process registered it between our read and insert; it is stored now.
-            return Ok(AdminKeyRegistration::Known { id: row.id });
+            let stored = conn.find_api_key(&row.key_hash).await?;
+            return Ok(AdminKeyRegistration::Known {
+                id: stored.map_or(row.id, |stored| stored.id),
+            });
         }
         audit::append(
             &mut conn,
