@@ -1,6 +1,11 @@
 //! Who is calling: the acquirer's admin key, or one merchant's key with a role.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use yuanlu_domain::review::Reviewer;
+use yuanlu_domain::time::to_micros;
+use yuanlu_store::ApiKeyRow;
 
 use crate::Engine;
 use crate::error::{EngineError, EngineResult};
@@ -101,35 +106,88 @@ impl Principal {
 pub const API_KEY_LENGTH_MAX: usize = 200;
 
 impl Engine {
-    /// Resolves a bearer token. `admin_key_hash` is the SHA-256 of the configured admin key.
-    /// Returns `None` for an unknown key.
-    pub async fn authenticate(
-        &self,
-        admin_key_hash: &str,
-        bearer: &str,
-    ) -> EngineResult<Option<Principal>> {
+    /// Resolves a bearer token against the stored keys (admin keys included). Returns
+    /// `None` for an unknown, revoked or expired key. Nothing is cached: a revocation is
+    /// seen by the very next request, in every process.
+    pub async fn authenticate(&self, bearer: &str) -> EngineResult<Option<Principal>> {
         if bearer.is_empty() || bearer.len() > API_KEY_LENGTH_MAX {
             return Ok(None);
         }
         let hash = hash_key(bearer);
-        if constant_time_eq(hash.as_bytes(), admin_key_hash.as_bytes()) {
-            return Ok(Some(Principal::Admin));
-        }
-        let mut conn = self.db.acquire().await?;
-        let Some(row) = conn.conn().find_api_key(&hash).await? else {
+        let now_us = to_micros(self.clock.now());
+        let mut pooled = self.db.acquire().await?;
+        let mut conn = pooled.conn();
+        let Some(row) = conn.find_api_key(&hash).await? else {
             return Ok(None);
         };
-        let role = MerchantRole::parse(&row.role).ok_or_else(|| {
-            EngineError::corrupt(format!("api key {} has role {}", row.id, row.role))
-        })?;
-        Ok(Some(Principal::Merchant {
-            merchant_id: row.merchant_id,
-            key_id: row.id,
-            role,
-        }))
+        if !key_works_at(&row, now_us) {
+            return Ok(None);
+        }
+        if self.key_use.should_record(&row, now_us) {
+            // Best effort: a failed bookkeeping write must not refuse a valid key.
+            if let Err(error) = conn.touch_api_key(&row.id, now_us).await {
+                tracing::warn!(key_id = %row.id, %error, "cannot record the key's last use");
+            }
+        }
+        principal_of(row).map(Some)
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether a stored key opens the API at `now_us`: not revoked, and not past the end of a
+/// rotation's grace period.
+pub fn key_works_at(row: &ApiKeyRow, now_us: i64) -> bool {
+    row.revoked_at_us.is_none() && row.expires_at_us.is_none_or(|end| now_us < end)
+}
+
+fn principal_of(row: ApiKeyRow) -> EngineResult<Principal> {
+    if row.role == ADMIN_ROLE {
+        return Ok(Principal::Admin);
+    }
+    let role = MerchantRole::parse(&row.role)
+        .ok_or_else(|| EngineError::corrupt(format!("api key {} has role {}", row.id, row.role)))?;
+    let merchant_id = row
+        .merchant_id
+        .ok_or_else(|| EngineError::corrupt(format!("merchant key {} has no merchant", row.id)))?;
+    Ok(Principal::Merchant {
+        merchant_id,
+        key_id: row.id,
+        role,
+    })
+}
+
+/// The stored role of an admin key.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// How often, at most, a key's `last_used_at` is written: reads on the hot path stay reads.
+pub const LAST_USED_RESOLUTION_US: i64 = 60 * 1_000_000;
+
+/// Remembers when this process last wrote each key's `last_used_at`, so that concurrent
+/// requests with one key write it once a minute, not once each.
+#[derive(Debug, Default)]
+pub struct KeyUse {
+    written_at_us: Mutex<HashMap<String, i64>>,
+}
+
+impl KeyUse {
+    /// True when this request should write the key's last use: the stored value is a
+    /// minute old or more, and no other request of this process claimed the write.
+    pub fn should_record(&self, row: &ApiKeyRow, now_us: i64) -> bool {
+        if row
+            .last_used_at_us
+            .is_some_and(|at| now_us - at < LAST_USED_RESOLUTION_US)
+        {
+            return false;
+        }
+        let mut written = match self.written_at_us.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match written.get(&row.id) {
+            Some(at) if now_us - at < LAST_USED_RESOLUTION_US => false,
+            _ => {
+                written.insert(row.id.clone(), now_us);
+                true
+            }
+        }
+    }
 }

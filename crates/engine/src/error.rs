@@ -29,6 +29,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Forbidden(String),
+    /// The request conflicts with the current state (e.g. revoking the last admin key).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
     #[error(
@@ -59,6 +62,7 @@ impl EngineError {
             EngineError::MerchantRefundNoConflict { .. } => "merchant_refund_no_conflict",
             EngineError::InvalidTransition { .. } => "invalid_transition",
             EngineError::Forbidden(_) => "forbidden",
+            EngineError::Conflict(_) => "conflict",
             EngineError::Validation { .. } => "validation_error",
             EngineError::UnsupportedCurrency(_) => "validation_error",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod ledger;
 pub mod merchants;
 pub mod notify;
@@ -56,6 +57,8 @@ pub struct Engine {
     /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
     refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
     group_commit: Arc<refund_writer::GroupCommitStats>,
+    /// When each key's last use was last written (see [`auth::KeyUse`]).
+    key_use: Arc<auth::KeyUse>,
 }
 
 impl Engine {
@@ -74,6 +77,7 @@ impl Engine {
             arrival_rules: Arc::new(ArrivalRules::default()),
             refund_writer: Arc::new(OnceLock::new()),
             group_commit: Arc::default(),
+            key_use: Arc::default(),
         }
     }
 

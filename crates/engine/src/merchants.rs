@@ -5,13 +5,13 @@ use serde_json::json;
 use utoipa::ToSchema;
 use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch};
 use yuanlu_domain::time::to_micros;
-use yuanlu_store::{ApiKeyRow, Conn, MerchantRow};
+use yuanlu_store::{Conn, MerchantRow};
 
 use crate::Engine;
 use crate::audit::{self, AuditEvent};
 use crate::auth::{MerchantRole, Principal};
 use crate::error::{EngineError, EngineResult};
-use crate::ids::{self, hash_key, new_id, new_secret_key};
+use crate::ids::{self, new_id};
 use crate::views::{self, CreatedApiKey, CreatedMerchant, Merchant};
 
 /// Longest merchant name accepted.
@@ -160,31 +160,5 @@ async fn issue_key(
     actor: &str,
     now_us: i64,
 ) -> EngineResult<CreatedApiKey> {
-    let api_key = new_secret_key(API_KEY_PREFIX);
-    let row = ApiKeyRow {
-        key_hash: hash_key(&api_key),
-        id: new_id(ids::API_KEY),
-        merchant_id: merchant_id.to_string(),
-        role: role.id().to_string(),
-        created_at_us: now_us,
-    };
-    conn.insert_api_key(&row).await?;
-    audit::append(
-        conn,
-        AuditEvent {
-            chain: merchant_id,
-            at_us: now_us,
-            actor,
-            action: "api_key.created",
-            subject_id: &row.id,
-            data: json!({ "role": role.id() }),
-        },
-    )
-    .await?;
-    Ok(CreatedApiKey {
-        id: row.id,
-        merchant_id: merchant_id.to_string(),
-        role,
-        api_key,
-    })
+    crate::keys::issue(conn, Some(merchant_id), role.into(), actor, now_us, None).await
 }

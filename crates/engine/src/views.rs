@@ -44,12 +44,13 @@ pub struct CreatedMerchant {
     pub api_key: String,
 }
 
-/// A new API key for a merchant, shown once.
+/// A new API key, shown once.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreatedApiKey {
     pub id: String,
-    pub merchant_id: String,
-    pub role: crate::auth::MerchantRole,
+    /// `null` for an admin key.
+    pub merchant_id: Option<String>,
+    pub role: crate::keys::KeyRole,
     pub api_key: String,
 }
 

@@ -57,9 +57,11 @@ impl Db {
     /// Opens (creating if needed) `yuanlu.db` under `data_dir`: WAL, and `synchronous=FULL`
     /// so a refund acknowledged to a caller survives a power cut, not only a process crash.
     pub async fn open_sqlite(data_dir: &Path) -> StoreResult<Db> {
-        std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
+        create_private_dir(data_dir).map_err(sqlx::Error::Io)?;
+        let path = data_dir.join(SQLITE_FILE);
+        create_private_file(&path).map_err(sqlx::Error::Io)?;
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("yuanlu.db"))
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -72,6 +74,14 @@ impl Db {
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
             .await?;
+        // SQLite creates -wal and -shm with the database file's mode; files left by an
+        // older version are tightened here too.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = data_dir.join(format!("{SQLITE_FILE}{suffix}"));
+            if file.exists() {
+                make_private(&file, 0o600).map_err(sqlx::Error::Io)?;
+            }
+        }
         Ok(Db::Sqlite(pool))
     }
 
@@ -90,13 +100,13 @@ impl Db {
         Ok(Db::Postgres(pool))
     }
 
-    /// Opens the database a URL names: `postgres://…` or `sqlite://path/to/dir`.
+    /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), or `sqlite:`
+    /// (or none) for the embedded SQLite under `data_dir`. Anything else is refused: a typo
+    /// must not silently become an empty SQLite database.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> StoreResult<Db> {
-        match database_url {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Db::open_postgres(url, None).await
-            }
-            _ => Db::open_sqlite(data_dir).await,
+        match check_database_url(database_url).map_err(sqlx::Error::Configuration)? {
+            Backend::Postgres => Db::open_postgres(database_url.unwrap_or_default(), None).await,
+            Backend::Sqlite => Db::open_sqlite(data_dir).await,
         }
     }
 
@@ -139,6 +149,79 @@ impl Db {
             Db::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// The embedded database's file name in the data directory.
+pub const SQLITE_FILE: &str = "yuanlu.db";
+
+/// Which backend a `--database-url` names, or why it names none.
+pub fn check_database_url(
+    url: Option<&str>,
+) -> Result<Backend, Box<dyn std::error::Error + Send + Sync>> {
+    let Some(url) = url else {
+        return Ok(Backend::Sqlite);
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Backend::Postgres);
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest.trim_start_matches('/').is_empty() {
+            return Ok(Backend::Sqlite);
+        }
+        return Err("`sqlite:` takes no path: the embedded database lives in --data-dir (give `sqlite:` alone, or no --database-url)".into());
+    }
+    let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+    Err(format!(
+        "--database-url must start with postgres://, postgresql:// or sqlite: (its scheme is {scheme})"
+    )
+    .into())
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only (0700). An existing
+/// directory is left as it is, with a warning when others may read it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if dir.is_dir() {
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is readable by others; chmod 700 it");
+            }
+            return Ok(());
+        }
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates `path` empty with mode 0600 unless it exists.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 impl Tx {

@@ -13,9 +13,17 @@ pub struct MerchantRow {
 pub struct ApiKeyRow {
     pub key_hash: String,
     pub id: String,
-    pub merchant_id: String,
+    /// `None` for an admin key.
+    pub merchant_id: Option<String>,
+    /// `admin`, `supervisor` or `staff`.
     pub role: String,
     pub created_at_us: i64,
+    pub prefix: Option<String>,
+    pub origin: Option<String>,
+    pub expires_at_us: Option<i64>,
+    pub revoked_at_us: Option<i64>,
+    pub last_used_at_us: Option<i64>,
+    pub replaced_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

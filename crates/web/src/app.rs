@@ -26,8 +26,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
-    /// SHA-256 of the admin key, in hex.
-    pub admin_key_hash: String,
     /// The public endpoints' per-address limit and trusted proxies.
     pub public: std::sync::Arc<crate::api::public::PublicAccess>,
 }
@@ -61,7 +59,16 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::merchants::create_merchant))
         .routes(routes!(api::merchants::get_merchant))
-        .routes(routes!(api::merchants::create_api_key))
+        .routes(routes!(
+            api::merchants::create_api_key,
+            api::keys::list_merchant_keys
+        ))
+        .routes(routes!(api::keys::revoke_key))
+        .routes(routes!(api::keys::rotate_key))
+        .routes(routes!(
+            api::keys::list_admin_keys,
+            api::keys::create_admin_key
+        ))
         .routes(routes!(
             api::payments::record_payment,
             api::payments::list_payments

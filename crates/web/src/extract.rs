@@ -309,7 +309,7 @@ impl FromRequestParts<AppState> for Auth {
         else {
             return Err(Problem::unauthorized());
         };
-        match state.engine.authenticate(&state.admin_key_hash, key).await {
+        match state.engine.authenticate(key).await {
             Ok(Some(principal)) => Ok(Auth(principal)),
             Ok(None) => Err(Problem::unauthorized()),
             Err(error) => Err(error.into()),

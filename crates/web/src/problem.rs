@@ -107,7 +107,8 @@ impl From<EngineError> for Problem {
             EngineError::PaymentNotFound(_) | EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::MerchantRefundNoConflict { .. }
             | EngineError::InvalidTransition { .. }
-            | EngineError::CallbackChannelMismatch { .. } => StatusCode::CONFLICT,
+            | EngineError::CallbackChannelMismatch { .. }
+            | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -1,10 +1,18 @@
 //! The admin key: from `YUANLU_ADMIN_KEY`, else from `<data-dir>/admin.key`, else generated
 //! on first start, written there (readable by the owner only) and printed once.
+//!
+//! Whichever it is, start-up stores it as an admin key ([`register`]) so that it can be
+//! listed, rotated and revoked through the API like any other key. A stored key that was
+//! revoked (or rotated past its grace period) stops the start: it never comes back to life.
 
 use std::io::Write;
 use std::path::Path;
 
+use yuanlu_engine::Engine;
 use yuanlu_engine::ids::new_secret_key;
+use yuanlu_engine::keys::{
+    ADMIN_KEY_PREFIX, AdminKeyRegistration, ORIGIN_ENVIRONMENT, ORIGIN_FILE,
+};
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 /// Shortest admin key accepted from the environment.
@@ -38,11 +46,40 @@ pub fn load_or_create(data_dir: &Path) -> Result<(String, AdminKeySource), Strin
             path.display()
         ));
     }
-    std::fs::create_dir_all(data_dir)
+    yuanlu_store::db::create_private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let key = new_secret_key("ylk_admin");
+    let key = new_secret_key(ADMIN_KEY_PREFIX);
     write_private(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok((key, AdminKeySource::Generated(path)))
+}
+
+/// Stores the configured admin key as an admin key the first time it is seen; refuses a
+/// stored one that no longer works, with what to do instead.
+pub async fn register(engine: &Engine, key: &str, source: &AdminKeySource) -> Result<(), String> {
+    let origin = match source {
+        AdminKeySource::Environment => ORIGIN_ENVIRONMENT,
+        AdminKeySource::File(_) | AdminKeySource::Generated(_) => ORIGIN_FILE,
+    };
+    let registration = engine
+        .register_admin_key(key, origin)
+        .await
+        .map_err(|e| format!("cannot register the admin key: {e}"))?;
+    match registration {
+        AdminKeyRegistration::Registered { id } => {
+            tracing::info!(key_id = %id, origin, "admin key stored");
+            Ok(())
+        }
+        AdminKeyRegistration::Known { .. } => Ok(()),
+        AdminKeyRegistration::Refused { id, reason } => Err(match source {
+            AdminKeySource::Environment => format!(
+                "the admin key in YUANLU_ADMIN_KEY ({id}) cannot be used: {reason}. Set YUANLU_ADMIN_KEY to a working admin key (the one its rotation issued, or another listed by GET /v1/admin/keys)"
+            ),
+            AdminKeySource::File(path) | AdminKeySource::Generated(path) => format!(
+                "the admin key in {} ({id}) cannot be used: {reason}. Set YUANLU_ADMIN_KEY to a working admin key, or write one into that file",
+                path.display()
+            ),
+        }),
+    }
 }
 
 fn write_private(path: &Path, key: &str) -> std::io::Result<()> {

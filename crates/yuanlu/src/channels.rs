@@ -1,8 +1,9 @@
 //! Which channel each refund goes to: the simulators (in this process by default, or a
 //! separate `yuanlu simulate` process), or a real channel configured by environment.
 //!
-//! Per channel, `YUANLU_{WECHAT,ALIPAY,CARD}_URL` and `..._SECRET` point the connector at a
-//! real endpoint (see docs/channels.md); otherwise it goes to the simulator.
+//! Per channel, `YUANLU_{WECHAT,ALIPAY,CARD}_URL` and `..._SECRET` (or `..._SECRET_FILE`, a
+//! file holding it; at least 16 bytes) point the connector at a real endpoint (see
+//! docs/channels.md); otherwise it goes to the simulator.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,9 @@ use yuanlu_engine::dispatch::ChannelSet;
 use yuanlu_engine::ids::new_secret_key;
 
 use crate::cli::ChannelArgs;
+
+/// Where the simulator secret comes from (or `--simulator-secret-file`).
+pub const SIMULATOR_SECRET_VAR: &str = "YUANLU_SIMULATOR_SECRET";
 
 /// The three simulated channels and the path each is served under.
 pub const SIMULATED: [(SimChannel, &str); 3] = [
@@ -52,10 +56,12 @@ pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
         .map_err(|e| format!("--sim-faults: {e}"))?;
     let (simulator_base, secret, simulators, description) = match &args.simulator_url {
         Some(url) => {
-            let secret = args
-                .simulator_secret
-                .clone()
-                .ok_or("--simulator-url needs --simulator-secret (YUANLU_SIMULATOR_SECRET)")?;
+            let secret = crate::secrets::read(
+                SIMULATOR_SECRET_VAR,
+                args.simulator_secret_file.as_deref(),
+                "--simulator-secret-file",
+            )?
+            .ok_or("--simulator-url needs YUANLU_SIMULATOR_SECRET or --simulator-secret-file")?;
             (
                 url.trim_end_matches('/').to_string(),
                 secret,
@@ -76,27 +82,23 @@ pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
         }
     };
     let timeout = Duration::from_millis(args.channel_timeout_ms);
-    let config_for = |path: &str| -> ConnectorConfig {
-        let upper = path.to_uppercase();
-        let (base, secret) = match (
-            std::env::var(format!("YUANLU_{upper}_URL")),
-            std::env::var(format!("YUANLU_{upper}_SECRET")),
-        ) {
-            (Ok(url), Ok(secret)) => (url, secret),
-            _ => (format!("{simulator_base}/{path}"), secret.clone()),
+    let config_for = |path: &str| -> Result<ConnectorConfig, String> {
+        let (base, secret) = match real_channel(path)? {
+            Some(real) => real,
+            None => (format!("{simulator_base}/{path}"), secret.clone()),
         };
-        ConnectorConfig::new(base, secret)
+        Ok(ConnectorConfig::new(base, secret)
             .with_timeout(timeout)
-            .with_notify_url(format!("{self_url}/v1/channels/{path}/notify"))
+            .with_notify_url(format!("{self_url}/v1/channels/{path}/notify")))
     };
     let error =
         |e: yuanlu_channels::ConnectorBuildError| format!("cannot build a channel connector: {e}");
     let wechat: Arc<dyn RefundConnector> =
-        Arc::new(WechatConnector::new(config_for("wechat")).map_err(error)?);
+        Arc::new(WechatConnector::new(config_for("wechat")?).map_err(error)?);
     let alipay: Arc<dyn RefundConnector> =
-        Arc::new(AlipayConnector::new(config_for("alipay")).map_err(error)?);
+        Arc::new(AlipayConnector::new(config_for("alipay")?).map_err(error)?);
     let card: Arc<dyn RefundConnector> =
-        Arc::new(CardConnector::new(config_for("card")).map_err(error)?);
+        Arc::new(CardConnector::new(config_for("card")?).map_err(error)?);
     let channels = ChannelSet::default()
         .with(&[Channel::Wechat], wechat)
         .with(&[Channel::Alipay], alipay)
@@ -109,4 +111,22 @@ pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
         simulators,
         description,
     })
+}
+
+/// A real channel's `(url, secret)` from `YUANLU_<CHANNEL>_URL` and `_SECRET` or
+/// `_SECRET_FILE`; `None` when no URL is set (the simulator is used). A URL without a
+/// secret, or a secret without a URL, is refused rather than quietly simulated.
+fn real_channel(path: &str) -> Result<Option<(String, String)>, String> {
+    let upper = path.to_uppercase();
+    let url_var = format!("YUANLU_{upper}_URL");
+    let secret_var = format!("YUANLU_{upper}_SECRET");
+    let file_var = format!("{secret_var}_FILE");
+    let file = std::env::var_os(&file_var).map(std::path::PathBuf::from);
+    let secret = crate::secrets::read(&secret_var, file.as_deref(), &file_var)?;
+    match (std::env::var(&url_var).ok(), secret) {
+        (Some(url), Some(secret)) => Ok(Some((url, secret))),
+        (Some(_), None) => Err(format!("{url_var} needs {secret_var} or {file_var}")),
+        (None, Some(_)) => Err(format!("{secret_var} is set but {url_var} is not")),
+        (None, None) => Ok(None),
+    }
 }

@@ -118,9 +118,11 @@ pub struct SimulateArgs {
         default_value = "127.0.0.1:8090"
     )]
     pub listen: SocketAddr,
-    /// Shared with the servers (`--simulator-secret`): signs requests and callbacks.
-    #[arg(long, env = "YUANLU_SIMULATOR_SECRET")]
-    pub secret: String,
+    /// File holding the secret shared with the servers, which signs requests and
+    /// callbacks; or set `YUANLU_SIMULATOR_SECRET` (at least 16 bytes). No flag takes the
+    /// secret itself.
+    #[arg(long, value_name = "PATH")]
+    pub simulator_secret_file: Option<PathBuf>,
     /// Faults, e.g. `lost=0.2,error=0.1,abnormal=0.05,slow=0.1,confirm_delay_ms=200,duplicate=0.3,out_of_order=0.3,latency=0..20,seed=7`.
     #[arg(long, env = "YUANLU_SIM_FAULTS")]
     pub faults: Option<String>,
@@ -133,8 +135,10 @@ pub struct ChannelArgs {
     /// process under `/sim` (their books then live in memory and reset on restart).
     #[arg(long, env = "YUANLU_SIMULATOR_URL")]
     pub simulator_url: Option<String>,
-    #[arg(long, env = "YUANLU_SIMULATOR_SECRET")]
-    pub simulator_secret: Option<String>,
+    /// File holding the `yuanlu simulate` process's secret; or set
+    /// `YUANLU_SIMULATOR_SECRET` (at least 16 bytes). No flag takes the secret itself.
+    #[arg(long, value_name = "PATH")]
+    pub simulator_secret_file: Option<PathBuf>,
     /// Faults of the in-process simulators (same syntax as `yuanlu simulate --faults`).
     #[arg(long, env = "YUANLU_SIM_FAULTS")]
     pub sim_faults: Option<String>,

@@ -11,6 +11,7 @@ mod calendar;
 mod channels;
 mod cli;
 mod reconcile_cli;
+mod secrets;
 mod serve;
 mod workers;
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use yuanlu_engine::clock::{Clock, SimulatedClock, SystemClock};
 use yuanlu_engine::dispatch::DispatchConfig;
-use yuanlu_engine::ids::hash_key;
 use yuanlu_engine::{Db, Engine};
 use yuanlu_web::AppState;
 
@@ -17,6 +16,8 @@ use crate::cli::{ClockChoice, DatabaseArgs, ServeArgs};
 type CommandResult = Result<ExitCode, String>;
 
 pub(crate) async fn open(args: &DatabaseArgs) -> Result<Db, String> {
+    yuanlu_store::db::check_database_url(args.database_url.as_deref())
+        .map_err(|e| e.to_string())?;
     let db = Db::open(args.database_url.as_deref(), &args.data_dir)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
@@ -110,9 +111,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     let engine = Engine::new(db.clone(), clock)
         .with_calendar(calendar)
         .with_channels(wiring.channels);
+    admin_key::register(&engine, &admin_key, &source).await?;
     let mut app = yuanlu_web::router(AppState {
         engine: engine.clone(),
-        admin_key_hash: hash_key(&admin_key),
         public: Arc::new(yuanlu_web::api::public::PublicAccess::new(
             args.trusted_proxy.clone().unwrap_or_default(),
         )),
@@ -182,7 +183,13 @@ pub async fn simulate(args: crate::cli::SimulateArgs) -> CommandResult {
         args.faults.as_deref().unwrap_or("none"),
     )
     .map_err(|e| format!("--faults: {e}"))?;
-    let router = crate::channels::simulator_router(&args.secret, &faults, None);
+    let secret = crate::secrets::read(
+        crate::channels::SIMULATOR_SECRET_VAR,
+        args.simulator_secret_file.as_deref(),
+        "--simulator-secret-file",
+    )?
+    .ok_or("yuanlu simulate needs YUANLU_SIMULATOR_SECRET or --simulator-secret-file")?;
+    let router = crate::channels::simulator_router(&secret, &faults, None);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

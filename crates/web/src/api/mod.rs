@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cases;
 pub mod channels;
+pub mod keys;
 pub mod merchants;
 pub mod notifications;
 pub mod payments;

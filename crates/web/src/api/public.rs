@@ -406,7 +406,6 @@ mod tests {
         };
         let app = crate::router(crate::AppState {
             engine,
-            admin_key_hash: yuanlu_engine::ids::hash_key("admin"),
             public: std::sync::Arc::default(),
         });
         let call = |method: &str, uri: String, body: Option<Value>, peer: Option<[u8; 4]>| {

@@ -62,8 +62,8 @@ const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, c
 const LIVE_REFUND_STATUSES: &str =
     "('awaiting_return','pending_review','queued','processing','abnormal','succeeded')";
 
-const API_KEY_SQL: &str =
-    "SELECT key_hash, id, merchant_id, role, created_at_us FROM api_keys WHERE key_hash = $1";
+const API_KEY_SQL: &str = "SELECT key_hash, id, merchant_id, role, created_at_us, prefix, origin, \
+    expires_at_us, revoked_at_us, last_used_at_us, replaced_by FROM api_keys WHERE key_hash = $1";
 const MERCHANT_SQL: &str = "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
 const SETTLED_SQL: &str = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
 const UPDATE_COUNTERS_SQL: &str = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, \

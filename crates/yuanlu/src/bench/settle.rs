@@ -469,7 +469,7 @@ pub async fn create_merchants(
             .await
             .map_err(|e| format!("create a merchant: {e}"))?;
         let who = engine
-            .authenticate("", &created.api_key)
+            .authenticate(&created.api_key)
             .await
             .map_err(|e| format!("authenticate a merchant key: {e}"))?
             .ok_or("a new merchant's key is unknown")?;

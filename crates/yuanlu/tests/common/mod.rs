@@ -234,25 +234,29 @@ pub struct Simulator {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`; the channels are under `/wechat`, `/alipay`, `/card`.
     pub base: String,
-    /// Shared with the servers (`--simulator-secret`).
+    /// Shared with the servers (`--simulator-secret-file`).
     pub secret: String,
+    /// A file holding `secret`, for `yuanlu serve --simulator-secret-file`.
+    pub secret_file: PathBuf,
     pub http: reqwest::Client,
     stderr_path: PathBuf,
 }
 
 impl Simulator {
-    /// Starts `yuanlu simulate --listen 127.0.0.1:0 --secret SECRET --faults FAULTS` and
-    /// returns once it printed its listening line. Its stderr goes to a file in `log_dir`.
+    /// Starts `YUANLU_SIMULATOR_SECRET=SECRET yuanlu simulate --listen 127.0.0.1:0 --faults
+    /// FAULTS` and returns once it printed its listening line. Its stderr goes to a file in
+    /// `log_dir`.
     pub fn start(log_dir: &Path, secret: &str, faults: &str) -> Simulator {
         std::fs::create_dir_all(log_dir).unwrap();
         let stderr_path = log_dir.join(format!("simulator-stderr-{}.log", unique("")));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = command();
-        cmd.arg("simulate")
+        let secret_file = log_dir.join(format!("simulator-secret-{}", unique("")));
+        std::fs::write(&secret_file, secret).unwrap();
+        cmd.env("YUANLU_SIMULATOR_SECRET", secret)
+            .arg("simulate")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .arg("--secret")
-            .arg(secret)
             .arg("--faults")
             .arg(faults)
             .stdin(Stdio::null())
@@ -286,6 +290,7 @@ impl Simulator {
             child: Some(child),
             base,
             secret: secret.to_string(),
+            secret_file,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             stderr_path,
         }
@@ -296,8 +301,8 @@ impl Simulator {
         vec![
             "--simulator-url".to_string(),
             self.base.clone(),
-            "--simulator-secret".to_string(),
-            self.secret.clone(),
+            "--simulator-secret-file".to_string(),
+            self.secret_file.display().to_string(),
         ]
     }
 
@@ -523,4 +528,55 @@ async fn execute(url: &str, sql: &str) {
         .await
         .unwrap();
     conn.close().await.unwrap();
+}
+
+/// Runs a command that must refuse to start: its exit status and what it wrote to stderr.
+/// If it prints a `… listening on …` line instead, it is killed and the test fails.
+pub fn expect_refusal(mut cmd: Command) -> (ExitStatus, String) {
+    let stderr_path = std::env::temp_dir().join(unique("yuanlu-refusal-stderr-"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains(" listening on ") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("expected a refusal to start, but it listens: {line}");
+        }
+    }
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    (status, stderr)
+}
+
+/// Spawns a command that serves, and returns it with its base URL once it printed its
+/// `… listening on http://…` line (no sleeps). Kill it when done.
+pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let base = loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait();
+            panic!("exited before listening: {status:?}");
+        }
+        if let Some((_, rest)) = line.split_once(" listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = lines.read_to_end(&mut sink);
+    });
+    (child, base)
 }
