@@ -35,6 +35,9 @@ pub enum EngineError {
         "the merchant's balance ({available_fen} fen unsettled plus carried) cannot fund this refund's net debit of {needed_fen} fen; wait for more sales or ask the acquirer to allow carry-forward"
     )]
     InsufficientBalance { available_fen: i64, needed_fen: i64 },
+    /// A webhook URL whose host is not a public internet address (SSRF guard).
+    #[error("url: {0}")]
+    WebhookUrlNotAllowed(String),
     #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
     UnsupportedCurrency(String),
     #[error("internal storage error: {0}")]
@@ -53,6 +56,7 @@ impl EngineError {
             EngineError::Forbidden(_) => "forbidden",
             EngineError::Validation { .. } => "validation_error",
             EngineError::UnsupportedCurrency(_) => "validation_error",
+            EngineError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
             EngineError::Store(_) => "internal_error",
         }

@@ -78,7 +78,23 @@ impl Db {
     /// Connects to PostgreSQL. `schema`, if given, becomes the search path (tests use a
     /// fresh schema each).
     pub async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<Db> {
+        Db::open_postgres_tls(url, schema, None).await
+    }
+
+    /// [`Db::open_postgres`], trusting the certificates of `ca_file` (PEM) besides the
+    /// system's roots when the URL asks for TLS (`sslmode=require|verify-ca|verify-full`);
+    /// an `sslrootcert` in the URL takes precedence.
+    pub async fn open_postgres_tls(
+        url: &str,
+        schema: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> StoreResult<Db> {
         let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(ca_file) = ca_file
+            && !url.contains("sslrootcert=")
+        {
+            options = options.ssl_root_cert(ca_file);
+        }
         if let Some(schema) = schema {
             options = options.options([("search_path", schema)]);
         }
@@ -91,10 +107,15 @@ impl Db {
     }
 
     /// Opens the database a URL names: `postgres://…` or `sqlite://path/to/dir`.
-    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> StoreResult<Db> {
+    /// `ca_file`: extra trusted roots for PostgreSQL over TLS (`--ca-file`).
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        ca_file: Option<&Path>,
+    ) -> StoreResult<Db> {
         match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Db::open_postgres(url, None).await
+                Db::open_postgres_tls(url, None, ca_file).await
             }
             _ => Db::open_sqlite(data_dir).await,
         }

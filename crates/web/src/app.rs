@@ -118,7 +118,9 @@ pub fn router(state: AppState) -> Router {
     let simulated = state.engine.clock.is_simulated();
     let (api, document) = api_routes(simulated).split_for_parts();
     let document = std::sync::Arc::new(document);
-    api.route(
+    crate::metrics::install();
+    api.route("/metrics", get(crate::metrics::metrics_with_admin_key))
+    .route(
         "/openapi.json",
         get(move || {
             let document = document.clone();
@@ -141,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         REQUEST_TIMEOUT,
     ))
     .layer(TraceLayer::new_for_http())
+    .layer(axum::middleware::from_fn(crate::metrics::track_http))
     .with_state(state)
 }
 

@@ -195,6 +195,10 @@ pub struct DatabaseArgs {
     /// `postgres://user@host/db` to use PostgreSQL instead of the embedded SQLite.
     #[arg(long, env = "YUANLU_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PEM certificates trusted besides the system's roots, for PostgreSQL over TLS and
+    /// outgoing HTTPS (channels, webhooks).
+    #[arg(long, env = "YUANLU_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -210,6 +214,12 @@ pub struct ServeArgs {
     /// moves forward with `POST /v1/admin/clock/advance`. The real clock is the default.
     #[arg(long, env = "YUANLU_CLOCK", value_parser = parse_clock)]
     pub clock: Option<ClockChoice>,
+    /// Let webhooks go to loopback/private/link-local addresses (tests, on-premise receivers).
+    #[arg(long, env = "YUANLU_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// Also serve `GET /metrics` here, without a key (on the main listener it needs the admin key).
+    #[arg(long, env = "YUANLU_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
