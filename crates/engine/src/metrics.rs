@@ -26,6 +26,34 @@ pub const POOL_SIZE: &str = "yuanlu_db_pool_connections";
 pub const POOL_IDLE: &str = "yuanlu_db_pool_idle_connections";
 pub const POOL_MAX: &str = "yuanlu_db_pool_max_connections";
 
+/// Registers the help text of the engine's series (once, when the recorder is installed).
+pub fn describe() {
+    metrics::describe_counter!(
+        DISPATCH_ATTEMPTS,
+        "Refund requests sent to a channel, by channel."
+    );
+    metrics::describe_counter!(
+        DISPATCH_OUTCOMES,
+        "Channel answers to refund requests, by channel and outcome (accepted, succeeded, abnormal, failed, refused, transient_error, unknown)."
+    );
+    metrics::describe_gauge!(
+        REFUNDS,
+        "Refunds by status and channel, counted at scrape time."
+    );
+    metrics::describe_gauge!(QUEUE_DEPTH, "Queued refunds whose dispatch is due.");
+    metrics::describe_gauge!(
+        OVERDUE,
+        "Refunds under way past their expected arrival, or sent 24 h ago and not accepted."
+    );
+    metrics::describe_gauge!(
+        ABNORMAL,
+        "Refunds in abnormal status, waiting for an operator."
+    );
+    metrics::describe_gauge!(POOL_SIZE, "Open database connections of this process.");
+    metrics::describe_gauge!(POOL_IDLE, "Idle database connections of this process.");
+    metrics::describe_gauge!(POOL_MAX, "Most database connections this process opens.");
+}
+
 /// The `outcome` label of one channel answer.
 pub fn outcome_label(answer: &Result<ChannelOutcome, ConnectorError>) -> &'static str {
     match answer {

@@ -122,7 +122,9 @@ async fn plain_receiver() -> (u16, Arc<AtomicUsize>) {
 
 /// Reads one request (headers and a `Content-Length` body) and answers 200; true if a
 /// whole request arrived.
-async fn answer_one<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S) -> bool {
+async fn answer_one<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+) -> bool {
     let mut buffer = Vec::new();
     let mut chunk = [0_u8; 4096];
     let (head_end, length) = loop {
@@ -155,81 +157,75 @@ async fn answer_one<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut
 
 // --- set time --------------------------------------------------------------------------------
 
-contract!(
-    webhook_urls_into_the_servers_own_network_are_refused,
-    |h| {
-        let strict = engine_with(&h, false, Vec::new());
-        let shop = h.merchant().await;
-        for url in [
-            "http://127.0.0.1:8080/hooks",
-            "http://10.1.2.3/hooks",
-            "http://172.16.0.1/hooks",
-            "http://172.31.255.254/hooks",
-            "http://192.168.1.1/hooks",
-            "http://169.254.169.254/latest/meta-data",
-            "http://100.64.0.1/hooks",
-            "http://0.0.0.0/hooks",
-            "http://224.0.0.1/hooks",
-            "http://255.255.255.255/hooks",
-            "http://2130706433/hooks",
-            "http://[::1]/hooks",
-            "http://[::]/hooks",
-            "http://[fc00::1]/hooks",
-            "http://[fd12:3456::1]/hooks",
-            "http://[fe80::1]/hooks",
-            "http://[::ffff:10.0.0.1]/hooks",
-            "http://[::ffff:127.0.0.1]/hooks",
-            "http://localhost:8080/hooks",
-        ] {
-            let error = set(&strict, &shop, url).await.unwrap_err();
-            assert_eq!(error.code(), "webhook_url_not_allowed", "{url}");
-            // The refusal names no address the server resolved.
-            assert!(!error.to_string().contains("127.0.0.1"), "{error}");
-        }
-        // Nothing was stored.
-        assert_eq!(
-            h.fetch_text(&format!(
-                "SELECT CAST(COUNT(*) AS TEXT) FROM merchant_webhooks WHERE merchant_id = '{}'",
-                merchant_id(&shop)
-            ))
-            .await,
-            "0"
-        );
-        // A public address is accepted; with the flag, so is loopback.
-        set(&strict, &shop, "https://8.8.8.8/hooks").await.unwrap();
-        set(&h.engine, &shop, "http://127.0.0.1:8080/hooks")
-            .await
-            .unwrap();
+contract!(webhook_urls_into_the_servers_own_network_are_refused, |h| {
+    let strict = engine_with(&h, false, Vec::new());
+    let shop = h.merchant().await;
+    for url in [
+        "http://127.0.0.1:8080/hooks",
+        "http://10.1.2.3/hooks",
+        "http://172.16.0.1/hooks",
+        "http://172.31.255.254/hooks",
+        "http://192.168.1.1/hooks",
+        "http://169.254.169.254/latest/meta-data",
+        "http://100.64.0.1/hooks",
+        "http://0.0.0.0/hooks",
+        "http://224.0.0.1/hooks",
+        "http://255.255.255.255/hooks",
+        "http://2130706433/hooks",
+        "http://[::1]/hooks",
+        "http://[::]/hooks",
+        "http://[fc00::1]/hooks",
+        "http://[fd12:3456::1]/hooks",
+        "http://[fe80::1]/hooks",
+        "http://[::ffff:10.0.0.1]/hooks",
+        "http://[::ffff:127.0.0.1]/hooks",
+        "http://localhost:8080/hooks",
+    ] {
+        let error = set(&strict, &shop, url).await.unwrap_err();
+        assert_eq!(error.code(), "webhook_url_not_allowed", "{url}");
+        // The refusal names no address the server resolved.
+        assert!(!error.to_string().contains("127.0.0.1"), "{error}");
     }
-);
+    // Nothing was stored.
+    assert_eq!(
+        h.fetch_text(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM merchant_webhooks WHERE merchant_id = '{}'",
+            merchant_id(&shop)
+        ))
+        .await,
+        "0"
+    );
+    // A public address is accepted; with the flag, so is loopback.
+    set(&strict, &shop, "https://8.8.8.8/hooks").await.unwrap();
+    set(&h.engine, &shop, "http://127.0.0.1:8080/hooks")
+        .await
+        .unwrap();
+});
 
 // --- delivery time -------------------------------------------------------------------------
 
-contract!(
-    delivery_refuses_a_host_that_resolves_to_loopback,
-    |h| {
-        let (port, received) = plain_receiver().await;
-        let shop = h.merchant().await;
-        // Set while private targets were allowed (or the name re-resolves later: rebinding).
-        set(&h.engine, &shop, &format!("http://localhost:{port}/hooks"))
-            .await
-            .unwrap();
-        let event_id = one_event(&h, &shop).await;
+contract!(delivery_refuses_a_host_that_resolves_to_loopback, |h| {
+    let (port, received) = plain_receiver().await;
+    let shop = h.merchant().await;
+    // Set while private targets were allowed (or the name re-resolves later: rebinding).
+    set(&h.engine, &shop, &format!("http://localhost:{port}/hooks"))
+        .await
+        .unwrap();
+    let event_id = one_event(&h, &shop).await;
 
-        let strict = engine_with(&h, false, Vec::new());
-        strict.deliver_webhooks_once(50).await.unwrap();
-        let (status, last_error) = delivery(&strict, &shop, &event_id).await;
-        assert_eq!(status, "pending");
-        assert_eq!(last_error.as_deref(), Some("address_not_allowed"));
-        assert_eq!(received.load(Ordering::SeqCst), 0, "nothing was sent");
+    let strict = engine_with(&h, false, Vec::new());
+    strict.deliver_webhooks_once(50).await.unwrap();
+    let (status, last_error) = delivery(&strict, &shop, &event_id).await;
+    assert_eq!(status, "pending");
+    assert_eq!(last_error.as_deref(), Some("address_not_allowed"));
+    assert_eq!(received.load(Ordering::SeqCst), 0, "nothing was sent");
 
-        // The same event goes out once private targets are allowed: the receiver is live.
-        h.clock.advance(chrono::Duration::minutes(5));
-        h.engine.deliver_webhooks_once(50).await.unwrap();
-        assert_eq!(delivery(&h.engine, &shop, &event_id).await.0, "delivered");
-        assert_eq!(received.load(Ordering::SeqCst), events(&h, &shop).await);
-    }
-);
+    // The same event goes out once private targets are allowed: the receiver is live.
+    h.clock.advance(chrono::Duration::minutes(5));
+    h.engine.deliver_webhooks_once(50).await.unwrap();
+    assert_eq!(delivery(&h.engine, &shop, &event_id).await.0, "delivered");
+    assert_eq!(received.load(Ordering::SeqCst), events(&h, &shop).await);
+});
 
 contract!(
     delivery_refuses_an_address_literal_that_is_not_public,
@@ -248,26 +244,23 @@ contract!(
     }
 );
 
-contract!(
-    delivery_errors_shown_to_merchants_name_no_address,
-    |h| {
-        // A port with nothing listening: the OS says "connection refused" to 127.0.0.1:PORT.
-        let closed = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap()
-        };
-        let shop = h.merchant().await;
-        set(&h.engine, &shop, &format!("http://{closed}/hooks"))
-            .await
-            .unwrap();
-        let event_id = one_event(&h, &shop).await;
-        h.engine.deliver_webhooks_once(50).await.unwrap();
-        let (_, last_error) = delivery(&h.engine, &shop, &event_id).await;
-        let last_error = last_error.unwrap();
-        assert_eq!(last_error, "unreachable");
-        assert!(!last_error.contains("127.0.0.1") && !last_error.contains(&closed.port().to_string()));
-    }
-);
+contract!(delivery_errors_shown_to_merchants_name_no_address, |h| {
+    // A port with nothing listening: the OS says "connection refused" to 127.0.0.1:PORT.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let shop = h.merchant().await;
+    set(&h.engine, &shop, &format!("http://{closed}/hooks"))
+        .await
+        .unwrap();
+    let event_id = one_event(&h, &shop).await;
+    h.engine.deliver_webhooks_once(50).await.unwrap();
+    let (_, last_error) = delivery(&h.engine, &shop, &event_id).await;
+    let last_error = last_error.unwrap();
+    assert_eq!(last_error, "unreachable");
+    assert!(!last_error.contains("127.0.0.1") && !last_error.contains(&closed.port().to_string()));
+});
 
 // --- HTTPS -----------------------------------------------------------------------------------
 

@@ -32,8 +32,16 @@ pub struct PoolUse {
 impl Db {
     pub fn pool_use(&self) -> PoolUse {
         let (size, idle, max) = match self {
-            Db::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
-            Db::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            Db::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Db::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
         };
         PoolUse {
             size,

@@ -30,9 +30,13 @@ async fn sslmode_require_connects_over_tls() {
         eprintln!("skipped: set YUANLU_TEST_DATABASE_URL to run on PostgreSQL");
         return;
     };
-    let db = Db::open(Some(&with_param(&url, "sslmode=require")), Path::new("."), None)
-        .await
-        .unwrap();
+    let db = Db::open(
+        Some(&with_param(&url, "sslmode=require")),
+        Path::new("."),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(ssl_in_use(&db).await, "sslmode=require must encrypt");
     db.close().await;
     // The control: without TLS the same query says false, so it tells the two apart.

@@ -50,7 +50,15 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             };
             let handle = recorder.handle();
             match metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
+                Ok(()) => {
+                    yuanlu_engine::metrics::describe();
+                    metrics::describe_histogram!(
+                        HTTP_DURATION,
+                        metrics::Unit::Seconds,
+                        "HTTP request latency by method, route template and status."
+                    );
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::error!(%error, "another metrics recorder is installed; /metrics is off");
                     None

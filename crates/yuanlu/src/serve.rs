@@ -23,8 +23,8 @@ pub(crate) async fn open(args: &DatabaseArgs) -> Result<Db, String> {
         &args.data_dir,
         args.ca_file.as_deref(),
     )
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     db.migrate()
         .await
         .map_err(|e| format!("cannot apply migrations: {e}"))?;
@@ -77,7 +77,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let extra_roots = match &args.database.ca_file {
-        Some(path) => yuanlu_channels::http::load_ca_file(path).map_err(|e| format!("--ca-file: {e}"))?,
+        Some(path) => {
+            yuanlu_channels::http::load_ca_file(path).map_err(|e| format!("--ca-file: {e}"))?
+        }
         None => Vec::new(),
     };
     let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"), &extra_roots)?;

@@ -70,9 +70,15 @@ async fn metrics_after_one_refund(options: &Options) {
     let expect = |series: &str, value: f64| {
         assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
     };
-    expect(r#"yuanlu_refunds{status="succeeded",channel="wechat"}"#, 1.0);
+    expect(
+        r#"yuanlu_refunds{status="succeeded",channel="wechat"}"#,
+        1.0,
+    );
     expect(r#"yuanlu_refunds{status="queued",channel="wechat"}"#, 0.0);
-    expect(r#"yuanlu_refunds{status="succeeded",channel="alipay"}"#, 0.0);
+    expect(
+        r#"yuanlu_refunds{status="succeeded",channel="alipay"}"#,
+        0.0,
+    );
     expect(r#"yuanlu_dispatch_attempts_total{channel="wechat"}"#, 1.0);
     expect(
         r#"yuanlu_dispatch_outcomes_total{channel="wechat",outcome="succeeded"}"#,
@@ -98,10 +104,23 @@ async fn metrics_after_one_refund(options: &Options) {
         text.contains(r#"yuanlu_http_request_duration_seconds_bucket{method="POST",route="/v1/refunds",status="201",le="0.1"}"#),
         "{text}"
     );
-    assert!(!text.contains(&refund_id), "raw paths leak into labels: {text}");
-    assert!(sample(&text, "yuanlu_db_pool_connections").is_some_and(|n| n >= 1.0), "{text}");
-    assert!(sample(&text, "yuanlu_db_pool_idle_connections").is_some(), "{text}");
-    assert_eq!(sample(&text, "yuanlu_db_pool_max_connections"), Some(16.0), "{text}");
+    assert!(
+        !text.contains(&refund_id),
+        "raw paths leak into labels: {text}"
+    );
+    assert!(
+        sample(&text, "yuanlu_db_pool_connections").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "yuanlu_db_pool_idle_connections").is_some(),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "yuanlu_db_pool_max_connections"),
+        Some(16.0),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +162,10 @@ async fn metrics_listen_serves_metrics_without_a_key() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert_eq!(
-        sample(&text, r#"yuanlu_refunds{status="succeeded",channel="wechat"}"#),
+        sample(
+            &text,
+            r#"yuanlu_refunds{status="succeeded",channel="wechat"}"#
+        ),
         Some(0.0),
         "{text}"
     );
