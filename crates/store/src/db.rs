@@ -89,6 +89,11 @@ impl Db {
         schema: Option<&str>,
         ca_file: Option<&Path>,
     ) -> StoreResult<Db> {
+        // sqlx's verify-ca/verify-full build their verifier with the process-default
+        // crypto provider, which rustls cannot pick by itself when two are compiled in
+        // (aws-lc-rs for reqwest, ring for sqlx): name one. An already installed default
+        // (any) is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut options = PgConnectOptions::from_str(url)?;
         if let Some(ca_file) = ca_file
             && !url.contains("sslrootcert=")

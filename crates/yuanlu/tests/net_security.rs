@@ -227,3 +227,45 @@ async fn webhook_urls_into_the_servers_network_are_refused_at_the_api() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// The server's own certificate file, as PostgreSQL names it (`None` if not readable here).
+async fn postgres_certificate(url: &str) -> Option<Vec<u8>> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let file: String = sqlx::query_scalar("SELECT current_setting('ssl_cert_file')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    std::fs::read(file).ok()
+}
+
+#[tokio::test]
+async fn serve_verifies_postgresql_against_the_ca_file() {
+    let Some(schema) = PgSchema::create("tls_postgres").await else {
+        return;
+    };
+    let Some(certificate) = postgres_certificate(&schema.base_url).await else {
+        eprintln!("skipped: the server's certificate is not readable here");
+        schema.drop_schema().await;
+        return;
+    };
+    let dir = common::data_dir();
+    let ca_file = dir.path().join("postgres-ca.pem");
+    std::fs::write(&ca_file, certificate).unwrap();
+    {
+        let server = Server::start_with(
+            &dir.path().join("data"),
+            &Options {
+                database_url: Some(format!("{}&sslmode=verify-ca", schema.url())),
+                args: vec!["--ca-file".into(), ca_file.display().to_string()],
+                ..Options::default()
+            },
+        );
+        let (merchant_id, _) = server.merchant("TLS Dumplings").await;
+        assert!(merchant_id.starts_with("mch_"));
+        let health = server.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(health.status, 200, "{}", health.text);
+    }
+    schema.drop_schema().await;
+}
