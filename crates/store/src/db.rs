@@ -91,9 +91,9 @@ impl Db {
     ) -> StoreResult<Db> {
         // sqlx's verify-ca/verify-full build their verifier with the process-default
         // crypto provider, which rustls cannot pick by itself when two are compiled in
-        // (aws-lc-rs for reqwest, ring for sqlx): name one. An already installed default
+        // (aws-lc-rs for reqwest, ring for sqlx): name aws-lc-rs. An already installed default
         // (any) is kept.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut options = PgConnectOptions::from_str(url)?;
         if let Some(ca_file) = ca_file
             && !url.contains("sslrootcert=")
