@@ -39,6 +39,8 @@ pub struct ConnectorConfig {
     pub timeout: Duration,
     /// Where the channel should send callbacks; `None` leaves it to the channel's settings.
     pub notify_url: Option<String>,
+    /// Certificates trusted besides the system's roots (`--ca-file`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl ConnectorConfig {
@@ -48,7 +50,13 @@ impl ConnectorConfig {
             secret: secret.into(),
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
             notify_url: None,
+            extra_roots: Vec::new(),
         }
+    }
+
+    pub fn with_extra_roots(mut self, roots: Vec<reqwest::Certificate>) -> Self {
+        self.extra_roots = roots;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -70,6 +78,7 @@ impl std::fmt::Debug for ConnectorConfig {
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("notify_url", &self.notify_url)
+            .field("extra_roots", &self.extra_roots.len())
             .finish()
     }
 }
@@ -78,6 +87,18 @@ impl std::fmt::Debug for ConnectorConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot build connector: {0}")]
 pub struct ConnectorBuildError(pub String);
+
+/// Reads `--ca-file`: one or more PEM certificates trusted for outgoing HTTPS besides the
+/// system's roots. A file with no certificate is an error, not a silent no-op.
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certificates)
+}
 
 /// A channel's raw answer.
 #[derive(Debug, Clone)]
@@ -102,6 +123,7 @@ impl SignedClient {
     ) -> Result<Self, ConnectorBuildError> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
+            .tls_certs_merge(config.extra_roots.iter().cloned())
             .build()
             .map_err(|error| ConnectorBuildError(error.to_string()))?;
         Ok(SignedClient {

@@ -337,7 +337,9 @@ impl Engine {
         {
             return Ok(());
         }
-        match connector.execute(request).await {
+        let answer = connector.execute(request).await;
+        crate::metrics::record_dispatch(request, &answer);
+        match answer {
             Ok(outcome) => self.apply_outcome(Some(config), refund_id, outcome).await,
             Err(ConnectorError::Final(reason)) => {
                 let reason = format!("{} refused the refund: {reason}", connector.channel_name());

@@ -46,6 +46,9 @@ pub enum EngineError {
         refund_channel: String,
         callback_channel: String,
     },
+    /// A webhook URL whose host is not a public internet address (SSRF guard).
+    #[error("url: {0}")]
+    WebhookUrlNotAllowed(String),
     #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
     UnsupportedCurrency(String),
     #[error("internal storage error: {0}")]
@@ -65,6 +68,7 @@ impl EngineError {
             EngineError::Conflict(_) => "conflict",
             EngineError::Validation { .. } => "validation_error",
             EngineError::UnsupportedCurrency(_) => "validation_error",
+            EngineError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
             EngineError::CallbackChannelMismatch { .. } => "callback_channel_mismatch",
             EngineError::Store(_) => "internal_error",

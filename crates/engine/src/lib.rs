@@ -21,6 +21,7 @@ pub mod ids;
 pub mod keys;
 pub mod ledger;
 pub mod merchants;
+pub mod metrics;
 pub mod notify;
 pub mod overdue;
 pub mod payments;
@@ -33,6 +34,7 @@ pub mod settlement;
 pub mod timeline;
 mod tx_memo;
 pub mod views;
+pub mod webhook_net;
 
 use std::sync::{Arc, OnceLock};
 
@@ -54,6 +56,8 @@ pub struct Engine {
     /// China's business days, for expected arrival dates.
     pub calendar: Arc<BusinessCalendar>,
     pub arrival_rules: Arc<ArrivalRules>,
+    /// Where webhooks may go (SSRF policy) and the client that delivers them.
+    pub webhook_network: Arc<webhook_net::WebhookNetwork>,
     /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
     refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
     group_commit: Arc<refund_writer::GroupCommitStats>,
@@ -75,6 +79,7 @@ impl Engine {
             channels: None,
             calendar: Arc::new(calendar),
             arrival_rules: Arc::new(ArrivalRules::default()),
+            webhook_network: Arc::default(),
             refund_writer: Arc::new(OnceLock::new()),
             group_commit: Arc::default(),
             key_use: Arc::default(),
@@ -100,6 +105,11 @@ impl Engine {
 
     pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {
         self.calendar = Arc::new(calendar);
+        self
+    }
+
+    pub fn with_webhook_network(mut self, network: webhook_net::WebhookNetwork) -> Self {
+        self.webhook_network = Arc::new(network);
         self
     }
 

@@ -20,7 +20,7 @@
 //!   `GET /v1/notifications/sms` and the UI show. A real carrier plugs in as another
 //!   [`SmsGateway`].
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -44,6 +44,7 @@ use crate::auth::{MerchantRole, Principal};
 use crate::error::{EngineError, EngineResult};
 use crate::ids::{new_id, new_secret_key};
 use crate::views::Page;
+use crate::webhook_net::delivery_error_words;
 
 /// The event of a new refund (whatever its first status).
 pub const EVENT_CREATED: &str = "refund.created";
@@ -79,8 +80,6 @@ const LAST_ERROR_CHARS_MAX: usize = 500;
 
 /// Names this process in outbox leases.
 static WORKER_ID: LazyLock<String> = LazyLock::new(|| new_id("notify"));
-/// One HTTP client for every delivery: connection reuse and bounded timeouts.
-static WEBHOOK_CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
 
 /// The webhook event announcing that a refund reached `status`.
 pub fn event_type_for(status: RefundStatus) -> &'static str {
@@ -164,8 +163,9 @@ pub struct OutboxQuery {
     pub starting_after: Option<String>,
 }
 
-/// A URL a worker may POST to: http(s), with a host, printable, bounded.
-fn valid_webhook_url(url: &str) -> EngineResult<String> {
+/// A URL a worker may POST to: http(s), with a host, printable, bounded. Where it points
+/// is checked by [`crate::webhook_net::WebhookNetwork::check_target`].
+fn valid_webhook_url(url: &str) -> EngineResult<reqwest::Url> {
     let url = url.trim();
     let bad = |message: &str| EngineError::validation("url", message);
     if url.is_empty() || url.chars().count() > WEBHOOK_URL_CHARS_MAX {
@@ -188,7 +188,7 @@ fn valid_webhook_url(url: &str) -> EngineResult<String> {
             "credentials in the URL are not accepted; verify the signature instead",
         ));
     }
-    Ok(parsed.to_string())
+    Ok(parsed)
 }
 
 /// Admin, or the merchant's supervisor (for `write`) or any of its keys (to read). Another
@@ -226,7 +226,9 @@ impl Engine {
         input: SetWebhook,
     ) -> EngineResult<CreatedWebhook> {
         authorize_merchant(who, merchant_id, true)?;
-        let url = valid_webhook_url(&input.url)?;
+        let parsed = valid_webhook_url(&input.url)?;
+        self.webhook_network.check_target(&parsed).await?;
+        let url = parsed.to_string();
         let secret = new_secret_key(WEBHOOK_SECRET_PREFIX);
         let now_us = to_micros(self.clock.now());
         let mut tx = self.db.begin().await?;
@@ -434,18 +436,16 @@ pub fn signature_header(secret: &str, timestamp_unix: i64, body: &[u8]) -> Strin
     )
 }
 
-fn webhook_client() -> EngineResult<&'static reqwest::Client> {
-    if let Some(client) = WEBHOOK_CLIENT.get() {
-        return Ok(client);
+/// An error with its causes, for the server log.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(WEBHOOK_CONNECT_TIMEOUT)
-        .timeout(WEBHOOK_REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("yuanlu-webhooks/1")
-        .build()
-        .map_err(|e| EngineError::corrupt(format!("cannot build the webhook client: {e}")))?;
-    Ok(WEBHOOK_CLIENT.get_or_init(|| client))
+    text
 }
 
 fn truncated(text: &str) -> String {
@@ -495,13 +495,13 @@ impl Engine {
         }
         tx.commit().await?;
         let count = work.len();
-        let client = webhook_client()?;
+        let client = self.webhook_network.client()?.clone();
         let mut tasks = tokio::task::JoinSet::new();
         for (event, endpoint) in work {
-            let engine = self.clone();
+            let (engine, client) = (self.clone(), client.clone());
             tasks.spawn(async move {
                 let attempt = match &endpoint {
-                    Some(endpoint) => engine.post_event(client, endpoint, &event).await,
+                    Some(endpoint) => engine.post_event(&client, endpoint, &event).await,
                     None => Attempt::Failed("the merchant has no webhook URL".to_string()),
                 };
                 engine.record_webhook_attempt(&event, attempt).await
@@ -533,6 +533,12 @@ impl Engine {
         endpoint: &WebhookRow,
         event: &WebhookOutboxRow,
     ) -> Attempt {
+        if reqwest::Url::parse(&endpoint.url)
+            .is_ok_and(|url| !self.webhook_network.literal_allowed(&url))
+        {
+            tracing::warn!(event = %event.id, merchant = %event.merchant_id, "webhook URL names a non-public address; not sent");
+            return Attempt::Failed("address_not_allowed".to_string());
+        }
         let timestamp = self.clock.now().timestamp();
         let body = event.payload.clone().into_bytes();
         let signature = signature_header(&endpoint.secret, timestamp, &body);
@@ -546,12 +552,13 @@ impl Engine {
             .await;
         match sent {
             Ok(response) if response.status().is_success() => Attempt::Done,
-            Ok(response) => Attempt::Failed(format!("the endpoint answered {}", response.status())),
-            Err(error) if error.is_timeout() => Attempt::Failed(format!(
-                "no answer within {} s",
-                WEBHOOK_REQUEST_TIMEOUT.as_secs()
-            )),
-            Err(error) => Attempt::Failed(format!("request failed: {error}")),
+            Ok(response) => Attempt::Failed(format!("http_status {}", response.status().as_u16())),
+            Err(error) => {
+                // The merchant reads a word; addresses and OS errors go to the log only.
+                let words = delivery_error_words(&error);
+                tracing::info!(event = %event.id, merchant = %event.merchant_id, error = %error_chain(&error), "webhook delivery failed: {words}");
+                Attempt::Failed(words.to_string())
+            }
         }
     }
 

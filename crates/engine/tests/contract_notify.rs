@@ -517,7 +517,8 @@ contract!(
                 "SELECT last_error FROM webhook_outbox WHERE id = '{event_id}'"
             ))
             .await;
-        assert!(last_error.contains("request failed"), "{last_error}");
+        // A generic word: no address or OS message reaches the merchant.
+        assert_eq!(last_error, "unreachable");
     }
 );
 

@@ -88,7 +88,28 @@ impl Db {
     /// Connects to PostgreSQL. `schema`, if given, becomes the search path (tests use a
     /// fresh schema each).
     pub async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<Db> {
+        Db::open_postgres_tls(url, schema, None).await
+    }
+
+    /// [`Db::open_postgres`], trusting the certificates of `ca_file` (PEM) besides the
+    /// system's roots when the URL asks for TLS (`sslmode=require|verify-ca|verify-full`);
+    /// an `sslrootcert` in the URL takes precedence.
+    pub async fn open_postgres_tls(
+        url: &str,
+        schema: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> StoreResult<Db> {
+        // sqlx's verify-ca/verify-full build their verifier with the process-default
+        // crypto provider, which rustls cannot pick by itself when two are compiled in
+        // (aws-lc-rs for reqwest, ring for sqlx): name aws-lc-rs. An already installed default
+        // (any) is kept.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(ca_file) = ca_file
+            && !url.contains("sslrootcert=")
+        {
+            options = options.ssl_root_cert(ca_file);
+        }
         if let Some(schema) = schema {
             options = options.options([("search_path", schema)]);
         }
@@ -102,10 +123,17 @@ impl Db {
 
     /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), or `sqlite:`
     /// (or none) for the embedded SQLite under `data_dir`. Anything else is refused: a typo
-    /// must not silently become an empty SQLite database.
-    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> StoreResult<Db> {
+    /// must not silently become an empty SQLite database. `ca_file`: extra trusted roots
+    /// for PostgreSQL over TLS (`--ca-file`).
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        ca_file: Option<&Path>,
+    ) -> StoreResult<Db> {
         match check_database_url(database_url).map_err(sqlx::Error::Configuration)? {
-            Backend::Postgres => Db::open_postgres(database_url.unwrap_or_default(), None).await,
+            Backend::Postgres => {
+                Db::open_postgres_tls(database_url.unwrap_or_default(), None, ca_file).await
+            }
             Backend::Sqlite => Db::open_sqlite(data_dir).await,
         }
     }

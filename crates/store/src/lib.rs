@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod queries;
 pub mod queries_ledger;
+pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_recon;
 pub mod rows;

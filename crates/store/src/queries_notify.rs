@@ -30,7 +30,7 @@ const OVERDUE_CONDITION: &str = "r.status IN ('processing','abnormal') AND (r.ex
 const NO_MONITOR_CASE_CONDITION: &str = "NOT EXISTS (SELECT 1 FROM cases c WHERE c.refund_id = r.id \
     AND c.kind = 'not_arrived' AND (c.status = 'open' OR c.opened_by = 'system'))";
 
-fn overdue_condition(now: &str, before: &str) -> String {
+pub(crate) fn overdue_condition(now: &str, before: &str) -> String {
     OVERDUE_CONDITION
         .replace("{now}", now)
         .replace("{before}", before)

@@ -130,30 +130,33 @@ pub fn router(state: AppState) -> Router {
     let simulated = state.engine.clock.is_simulated();
     let (api, document) = api_routes(simulated).split_for_parts();
     let document = std::sync::Arc::new(document);
-    api.route(
-        "/openapi.json",
-        get(move || {
-            let document = document.clone();
-            async move { Json(document.as_ref().clone()) }
-        }),
-    )
-    .fallback(fallback)
-    .method_not_allowed_fallback(method_not_allowed)
-    .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
-    .layer(CatchPanicLayer::custom(|_| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "an internal error occurred; it was logged",
+    crate::metrics::install();
+    api.route("/metrics", get(crate::metrics::metrics_with_admin_key))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document.as_ref().clone()) }
+            }),
         )
-        .into_response()
-    }))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        REQUEST_TIMEOUT,
-    ))
-    .layer(TraceLayer::new_for_http())
-    .with_state(state)
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(CatchPanicLayer::custom(|_| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred; it was logged",
+            )
+            .into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .with_state(state)
 }
 
 async fn fallback() -> Response {

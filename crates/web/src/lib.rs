@@ -4,6 +4,7 @@
 //! - [`extract`]: JSON, query and bearer-key extractors that never answer 500 to bad input.
 //! - [`api`]: the v1 routes, each with its OpenAPI description.
 //! - [`app`]: the router with its layers, and the OpenAPI document.
+//! - [`metrics`]: `GET /metrics` (Prometheus) and the HTTP latency histograms.
 
 // Handlers return `Result<_, Problem>`; a problem is built once per failed request, so its
 // size on the error path does not matter and boxing it would only add noise.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod client_addr;
 pub mod extract;
+pub mod metrics;
 pub mod problem;
 
 pub use app::{AppState, router};

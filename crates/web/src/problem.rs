@@ -100,7 +100,8 @@ impl From<EngineError> for Problem {
         let status = match &error {
             EngineError::Refused(RefundRefusal::InvalidAmount)
             | EngineError::Validation { .. }
-            | EngineError::UnsupportedCurrency(_) => StatusCode::BAD_REQUEST,
+            | EngineError::UnsupportedCurrency(_)
+            | EngineError::WebhookUrlNotAllowed(_) => StatusCode::BAD_REQUEST,
             EngineError::Refused(_) | EngineError::InsufficientBalance { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -127,6 +128,7 @@ impl From<EngineError> for Problem {
                 problem.field = Some("amount".into())
             }
             EngineError::UnsupportedCurrency(_) => problem.field = Some("currency".into()),
+            EngineError::WebhookUrlNotAllowed(_) => problem.field = Some("url".into()),
             EngineError::Refused(RefundRefusal::AmountExceedsRefundable {
                 requested_fen,
                 refundable_fen,

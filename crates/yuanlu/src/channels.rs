@@ -50,8 +50,13 @@ pub fn simulator_router(secret: &str, faults: &FaultConfig, notify_base: Option<
     router
 }
 
-/// Builds the connectors for a server listening at `self_url` (`http://127.0.0.1:8080`).
-pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
+/// Builds the connectors for a server listening at `self_url` (`http://127.0.0.1:8080`);
+/// `extra_roots` (`--ca-file`) are trusted for HTTPS channels besides the system's roots.
+pub fn wire(
+    args: &ChannelArgs,
+    self_url: &str,
+    extra_roots: &[reqwest::Certificate],
+) -> Result<Wiring, String> {
     let faults = FaultConfig::from_spec(args.sim_faults.as_deref().unwrap_or("none"))
         .map_err(|e| format!("--sim-faults: {e}"))?;
     let (simulator_base, secret, simulators, description) = match &args.simulator_url {
@@ -89,7 +94,8 @@ pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
         };
         Ok(ConnectorConfig::new(base, secret)
             .with_timeout(timeout)
-            .with_notify_url(format!("{self_url}/v1/channels/{path}/notify")))
+            .with_notify_url(format!("{self_url}/v1/channels/{path}/notify"))
+            .with_extra_roots(extra_roots.to_vec()))
     };
     let error =
         |e: yuanlu_channels::ConnectorBuildError| format!("cannot build a channel connector: {e}");

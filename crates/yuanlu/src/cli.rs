@@ -213,6 +213,10 @@ pub struct DatabaseArgs {
     /// `postgres://user@host/db` to use PostgreSQL instead of the embedded SQLite.
     #[arg(long, env = "YUANLU_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PEM certificates trusted besides the system's roots, for PostgreSQL over TLS and
+    /// outgoing HTTPS (channels, webhooks).
+    #[arg(long, env = "YUANLU_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -233,6 +237,12 @@ pub struct ServeArgs {
     /// it the TCP peer is the client and those headers are ignored.
     #[arg(long, env = "YUANLU_TRUSTED_PROXY")]
     pub trusted_proxy: Option<yuanlu_web::client_addr::TrustedProxies>,
+    /// Let webhooks go to loopback/private/link-local addresses (tests, on-premise receivers).
+    #[arg(long, env = "YUANLU_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// Also serve `GET /metrics` here, without a key (on the main listener it needs the admin key).
+    #[arg(long, env = "YUANLU_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use yuanlu_engine::clock::{Clock, SimulatedClock, SystemClock};
 use yuanlu_engine::dispatch::DispatchConfig;
+use yuanlu_engine::webhook_net::WebhookNetwork;
 use yuanlu_engine::{Db, Engine};
 use yuanlu_web::AppState;
 
@@ -18,9 +19,13 @@ type CommandResult = Result<ExitCode, String>;
 pub(crate) async fn open(args: &DatabaseArgs) -> Result<Db, String> {
     yuanlu_store::db::check_database_url(args.database_url.as_deref())
         .map_err(|e| e.to_string())?;
-    let db = Db::open(args.database_url.as_deref(), &args.data_dir)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = Db::open(
+        args.database_url.as_deref(),
+        &args.data_dir,
+        args.ca_file.as_deref(),
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     db.migrate()
         .await
         .map_err(|e| format!("cannot apply migrations: {e}"))?;
@@ -107,10 +112,20 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"))?;
+    let extra_roots = match &args.database.ca_file {
+        Some(path) => {
+            yuanlu_channels::http::load_ca_file(path).map_err(|e| format!("--ca-file: {e}"))?
+        }
+        None => Vec::new(),
+    };
+    let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"), &extra_roots)?;
     let engine = Engine::new(db.clone(), clock)
         .with_calendar(calendar)
-        .with_channels(wiring.channels);
+        .with_channels(wiring.channels)
+        .with_webhook_network(WebhookNetwork::new(
+            args.allow_private_webhooks,
+            extra_roots,
+        ));
     admin_key::register(&engine, &admin_key, &source).await?;
     let mut app = yuanlu_web::router(AppState {
         engine: engine.clone(),
@@ -131,6 +146,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         &shutdown,
     );
     workers.extend(crate::workers::spawn_notifications(&engine, &shutdown));
+    if let Some(metrics_address) = args.metrics_listen {
+        workers.push(serve_metrics(metrics_address, &engine, &shutdown).await?);
+    }
     println!(
         "yuanlu listening on http://{address} ({})",
         describe(&args.database)
@@ -163,6 +181,32 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     }
     db.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--metrics-listen`: `GET /metrics` without a key on its own address, until shutdown.
+async fn serve_metrics(
+    address: std::net::SocketAddr,
+    engine: &Engine,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} (--metrics-listen): {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("metrics on http://{bound}/metrics (no key)");
+    let router = yuanlu_web::metrics::metrics_router(engine.clone());
+    let mut shutdown = shutdown.clone();
+    Ok(tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "metrics listener failed");
+        }
+    }))
 }
 
 /// The dispatch workers' settings: defaults, with the CLI's timings. The lease outlasts a

@@ -67,7 +67,10 @@ impl Harness {
         let clock = Arc::new(SimulatedClock::starting_at(start_instant()));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         Harness {
-            engine: Engine::new(db, dyn_clock),
+            // The tests' webhook receivers listen on 127.0.0.1 (`--allow-private-webhooks`).
+            engine: Engine::new(db, dyn_clock).with_webhook_network(
+                yuanlu_engine::webhook_net::WebhookNetwork::new(true, Vec::new()),
+            ),
             clock,
             cleanup,
         }

@@ -18,7 +18,10 @@ use crate::problem::{ApiResult, Problem};
 /// new signing secret, shown once. Every status change of the merchant's refunds is then
 /// POSTed to the URL, signed `Yuanlu-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
 /// "<t>.<body>")>`, at least once (de-duplicate by the event `id`), retried with backoff
-/// for 24 hours until a 2xx answer.
+/// for 24 hours until a 2xx answer. A URL whose host is not a public internet address
+/// (loopback, private, link-local, CGNAT, …; resolved now and again at every delivery) is
+/// refused with 400 `webhook_url_not_allowed`, unless the server runs with
+/// `--allow-private-webhooks` (docs/security.md).
 #[utoipa::path(put, path = "/v1/merchants/{id}/webhook", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "merchant id, `mch_…`")),
     request_body = SetWebhook,

@@ -55,6 +55,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
     stderr_path: PathBuf,
+    /// What the server printed up to its listening line (e.g. the `--metrics-listen` address).
+    pub startup_output: String,
 }
 
 impl Server {
@@ -124,6 +126,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             stderr_path,
+            startup_output: seen,
         }
     }
 
