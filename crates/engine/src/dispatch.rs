@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde_json::json;
 use yuanlu_channels::{ChannelOutcome, ConnectorError, RefundConnector, RefundRequest};
+use yuanlu_domain::account::{mask_number, mask_numbers_in};
 use yuanlu_domain::arrival::DestinationKind;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
@@ -493,6 +494,8 @@ impl Engine {
                 received_account,
                 succeeded_at,
             } => {
+                // A channel may echo a full account number: only its ends are kept.
+                let received_account = received_account.as_deref().map(mask_numbers_in);
                 row.channel_refund_id = Some(channel_refund_id);
                 row.received_account = received_account.clone();
                 row.succeeded_at_us = Some(to_micros(succeeded_at));
@@ -771,8 +774,9 @@ impl RerouteTarget {
                     ));
                 }
                 let last4 = &number[number.len() - 4..];
+                // No full account number is stored: the channel gets it masked too.
                 Ok(RerouteTarget::BankAccount {
-                    account: format!("{bank}|{number}"),
+                    account: format!("{bank}|{}", mask_number(&number)),
                     display: format!("{bank} **** {last4}"),
                 })
             }

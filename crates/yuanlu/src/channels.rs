@@ -2,7 +2,10 @@
 //! separate `yuanlu simulate` process), or a real channel configured by environment.
 //!
 //! Per channel, `YUANLU_{WECHAT,ALIPAY,CARD}_URL` and `..._SECRET` point the connector at a
-//! real endpoint (see docs/channels.md); otherwise it goes to the simulator.
+//! real endpoint (see docs/channels.md); otherwise it goes to the simulator. The in-process
+//! simulators are mounted only when no real channel is configured: a server that moves real
+//! money never also runs fake channels that "pay" without paying. With a real channel, every
+//! other channel must be real too, or go to a separate `yuanlu simulate` (`--simulator-url`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use yuanlu_channels::{
     AlipayConnector, CardConnector, ConnectorConfig, RefundConnector, WechatConnector,
 };
 use yuanlu_domain::channel::Channel;
+use yuanlu_domain::clock::Clock;
 use yuanlu_engine::dispatch::ChannelSet;
 use yuanlu_engine::ids::new_secret_key;
 
@@ -33,23 +37,68 @@ pub struct Wiring {
     pub description: String,
 }
 
-/// One router serving the three simulators under `/wechat`, `/alipay`, `/card`.
-pub fn simulator_router(secret: &str, faults: &FaultConfig, notify_base: Option<&str>) -> Router {
+/// What the in-process simulators share with the server: its clock (their booking and
+/// payment times) and the admin key's hash (it may read their books).
+pub struct InProcess {
+    pub clock: Arc<dyn Clock>,
+    pub admin_key_hash: String,
+}
+
+/// One router serving the three simulators under `/wechat`, `/alipay`, `/card`. Without
+/// `in_process` (a `yuanlu simulate` process) they run on the real clock.
+pub fn simulator_router(
+    secret: &str,
+    faults: &FaultConfig,
+    notify_base: Option<&str>,
+    in_process: Option<&InProcess>,
+) -> Router {
     let mut router = Router::new();
     for (channel, path) in SIMULATED {
         let mut config = SimulatorConfig::new(secret).with_faults(faults.clone());
         if let Some(base) = notify_base {
             config = config.with_notify_url(format!("{base}/v1/channels/{path}/notify"));
         }
+        if let Some(shared) = in_process {
+            config = config
+                .with_clock(shared.clock.clone())
+                .with_admin_key_hash(shared.admin_key_hash.clone());
+        }
         router = router.nest(&format!("/{path}"), simulator::router(channel, config).0);
     }
     router
 }
 
+/// A real endpoint configured for a channel path (`wechat`): `YUANLU_WECHAT_URL` and
+/// `YUANLU_WECHAT_SECRET`, both set.
+fn real_channel(path: &str) -> Option<(String, String)> {
+    let upper = path.to_uppercase();
+    match (
+        std::env::var(format!("YUANLU_{upper}_URL")),
+        std::env::var(format!("YUANLU_{upper}_SECRET")),
+    ) {
+        (Ok(url), Ok(secret)) => Some((url, secret)),
+        _ => None,
+    }
+}
+
 /// Builds the connectors for a server listening at `self_url` (`http://127.0.0.1:8080`).
-pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
+pub fn wire(args: &ChannelArgs, self_url: &str, in_process: &InProcess) -> Result<Wiring, String> {
     let faults = FaultConfig::from_spec(args.sim_faults.as_deref().unwrap_or("none"))
         .map_err(|e| format!("--sim-faults: {e}"))?;
+    let real: Vec<&str> = SIMULATED
+        .iter()
+        .map(|(_, path)| *path)
+        .filter(|path| real_channel(path).is_some())
+        .collect();
+    let all_real = real.len() == SIMULATED.len();
+    if !real.is_empty() && !all_real && args.simulator_url.is_none() {
+        return Err(format!(
+            "a real channel is configured ({}), so the in-process simulators are off: \
+             configure the other channels too (YUANLU_<CHANNEL>_URL and _SECRET) or send them \
+             to a separate `yuanlu simulate` with --simulator-url",
+            real.join(", ")
+        ));
+    }
     let (simulator_base, secret, simulators, description) = match &args.simulator_url {
         Some(url) => {
             let secret = args
@@ -63,9 +112,15 @@ pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
                 format!("simulators at {url}"),
             )
         }
+        None if !real.is_empty() => (
+            String::new(),
+            String::new(),
+            None,
+            format!("real channels ({})", real.join(", ")),
+        ),
         None => {
             let secret = new_secret_key("sim");
-            let router = simulator_router(&secret, &faults, Some(self_url));
+            let router = simulator_router(&secret, &faults, Some(self_url), Some(in_process));
             let faults_text = args.sim_faults.as_deref().unwrap_or("none");
             (
                 format!("{self_url}/sim"),
@@ -77,14 +132,8 @@ pub fn wire(args: &ChannelArgs, self_url: &str) -> Result<Wiring, String> {
     };
     let timeout = Duration::from_millis(args.channel_timeout_ms);
     let config_for = |path: &str| -> ConnectorConfig {
-        let upper = path.to_uppercase();
-        let (base, secret) = match (
-            std::env::var(format!("YUANLU_{upper}_URL")),
-            std::env::var(format!("YUANLU_{upper}_SECRET")),
-        ) {
-            (Ok(url), Ok(secret)) => (url, secret),
-            _ => (format!("{simulator_base}/{path}"), secret.clone()),
-        };
+        let (base, secret) = real_channel(path)
+            .unwrap_or_else(|| (format!("{simulator_base}/{path}"), secret.clone()));
         ConnectorConfig::new(base, secret)
             .with_timeout(timeout)
             .with_notify_url(format!("{self_url}/v1/channels/{path}/notify"))

@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     let clock: Arc<dyn Clock> = match args.clock.unwrap_or(ClockChoice::Real) {
         ClockChoice::Real => Arc::new(SystemClock),
         ClockChoice::Simulated(start) => Arc::new(SimulatedClock::starting_at(
-            start.unwrap_or_else(chrono::Utc::now),
+            start.unwrap_or_else(|| SystemClock.now()),
         )),
     };
     let simulated = clock.is_simulated();
@@ -71,13 +71,20 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"))?;
+    let admin_key_hash = hash_key(&admin_key);
+    // The in-process simulators share the server's clock: their success times feed the
+    // expected arrival, statements and reconciliation.
+    let in_process = crate::channels::InProcess {
+        clock: clock.clone(),
+        admin_key_hash: admin_key_hash.clone(),
+    };
+    let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"), &in_process)?;
     let engine = Engine::new(db.clone(), clock)
         .with_calendar(calendar)
         .with_channels(wiring.channels);
     let mut app = yuanlu_web::router(AppState {
         engine: engine.clone(),
-        admin_key_hash: hash_key(&admin_key),
+        admin_key_hash,
     });
     if let Some(simulators) = wiring.simulators {
         app = app.nest("/sim", simulators);
@@ -144,7 +151,9 @@ pub async fn simulate(args: crate::cli::SimulateArgs) -> CommandResult {
         args.faults.as_deref().unwrap_or("none"),
     )
     .map_err(|e| format!("--faults: {e}"))?;
-    let router = crate::channels::simulator_router(&args.secret, &faults, None);
+    // Its own process, so its own (real) clock: a server under a simulated clock should use
+    // the in-process simulators to have channel times follow it.
+    let router = crate::channels::simulator_router(&args.secret, &faults, None, None);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use yuanlu_domain::account::mask_numbers_in;
+
 use super::faults::{Fault, FaultConfig};
 
 /// Most refund numbers one simulator books (and tracks attempts for); beyond it the
@@ -32,7 +34,8 @@ pub struct BookEntry {
     pub payment_ref: String,
     pub amount_fen: i64,
     pub payment_total_fen: i64,
-    /// Where the money goes: the reroute account, else the payer's, else the wallet balance.
+    /// Where the money goes: the reroute account, else the payer's, else the wallet balance;
+    /// any account number in it masked to its first and last four digits.
     pub account: Option<String>,
     pub status: SimStatus,
     pub channel_refund_id: String,
@@ -226,10 +229,12 @@ impl Books {
             payment_ref: call.payment_ref.clone(),
             amount_fen: call.amount_fen,
             payment_total_fen: call.payment_total_fen,
+            // Kept masked: the books are shown, and no full number is kept anywhere.
             account: call
                 .reroute_account
-                .clone()
-                .or_else(|| call.payer_account.clone()),
+                .as_deref()
+                .or(call.payer_account.as_deref())
+                .map(mask_numbers_in),
             status: if abnormal {
                 SimStatus::Abnormal
             } else {
@@ -288,7 +293,7 @@ fn repeat(entry: &mut BookEntry, call: &ExecuteCall, now: DateTime<Utc>) -> (Exe
     }
     let (follow_up, paid_now) = match (&call.reroute_account, entry.status) {
         (Some(reroute), SimStatus::Abnormal) => {
-            entry.account = Some(reroute.clone());
+            entry.account = Some(mask_numbers_in(reroute));
             mark_paid(entry, now);
             (FollowUp::Notify(entry.clone()), true)
         }
@@ -384,7 +389,7 @@ mod tests {
         assert_eq!(books.entry("rf_1").unwrap().status, SimStatus::Abnormal);
         assert_eq!(books.total_paid_fen(), 0);
         let rerouted = ExecuteCall {
-            reroute_account: Some("**** 8888".into()),
+            reroute_account: Some("ICBC|6222021234568888".into()),
             ..call("rf_1", 100)
         };
         run(&mut books, &faults, &rerouted);
@@ -392,7 +397,7 @@ mod tests {
         let entry = books.entry("rf_1").unwrap();
         assert_eq!(
             (entry.status, entry.paid_count, entry.account.as_deref()),
-            (SimStatus::Success, 1, Some("**** 8888"))
+            (SimStatus::Success, 1, Some("ICBC|6222********8888"))
         );
         assert_eq!(books.total_paid_fen(), 100);
     }
