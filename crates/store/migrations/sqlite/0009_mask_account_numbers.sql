@@ -1,5 +1,5 @@
 -- No full account number is kept (issue 9, item 8). Rerouted bank accounts were stored as
--- `<bank>|<full number>`, and channels echoed them back into received_account; from now on
+-- `<bank>|<full number>`, and channels echoed them back into received_account. From now on
 -- both keep the first four and last four digits (`<bank>|6222********1234`). This masks
 -- what earlier versions stored: a trailing run of 8 or more digits. `rtrim(x, digits)`
 -- strips that run, so `substr` past it is the number. Audit entries are hash-chained and
