@@ -159,7 +159,7 @@ pub async fn simulate(args: crate::cli::SimulateArgs) -> CommandResult {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
-        "yuanlu simulators listening on http://{address} (/wechat, /alipay, /card; books at /<channel>/sim/books; faults: {})",
+        "yuanlu simulators listening on http://{address} (/wechat, /alipay, /card; books at /<channel>/sim/books with the secret as bearer key; faults: {})",
         args.faults.as_deref().unwrap_or("none")
     );
     axum::serve(listener, router)
