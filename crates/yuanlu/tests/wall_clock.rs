@@ -2,21 +2,35 @@
 //! `Arc<dyn Clock>`): a simulated clock must reach arrival dates, channel success times,
 //! overdue, webhooks, statements and audit. This test reads every non-test Rust source of
 //! the workspace and fails, naming file:line, on any read of the wall clock outside the
-//! files allowed below (each with its reason). `Instant::now` (measuring durations, rate
-//! limits) is not a time of day and is fine anywhere.
+//! files allowed below (each with its reason), and on any migration that reads the
+//! database server's clock (`now()`, `CURRENT_TIMESTAMP`). `Instant::now` (measuring
+//! durations, rate limits) is not a time of day and is fine anywhere.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
-/// What reads the wall clock.
-const WALL_CLOCK: [&str; 6] = [
+/// What reads the wall clock, in Rust (SQL text inside Rust included).
+const WALL_CLOCK: [&str; 9] = [
     "Utc::now",
     "SystemTime::now",
     "Local::now",
     "chrono::Local",
     "OffsetDateTime::now",
     "UNIX_EPOCH.elapsed",
+    "CURRENT_TIMESTAMP",
+    "datetime('now",
+    "clock_timestamp(",
+];
+
+/// What reads the database server's clock in SQL (compared case-insensitively).
+const SQL_WALL_CLOCK: [&str; 6] = [
+    "current_timestamp",
+    "current_date",
+    "localtimestamp",
+    "now()",
+    "'now'",
+    "clock_timestamp(",
 ];
 
 /// Files (or directories, ending in `/`) that may read it, and why.
@@ -105,6 +119,53 @@ fn allowed(relative: &str) -> bool {
             relative == *path
         }
     })
+}
+
+/// Lines of a SQL migration that read the database's clock (comments skipped).
+fn sql_wall_clock_lines(source: &str) -> Vec<(usize, String)> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("--"))
+        .filter(|(_, line)| {
+            let lower = line.to_lowercase();
+            SQL_WALL_CLOCK.iter().any(|p| lower.contains(p))
+        })
+        .map(|(index, line)| (index + 1, line.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn no_migration_reads_the_database_clock() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut offenders = Vec::new();
+    let mut read = 0;
+    for backend in ["sqlite", "postgres"] {
+        let dir = root.join("crates/store/migrations").join(backend);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            read += 1;
+            for (line, text) in sql_wall_clock_lines(&source) {
+                offenders.push(format!("{}:{line}: {text}", path.display()));
+            }
+        }
+    }
+    assert!(read >= 2, "no migrations found");
+    assert!(
+        offenders.is_empty(),
+        "a migration reads the database's clock; times come from the application's clock:\n{}",
+        offenders.join("\n")
+    );
+    assert_eq!(
+        sql_wall_clock_lines(
+            "-- now() in a comment\nCREATE TABLE t (at TIMESTAMPTZ DEFAULT now());"
+        ),
+        vec![(
+            2,
+            "CREATE TABLE t (at TIMESTAMPTZ DEFAULT now());".to_string()
+        )]
+    );
 }
 
 #[test]
