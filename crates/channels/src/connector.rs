@@ -21,7 +21,9 @@ pub struct RefundRequest {
     pub payment_amount_fen: i64,
     /// Masked payer account, for the card network's routing and the simulators' faults.
     pub payer_account: Option<String>,
-    /// Set when an operator rerouted an abnormal refund to another account.
+    /// Set when an operator rerouted an abnormal refund to another account:
+    /// `bank|6222********1234`, masked, since no full account number is stored (a
+    /// production reroute needs the full number from a sealed store; not built).
     pub reroute_account: Option<String>,
 }
 
