@@ -234,13 +234,23 @@ async fn with_real_channels_the_simulators_are_not_mounted() {
     }
     // A real channel with the others on nothing: refused at start, never a silent simulator.
     let partial = common::data_dir();
-    let output = common::command()
+    let mut serve = common::command();
+    serve
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(partial.path())
         .envs(real_channels(&["wechat"]))
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = tokio::process::Command::from(serve)
+        .kill_on_drop(true)
+        .spawn()
         .unwrap();
-    assert!(!output.status.success(), "{output:?}");
+    // It must exit by itself; a server that started anyway is killed (dropped) and fails.
+    let output = tokio::time::timeout(WAIT_AT_MOST, child.wait_with_output())
+        .await
+        .expect("serve with one real channel and no simulator kept running")
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
     assert!(stderr.contains("real channel is configured"), "{stderr}");
 }
