@@ -21,9 +21,11 @@ pub struct RefundRequest {
     pub payment_amount_fen: i64,
     /// Masked payer account, for the card network's routing and the simulators' faults.
     pub payer_account: Option<String>,
-    /// Set when an operator rerouted an abnormal refund to another account:
-    /// `bank|6222********1234`, masked, since no full account number is stored (a
-    /// production reroute needs the full number from a sealed store; not built).
+    /// Set when an operator rerouted an abnormal refund to another account: `bank|number`
+    /// with the number **whole** (`工商银行|6222021234567890`), since a bank cannot pay a
+    /// masked one. yuanlu keeps it only sealed (AES-256-GCM under the account key) and the
+    /// dispatch worker opens it just for this request; a connector must not log or store it
+    /// (mask with `yuanlu_domain::account::mask_numbers_in` if it must show it).
     pub reroute_account: Option<String>,
 }
 

@@ -128,11 +128,19 @@ async fn reroute_after_abnormal(channel: SimChannel) {
         "abnormal"
     );
 
+    // A masked number is refused for good: no bank pays to `6222********8888`.
+    request.reroute_account = Some(REROUTE_CARD_MASKED.into());
+    assert!(matches!(
+        connector.execute(&request).await,
+        Err(ConnectorError::Final(_))
+    ));
+    assert_eq!(sim.handle.total_paid_fen(), 0);
+
     request.reroute_account = Some(REROUTE_CARD.into());
     let outcome = connector.execute(&request).await.unwrap();
     assert_eq!(
         received_account(&outcome),
-        expected_account(channel, Some(REROUTE_CARD))
+        expected_account(channel, Some(REROUTE_CARD_MASKED))
     );
     assert_eq!(
         kind(&connector.execute(&request).await.unwrap()),
@@ -140,7 +148,8 @@ async fn reroute_after_abnormal(channel: SimChannel) {
     );
 
     let entry = sim.handle.entry("rf_reroute").unwrap();
-    assert_eq!(entry.account.as_deref(), Some(REROUTE_CARD));
+    // Kept masked: the books are shown.
+    assert_eq!(entry.account.as_deref(), Some(REROUTE_CARD_MASKED));
     assert_eq!(
         (entry.paid_count, sim.handle.total_paid_fen()),
         (1, AMOUNT_FEN)

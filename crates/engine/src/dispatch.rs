@@ -190,7 +190,6 @@ impl Engine {
             .cloned()
             .ok_or_else(|| EngineError::corrupt(format!("no connector for {channel}")))?;
         let payment = self.payment_of(&row).await?;
-        let request = refund_request(&row, &payment, channel);
         let step = match (parse_status(&row)?, row.send_state.as_str()) {
             (RefundStatus::Queued, _) | (RefundStatus::Processing, SEND_STATE_NOT_SENT) => {
                 Step::Send
@@ -198,6 +197,21 @@ impl Engine {
             (RefundStatus::Processing, _) => Step::Query,
             _ => Step::Nothing,
         };
+        let reroute_account = match step {
+            Step::Nothing => None,
+            Step::Send | Step::Query => match self.reroute_account_for_channel(&row) {
+                Ok(account) => account,
+                // Never sent masked: an operator reroutes it again.
+                Err(reason) => {
+                    let outcome = ChannelOutcome::Abnormal {
+                        channel_refund_id: None,
+                        reason,
+                    };
+                    return self.apply_outcome(Some(config), &row.id, outcome).await;
+                }
+            },
+        };
+        let request = refund_request(&row, &payment, channel, reroute_account);
         match step {
             Step::Nothing => self.release(config, &row.id, None).await,
             Step::Query => match connector.query(&request).await {
@@ -217,6 +231,36 @@ impl Engine {
             Step::Send => {
                 self.send(config, &row.id, connector.as_ref(), &request)
                     .await
+            }
+        }
+    }
+
+    /// The account a rerouted refund is sent to, in full: opened from its sealed copy. Only
+    /// the worker opens it, for the request it is about to make. `Err` is the note the refund
+    /// goes abnormal with when the number cannot be had.
+    fn reroute_account_for_channel(&self, row: &RefundRow) -> Result<Option<String>, String> {
+        if row.reroute_account.is_none() {
+            return Ok(None);
+        }
+        let Some(sealed) = row.reroute_account_sealed.as_deref() else {
+            return Err(
+                "the full account number of this reroute is not kept (it was rerouted before yuanlu kept it sealed); reroute it again"
+                    .to_string(),
+            );
+        };
+        let Some(key) = self.account_key.as_deref() else {
+            return Err(
+                "no account key is configured to open this reroute's account number (YUANLU_ACCOUNT_KEY_FILE or YUANLU_ACCOUNT_KEY); configure it and reroute again"
+                    .to_string(),
+            );
+        };
+        match key.open(&row.id, sealed) {
+            Ok(account) => Ok(Some(account)),
+            Err(error) => {
+                tracing::error!(refund_id = %row.id, %error, "a rerouted account number does not open");
+                Err(format!(
+                    "the account key does not match the one that sealed this reroute's account number ({error}); nothing was sent — check YUANLU_ACCOUNT_KEY_FILE / YUANLU_ACCOUNT_KEY on every server, then reroute again"
+                ))
             }
         }
     }
@@ -583,6 +627,14 @@ impl Engine {
     ) -> EngineResult<crate::views::Refund> {
         who.require_admin()?;
         let target = RerouteTarget::parse(&input)?;
+        let account_key = match &target {
+            RerouteTarget::BankAccount { .. } => Some(
+                self.account_key
+                    .clone()
+                    .ok_or(EngineError::AccountKeyNotConfigured)?,
+            ),
+            RerouteTarget::Merchant => None,
+        };
         let now_us = to_micros(self.clock.now());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
@@ -630,7 +682,12 @@ impl Engine {
         )
         .await?;
         match target {
-            RerouteTarget::BankAccount { account, .. } => {
+            RerouteTarget::BankAccount { account, full, .. } => {
+                let key = account_key.ok_or(EngineError::AccountKeyNotConfigured)?;
+                // The full number, for the channel: sealed to this refund, erased when the
+                // refund leaves dispatch (`finish`).
+                row.reroute_account_sealed =
+                    Some(key.seal(&row.id, &full).map_err(EngineError::corrupt)?);
                 row.reroute_account = Some(account);
                 row.send_state = SEND_STATE_NOT_SENT.to_string();
                 row.next_attempt_at_us = Some(now_us);
@@ -734,8 +791,11 @@ pub struct RerouteAccount {
 }
 
 enum RerouteTarget {
-    /// `account` is what the channel needs; `display` is what people see (`招商银行 **** 0403`).
+    /// `full` is what the channel needs (`工商银行|6222021234567890`), stored only sealed;
+    /// `account` is kept (`工商银行|6222********7890`); `display` is what people see
+    /// (`工商银行 **** 7890`).
     BankAccount {
+        full: String,
         account: String,
         display: String,
     },
@@ -774,8 +834,8 @@ impl RerouteTarget {
                     ));
                 }
                 let last4 = &number[number.len() - 4..];
-                // No full account number is stored: the channel gets it masked too.
                 Ok(RerouteTarget::BankAccount {
+                    full: format!("{bank}|{number}"),
                     account: format!("{bank}|{}", mask_number(&number)),
                     display: format!("{bank} **** {last4}"),
                 })
@@ -831,8 +891,10 @@ async fn leave_dispatch(
     Ok(())
 }
 
-/// A refund leaves the queue: no lease, nothing scheduled.
+/// A refund leaves the queue: no lease, nothing scheduled, and the sealed account number of
+/// a reroute erased (written in the same transaction as the status).
 fn finish(row: &mut RefundRow) {
+    row.reroute_account_sealed = None;
     row.lease_owner = None;
     row.lease_until_us = None;
     row.next_attempt_at_us = None;
@@ -884,7 +946,12 @@ async fn append_refund_event(
     .await
 }
 
-fn refund_request(row: &RefundRow, payment: &PaymentRow, channel: Channel) -> RefundRequest {
+fn refund_request(
+    row: &RefundRow,
+    payment: &PaymentRow,
+    channel: Channel,
+    reroute_account: Option<String>,
+) -> RefundRequest {
     RefundRequest {
         refund_id: row.id.clone(),
         payment_id: row.payment_id.clone(),
@@ -892,7 +959,7 @@ fn refund_request(row: &RefundRow, payment: &PaymentRow, channel: Channel) -> Re
         amount_fen: row.amount_fen,
         payment_amount_fen: payment.amount_fen,
         payer_account: payment.payer_account.clone(),
-        reroute_account: row.reroute_account.clone(),
+        reroute_account,
     }
 }
 

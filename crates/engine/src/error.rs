@@ -37,6 +37,10 @@ pub enum EngineError {
     InsufficientBalance { available_fen: i64, needed_fen: i64 },
     #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
     UnsupportedCurrency(String),
+    #[error(
+        "no account key is configured, so a full account number cannot be kept for the channel; set YUANLU_ACCOUNT_KEY_FILE (or YUANLU_ACCOUNT_KEY) to the same 32-byte key on every server sharing this database"
+    )]
+    AccountKeyNotConfigured,
     #[error("internal storage error: {0}")]
     Store(#[from] StoreError),
 }
@@ -54,6 +58,7 @@ impl EngineError {
             EngineError::Validation { .. } => "validation_error",
             EngineError::UnsupportedCurrency(_) => "validation_error",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
+            EngineError::AccountKeyNotConfigured => "account_key_not_configured",
             EngineError::Store(_) => "internal_error",
         }
     }

@@ -11,6 +11,7 @@
 //! - [`views`]: what the API returns, built from stored rows.
 //! - [`timeline`]: a refund's history, where the money is, and what happens next.
 
+pub mod account_key;
 pub mod audit;
 pub mod auth;
 pub mod cases;
@@ -53,6 +54,8 @@ pub struct Engine {
     /// China's business days, for expected arrival dates.
     pub calendar: Arc<BusinessCalendar>,
     pub arrival_rules: Arc<ArrivalRules>,
+    /// Seals the full account number of a reroute; `None` refuses reroutes to a bank account.
+    pub account_key: Option<Arc<account_key::AccountKey>>,
     /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
     refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
     group_commit: Arc<refund_writer::GroupCommitStats>,
@@ -72,6 +75,7 @@ impl Engine {
             channels: None,
             calendar: Arc::new(calendar),
             arrival_rules: Arc::new(ArrivalRules::default()),
+            account_key: None,
             refund_writer: Arc::new(OnceLock::new()),
             group_commit: Arc::default(),
         }
@@ -96,6 +100,11 @@ impl Engine {
 
     pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {
         self.calendar = Arc::new(calendar);
+        self
+    }
+
+    pub fn with_account_key(mut self, key: account_key::AccountKey) -> Self {
+        self.account_key = Some(Arc::new(key));
         self
     }
 

@@ -950,6 +950,7 @@ fn refund_row(
         succeeded_at_us: None,
         reroute_account: None,
         last_error: None,
+        reroute_account_sealed: None,
     }
 }
 

@@ -1,6 +1,7 @@
-//! No full account number is stored (issue 9, item 8), on both backends: after a refund is
-//! rerouted to a bank account the consumer gave, and the channel paid it (naming the account
-//! in full), the number is in no row of any table; its masked form is.
+//! No full account number is stored in plaintext (issue 9, item 8), on both backends: after a
+//! refund is rerouted to a bank account the consumer gave, the channel is sent the number
+//! whole (opened from its sealed copy), and once it paid (naming the account in full) the
+//! number is in no row of any table and its sealed copy is erased; its masked form is kept.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,6 +16,7 @@ use yuanlu_channels::{
 };
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
+use yuanlu_engine::account_key::AccountKey;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig, RerouteInput};
@@ -143,13 +145,61 @@ async fn every_row(h: &Harness) -> String {
     all
 }
 
+impl ClosedRoute {
+    fn new(h: &Harness) -> Self {
+        ClosedRoute {
+            clock: h.clock.clone(),
+            sent_accounts: Arc::default(),
+        }
+    }
+
+    fn engine(&self, engine: &Engine) -> Engine {
+        let set = ChannelSet::default().with(&Channel::ALL, Arc::new(self.clone()));
+        engine.clone().with_channels(set)
+    }
+
+    fn sent(&self) -> Vec<String> {
+        self.sent_accounts.lock().unwrap().clone()
+    }
+}
+
+fn reroute_to_bank() -> RerouteInput {
+    serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6222 0212 3456 7890", "bank": "工商银行" } })).unwrap()
+}
+
+/// A card refund the closed route made abnormal, waiting for a reroute.
+async fn abnormal_refund(h: &Harness, engine: &Engine, shop: &Principal) -> String {
+    let payment = h
+        .payment(
+            shop,
+            json!({ "channel": "credit_card", "amount": 10_000, "payer": { "card_last4": "0403", "bank": "招商银行" } }),
+        )
+        .await;
+    h.clock.advance(Duration::days(1)); // not a same-day void
+    h.payment(shop, json!({ "channel": "alipay", "amount": 10_000_000 }))
+        .await;
+    let id = h
+        .refund(shop, json!({ "payment_id": payment.id, "amount": 3_000, "reason": "customer_cancel", "merchant_refund_no": "acct-1" }))
+        .await
+        .id;
+    drain(h, engine).await;
+    assert_eq!(
+        engine.get_refund(shop, &id).await.unwrap().status,
+        RefundStatus::Abnormal
+    );
+    id
+}
+
+async fn sealed_of(h: &Harness, id: &str) -> String {
+    h.fetch_text(&format!(
+        "SELECT coalesce(reroute_account_sealed, 'NULL') FROM refunds WHERE id = '{id}'"
+    ))
+    .await
+}
+
 contract!(a_rerouted_account_number_is_stored_nowhere_in_full, |h| {
-    let channel = ClosedRoute {
-        clock: h.clock.clone(),
-        sent_accounts: Arc::default(),
-    };
-    let set = ChannelSet::default().with(&Channel::ALL, Arc::new(channel.clone()));
-    let engine = h.engine.clone().with_channels(set);
+    let channel = ClosedRoute::new(&h);
+    let engine = channel.engine(&h.engine);
     let shop = h.merchant().await;
     let Principal::Merchant { merchant_id, .. } = &shop else {
         unreachable!()
@@ -160,36 +210,21 @@ contract!(a_rerouted_account_number_is_stored_nowhere_in_full, |h| {
         .set_webhook(&Principal::Admin, merchant_id, hook)
         .await
         .unwrap();
-    let payment = h
-            .payment(
-                &shop,
-                json!({ "channel": "credit_card", "amount": 10_000, "payer": { "card_last4": "0403", "bank": "招商银行" } }),
-            )
-            .await;
-    h.clock.advance(Duration::days(1)); // not a same-day void
-    h.payment(&shop, json!({ "channel": "alipay", "amount": 10_000_000 }))
-        .await;
-    let id = h
-            .refund(&shop, json!({ "payment_id": payment.id, "amount": 3_000, "reason": "customer_cancel", "merchant_refund_no": "acct-1" }))
-            .await
-            .id;
-    drain(&h, &engine).await;
-    assert_eq!(
-        engine.get_refund(&shop, &id).await.unwrap().status,
-        RefundStatus::Abnormal
-    );
-    let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6222 0212 3456 7890", "bank": "工商银行" } })).unwrap();
+    let id = abnormal_refund(&h, &engine, &shop).await;
     engine
-        .reroute_refund(&Principal::Admin, &id, input)
+        .reroute_refund(&Principal::Admin, &id, reroute_to_bank())
         .await
         .unwrap();
+    // Waiting for the worker: the number is kept sealed, never in plaintext.
+    let sealed = sealed_of(&h, &id).await;
+    assert!(sealed.starts_with("v1:"), "{sealed}");
+    assert!(!every_row(&h).await.contains(FULL_NUMBER));
     drain(&h, &engine).await;
     let done = engine.get_refund(&shop, &id).await.unwrap();
     assert_eq!(done.status, RefundStatus::Succeeded);
-    assert_eq!(
-        *channel.sent_accounts.lock().unwrap(),
-        vec![format!("工商银行|{MASKED}")]
-    );
+    // The channel was sent the number whole: a bank cannot pay a masked one.
+    assert_eq!(channel.sent(), vec![format!("工商银行|{FULL_NUMBER}")]);
+    assert_eq!(sealed_of(&h, &id).await, "NULL", "erased once paid");
     let rows = every_row(&h).await;
     for table in [
         "[refunds]",
@@ -213,6 +248,136 @@ contract!(a_rerouted_account_number_is_stored_nowhere_in_full, |h| {
     assert!(!shown.contains(FULL_NUMBER), "{shown}");
     assert!(shown.contains(MASKED), "{shown}");
 });
+
+contract!(
+    a_sealed_account_number_the_key_does_not_open_is_never_sent,
+    |h| {
+        let channel = ClosedRoute::new(&h);
+        let engine = channel.engine(&h.engine);
+        let shop = h.merchant().await;
+        let id = abnormal_refund(&h, &engine, &shop).await;
+        engine
+            .reroute_refund(&Principal::Admin, &id, reroute_to_bank())
+            .await
+            .unwrap();
+        // The worker runs with another key (a server configured differently).
+        let other_key = AccountKey::from_bytes(&[9; 32]).unwrap();
+        let misconfigured = engine.clone().with_account_key(other_key);
+        drain(&h, &misconfigured).await;
+        let refund = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(refund.status, RefundStatus::Abnormal);
+        assert!(channel.sent().is_empty(), "sent: {:?}", channel.sent());
+        let shown = serde_json::to_string(&refund).unwrap();
+        assert!(shown.contains("account key does not match"), "{shown}");
+        assert_eq!(
+            sealed_of(&h, &id).await,
+            "NULL",
+            "erased when it left dispatch"
+        );
+        // An operator reroutes it again, on a server with the right key: paid, whole.
+        engine
+            .reroute_refund(&Principal::Admin, &id, reroute_to_bank())
+            .await
+            .unwrap();
+        drain(&h, &engine).await;
+        assert_eq!(
+            engine.get_refund(&shop, &id).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
+        assert_eq!(channel.sent(), vec![format!("工商银行|{FULL_NUMBER}")]);
+    }
+);
+
+contract!(
+    a_sealed_account_number_moved_to_another_refund_does_not_open,
+    |h| {
+        let channel = ClosedRoute::new(&h);
+        let engine = channel.engine(&h.engine);
+        let (shop, other_shop) = (h.merchant().await, h.merchant().await);
+        let id = abnormal_refund(&h, &engine, &shop).await;
+        let other = abnormal_refund(&h, &engine, &other_shop).await;
+        for refund_id in [&id, &other] {
+            engine
+                .reroute_refund(&Principal::Admin, refund_id, reroute_to_bank())
+                .await
+                .unwrap();
+        }
+        // Someone with database access copies one refund's sealed number onto the other.
+        h.execute(&format!(
+            "UPDATE refunds SET reroute_account_sealed = \
+         (SELECT reroute_account_sealed FROM refunds WHERE id = '{id}') WHERE id = '{other}'"
+        ))
+        .await;
+        drain(&h, &engine).await;
+        let moved = engine.get_refund(&other_shop, &other).await.unwrap();
+        assert_eq!(moved.status, RefundStatus::Abnormal);
+        assert_eq!(
+            engine.get_refund(&shop, &id).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
+        // Sent once, for the refund it was sealed to.
+        assert_eq!(channel.sent(), vec![format!("工商银行|{FULL_NUMBER}")]);
+    }
+);
+
+contract!(
+    a_reroute_kept_masked_by_an_earlier_version_is_never_sent_masked,
+    |h| {
+        let channel = ClosedRoute::new(&h);
+        let engine = channel.engine(&h.engine);
+        let shop = h.merchant().await;
+        let id = abnormal_refund(&h, &engine, &shop).await;
+        engine
+            .reroute_refund(&Principal::Admin, &id, reroute_to_bank())
+            .await
+            .unwrap();
+        // What a reroute of an earlier version left: the masked number and nothing sealed.
+        h.execute(&format!(
+            "UPDATE refunds SET reroute_account_sealed = NULL WHERE id = '{id}'"
+        ))
+        .await;
+        drain(&h, &engine).await;
+        let refund = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(refund.status, RefundStatus::Abnormal);
+        assert!(channel.sent().is_empty(), "sent: {:?}", channel.sent());
+        let shown = serde_json::to_string(&refund).unwrap();
+        assert!(shown.contains("reroute it again"), "{shown}");
+    }
+);
+
+contract!(
+    without_an_account_key_a_reroute_to_a_bank_account_is_refused,
+    |h| {
+        let channel = ClosedRoute::new(&h);
+        let engine = channel.engine(&h.engine);
+        let shop = h.merchant().await;
+        let id = abnormal_refund(&h, &engine, &shop).await;
+        // A PostgreSQL server with no key configured.
+        let mut keyless = engine.clone();
+        keyless.account_key = None;
+        let refused = keyless
+            .reroute_refund(&Principal::Admin, &id, reroute_to_bank())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "account_key_not_configured");
+        assert!(
+            refused.to_string().contains("YUANLU_ACCOUNT_KEY_FILE"),
+            "{refused}"
+        );
+        let refund = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(refund.status, RefundStatus::Abnormal, "nothing changed");
+        assert_eq!(sealed_of(&h, &id).await, "NULL");
+        // Back to the merchant needs no key.
+        let to_merchant: RerouteInput =
+            serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+        let failed = keyless
+            .reroute_refund(&Principal::Admin, &id, to_merchant)
+            .await
+            .unwrap();
+        assert_eq!(failed.status, RefundStatus::Failed);
+        assert!(channel.sent().is_empty());
+    }
+);
 
 contract!(migration_0009_masks_account_numbers_stored_before_it, |h| {
     let shop = h.merchant().await;

@@ -105,6 +105,8 @@ pub struct RefundRow {
     pub succeeded_at_us: Option<i64>,
     pub reroute_account: Option<String>,
     pub last_error: Option<String>,
+    /// The full number of `reroute_account`, sealed (migration 0012); NULL once it left dispatch.
+    pub reroute_account_sealed: Option<String>,
 }
 
 /// A status change of a refund, with what it records.

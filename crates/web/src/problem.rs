@@ -83,7 +83,8 @@ impl From<EngineError> for Problem {
             }
             EngineError::PaymentNotFound(_) | EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::MerchantRefundNoConflict { .. }
-            | EngineError::InvalidTransition { .. } => StatusCode::CONFLICT,
+            | EngineError::InvalidTransition { .. }
+            | EngineError::AccountKeyNotConfigured => StatusCode::CONFLICT,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

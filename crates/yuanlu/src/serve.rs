@@ -11,6 +11,7 @@ use yuanlu_engine::ids::hash_key;
 use yuanlu_engine::{Db, Engine};
 use yuanlu_web::AppState;
 
+use crate::account_key::{self, AccountKeySource};
 use crate::admin_key::{self, AdminKeySource};
 use crate::cli::{ClockChoice, DatabaseArgs, ServeArgs};
 
@@ -59,6 +60,8 @@ pub async fn audit_verify(args: DatabaseArgs) -> CommandResult {
 pub async fn run(args: ServeArgs) -> CommandResult {
     let db = open(&args.database).await?;
     let (admin_key, source) = admin_key::load_or_create(&args.database.data_dir)?;
+    let (account_key, account_key_source) =
+        account_key::load_or_create(&db, &args.database.data_dir)?;
     let clock: Arc<dyn Clock> = match args.clock.unwrap_or(ClockChoice::Real) {
         ClockChoice::Real => Arc::new(SystemClock),
         ClockChoice::Simulated(start) => Arc::new(SimulatedClock::starting_at(
@@ -79,9 +82,12 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         admin_key_hash: admin_key_hash.clone(),
     };
     let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"), &in_process)?;
-    let engine = Engine::new(db.clone(), clock)
+    let mut engine = Engine::new(db.clone(), clock)
         .with_calendar(calendar)
         .with_channels(wiring.channels);
+    if let Some(key) = account_key {
+        engine = engine.with_account_key(key);
+    }
     let mut app = yuanlu_web::router(AppState {
         engine: engine.clone(),
         admin_key_hash,
@@ -112,6 +118,16 @@ pub async fn run(args: ServeArgs) -> CommandResult {
                 path.display()
             );
         }
+    }
+    match account_key_source {
+        AccountKeySource::File(path) => println!("account key: in {}", path.display()),
+        AccountKeySource::Environment => println!("account key: from YUANLU_ACCOUNT_KEY"),
+        AccountKeySource::Generated(path) => {
+            println!("account key: generated into {}", path.display())
+        }
+        AccountKeySource::None => println!(
+            "account key: none (set YUANLU_ACCOUNT_KEY_FILE, the same on every server); reroutes to a bank account are refused"
+        ),
     }
     println!("channels: {}", wiring.description);
     if simulated {

@@ -76,6 +76,8 @@ pub enum Refusal {
     CumulativeOverTotal,
     /// The number is booked with another amount or payment.
     Mismatch,
+    /// A reroute account with a masked number (`6222****7890`): a bank pays whole numbers.
+    AccountMasked,
 }
 
 impl Refusal {
@@ -87,6 +89,7 @@ impl Refusal {
             Refusal::Mismatch => {
                 "this refund number is already booked with another amount or payment"
             }
+            Refusal::AccountMasked => "the reroute account number is masked; give it whole",
         }
     }
 }
@@ -193,6 +196,9 @@ impl Books {
         if call.amount_fen <= 0 {
             return Some(Refusal::AmountNotPositive);
         }
+        if call.reroute_account.as_deref().is_some_and(is_masked) {
+            return Some(Refusal::AccountMasked);
+        }
         if call.amount_fen > call.payment_total_fen {
             return Some(Refusal::AmountOverTotal);
         }
@@ -283,10 +289,18 @@ impl Books {
     }
 }
 
+/// A masked account number (what yuanlu shows and keeps), which no bank can pay to.
+fn is_masked(account: &str) -> bool {
+    account.contains('*')
+}
+
 /// A repeat of a booked number: the stored record, or the reroute of an abnormal one.
 fn repeat(entry: &mut BookEntry, call: &ExecuteCall, now: DateTime<Utc>) -> (Execution, FollowUp) {
     if entry.amount_fen != call.amount_fen || entry.payment_ref != call.payment_ref {
         return (Execution::Refused(Refusal::Mismatch), FollowUp::None);
+    }
+    if call.reroute_account.as_deref().is_some_and(is_masked) {
+        return (Execution::Refused(Refusal::AccountMasked), FollowUp::None);
     }
     if entry.notify_url.is_none() {
         entry.notify_url.clone_from(&call.notify_url);
@@ -388,6 +402,24 @@ mod tests {
         run(&mut books, &faults, &call("rf_1", 100));
         assert_eq!(books.entry("rf_1").unwrap().status, SimStatus::Abnormal);
         assert_eq!(books.total_paid_fen(), 0);
+        // A masked number cannot be paid: refused, the refund stays abnormal.
+        let masked = ExecuteCall {
+            reroute_account: Some("ICBC|6222********8888".into()),
+            ..call("rf_1", 100)
+        };
+        assert_eq!(
+            run(&mut books, &faults, &masked),
+            Execution::Refused(Refusal::AccountMasked)
+        );
+        let masked_new = ExecuteCall {
+            reroute_account: Some("ICBC|6222********8888".into()),
+            ..call("rf_2", 100)
+        };
+        assert_eq!(
+            run(&mut books, &faults, &masked_new),
+            Execution::Refused(Refusal::AccountMasked)
+        );
+        assert_eq!(books.entry("rf_1").unwrap().status, SimStatus::Abnormal);
         let rerouted = ExecuteCall {
             reroute_account: Some("ICBC|6222021234568888".into()),
             ..call("rf_1", 100)

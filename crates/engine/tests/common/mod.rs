@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use yuanlu_engine::account_key::AccountKey;
 use yuanlu_engine::auth::{MerchantRole, Principal};
 use yuanlu_engine::clock::{Clock, SimulatedClock};
 use yuanlu_engine::ids::new_id;
@@ -29,6 +30,11 @@ pub struct Harness {
 enum Cleanup {
     Dir(PathBuf),
     Schema { url: String, schema: String },
+}
+
+/// The account key the harness's engine seals rerouted account numbers with.
+pub fn test_account_key() -> AccountKey {
+    AccountKey::from_bytes(&[7; 32]).unwrap()
 }
 
 /// 2026-11-20 10:00 in Shanghai: a Friday, mid-morning.
@@ -67,7 +73,7 @@ impl Harness {
         let clock = Arc::new(SimulatedClock::starting_at(start_instant()));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         Harness {
-            engine: Engine::new(db, dyn_clock),
+            engine: Engine::new(db, dyn_clock).with_account_key(test_account_key()),
             clock,
             cleanup,
         }
