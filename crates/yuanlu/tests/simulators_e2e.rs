@@ -1,7 +1,9 @@
 //! The in-process simulators through the real binary: they run on the server's clock (a
 //! simulated clock reaches the channel's success time and the expected arrival), their books
 //! answer only the simulator secret or the admin key and hold no full account number, and
-//! they are not mounted at all once a real channel is configured.
+//! they are not mounted at all once a real channel is configured. A reroute to a bank account
+//! reaches them with the number whole (they refuse a masked one), sealed in between under the
+//! account key; on PostgreSQL with no key such a reroute is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{ADMIN_KEY, Options, Server, Simulator};
+use common::{ADMIN_KEY, Options, PgSchema, Server, Simulator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -170,11 +172,67 @@ async fn the_in_process_books_answer_only_the_admin_key_and_hold_no_full_account
         )
         .await;
     assert_eq!(rerouted.status, 200, "{}", rerouted.text);
+    // The simulator refuses a masked account number for good (the refund would fail): a
+    // success means the request carried the number whole.
     let done = wait_for_status(&server, &key, &id, "succeeded").await;
     assert!(!done.to_string().contains(FULL_NUMBER), "{done}");
     let books = server.get("/sim/card/sim/books", ADMIN_KEY).await;
     assert!(books.text.contains(MASKED), "{}", books.text);
     assert!(!books.text.contains(FULL_NUMBER), "{}", books.text);
+    // The key that sealed it meanwhile: generated into the data dir, the owner's only.
+    let key_file = dir.path().join("account.key");
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key_text.trim().len(), 64, "{key_text}");
+    assert!(key_text.trim().chars().all(|c| c.is_ascii_hexdigit()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn on_postgresql_without_an_account_key_a_reroute_to_a_bank_account_is_refused() {
+    const TEST: &str =
+        "on_postgresql_without_an_account_key_a_reroute_to_a_bank_account_is_refused";
+    let Some(schema) = PgSchema::create(TEST).await else {
+        return;
+    };
+    let dir = common::data_dir();
+    let server = Server::start_with(
+        dir.path(),
+        &Options {
+            database_url: Some(schema.url()),
+            args: vec!["--sim-faults".into(), "abnormal=1".into()],
+            ..Options::default()
+        },
+    );
+    let (key, payment_id) = shop_with_card_payment(&server).await;
+    let refund = server.refund(&key, &payment_id, 3_000, "REROUTE-PG").await;
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    let id = refund.str("id");
+    wait_for_status(&server, &key, &id, "abnormal").await;
+    let refused = server
+        .post(
+            &format!("/v1/refunds/{id}/reroute"),
+            ADMIN_KEY,
+            &json!({ "to": "bank_account", "account": { "number": FULL_NUMBER, "bank": "工商银行" } }),
+        )
+        .await;
+    refused.assert_problem(409, "account_key_not_configured", "reroute without a key");
+    assert!(
+        refused.text.contains("YUANLU_ACCOUNT_KEY_FILE"),
+        "{}",
+        refused.text
+    );
+    assert!(
+        !dir.path().join("account.key").exists(),
+        "no key is made up for a shared database"
+    );
+    wait_for_status(&server, &key, &id, "abnormal").await;
+    drop(server);
+    schema.drop_schema().await;
 }
 
 #[tokio::test]
