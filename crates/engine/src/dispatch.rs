@@ -197,42 +197,69 @@ impl Engine {
             (RefundStatus::Processing, _) => Step::Query,
             _ => Step::Nothing,
         };
-        let reroute_account = match step {
-            Step::Nothing => None,
-            Step::Send | Step::Query => match self.reroute_account_for_channel(&row) {
-                Ok(account) => account,
-                // Never sent masked: an operator reroutes it again.
-                Err(reason) => {
-                    let outcome = ChannelOutcome::Abnormal {
-                        channel_refund_id: None,
-                        reason,
-                    };
-                    return self.apply_outcome(Some(config), &row.id, outcome).await;
-                }
-            },
+        // A rerouted refund's account, whole, for a send; a query (by refund id) needs none.
+        let opened = match step {
+            Step::Nothing => Ok(None),
+            Step::Send | Step::Query => self.reroute_account_for_channel(&row),
         };
-        let request = refund_request(&row, &payment, channel, reroute_account);
+        let request = refund_request(&row, &payment, channel, opened.clone().ok().flatten());
         match step {
             Step::Nothing => self.release(config, &row.id, None).await,
             Step::Query => match connector.query(&request).await {
                 // The channel's record is the closed original route; the rerouted request
                 // has not been taken yet, so it goes out (same refund id, new account).
                 Ok(Some(ChannelOutcome::Abnormal { .. })) if row.reroute_account.is_some() => {
-                    self.resend_or_give_up(config, &row, connector.as_ref(), &request)
+                    self.resend_if_opened(config, &row, connector.as_ref(), &request, opened)
                         .await
                 }
                 Ok(Some(outcome)) => self.apply_outcome(Some(config), &row.id, outcome).await,
                 Ok(None) => {
-                    self.resend_or_give_up(config, &row, connector.as_ref(), &request)
+                    self.resend_if_opened(config, &row, connector.as_ref(), &request, opened)
                         .await
                 }
                 Err(error) => self.retry_later(config, &row.id, &error).await,
             },
-            Step::Send => {
-                self.send(config, &row.id, connector.as_ref(), &request)
+            Step::Send => match opened {
+                Ok(_) => {
+                    self.send(config, &row.id, connector.as_ref(), &request)
+                        .await
+                }
+                Err(reason) => self.unsendable(config, &row.id, reason).await,
+            },
+        }
+    }
+
+    /// Resends (see `resend_or_give_up`) unless the reroute's account could not be opened.
+    async fn resend_if_opened(
+        &self,
+        config: &DispatchConfig,
+        row: &RefundRow,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+        opened: Result<Option<String>, String>,
+    ) -> EngineResult<()> {
+        match opened {
+            Ok(_) => {
+                self.resend_or_give_up(config, row, connector, request)
                     .await
             }
+            Err(reason) => self.unsendable(config, &row.id, reason).await,
         }
+    }
+
+    /// A rerouted refund whose account number cannot be had whole: never sent masked, it goes
+    /// back to `abnormal` with `reason` for an operator to reroute again.
+    async fn unsendable(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        reason: String,
+    ) -> EngineResult<()> {
+        let outcome = ChannelOutcome::Abnormal {
+            channel_refund_id: None,
+            reason,
+        };
+        self.apply_outcome(Some(config), refund_id, outcome).await
     }
 
     /// The account a rerouted refund is sent to, in full: opened from its sealed copy. Only

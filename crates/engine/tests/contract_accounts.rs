@@ -34,6 +34,8 @@ const MASKED: &str = "6222********7890";
 struct ClosedRoute {
     clock: Arc<dyn Clock>,
     sent_accounts: Arc<Mutex<Vec<String>>>,
+    /// Accept a reroute now and confirm it only when queried.
+    confirm_on_query: bool,
 }
 
 #[async_trait::async_trait]
@@ -48,6 +50,12 @@ impl RefundConnector for ClosedRoute {
                 channel_refund_id: None,
                 reason: "CARD_CLOSED".into(),
             }),
+            Some(account) if self.confirm_on_query => {
+                self.sent_accounts.lock().unwrap().push(account.clone());
+                Ok(ChannelOutcome::Processing {
+                    channel_refund_id: format!("ch_{}", request.refund_id),
+                })
+            }
             Some(account) => {
                 self.sent_accounts.lock().unwrap().push(account.clone());
                 // Some channels name the account paid in full (WeChat's
@@ -63,8 +71,15 @@ impl RefundConnector for ClosedRoute {
 
     async fn query(
         &self,
-        _request: &RefundRequest,
+        request: &RefundRequest,
     ) -> Result<Option<ChannelOutcome>, ConnectorError> {
+        if self.confirm_on_query && !self.sent().is_empty() {
+            return Ok(Some(ChannelOutcome::Succeeded {
+                channel_refund_id: format!("ch_{}", request.refund_id),
+                received_account: None,
+                succeeded_at: self.clock.now(),
+            }));
+        }
         Ok(None)
     }
 
@@ -150,6 +165,7 @@ impl ClosedRoute {
         ClosedRoute {
             clock: h.clock.clone(),
             sent_accounts: Arc::default(),
+            confirm_on_query: false,
         }
     }
 
@@ -285,6 +301,36 @@ contract!(
             RefundStatus::Succeeded
         );
         assert_eq!(channel.sent(), vec![format!("工商银行|{FULL_NUMBER}")]);
+    }
+);
+
+contract!(
+    a_reroute_already_sent_is_still_followed_when_the_key_changes,
+    |h| {
+        let channel = ClosedRoute {
+            confirm_on_query: true,
+            ..ClosedRoute::new(&h)
+        };
+        let engine = channel.engine(&h.engine);
+        let shop = h.merchant().await;
+        let id = abnormal_refund(&h, &engine, &shop).await;
+        engine
+            .reroute_refund(&Principal::Admin, &id, reroute_to_bank())
+            .await
+            .unwrap();
+        // Sent whole and accepted; then the servers restart with another key.
+        engine.dispatch_once(&config()).await.unwrap();
+        assert_eq!(channel.sent(), vec![format!("工商银行|{FULL_NUMBER}")]);
+        let other_key = AccountKey::from_bytes(&[9; 32]).unwrap();
+        let misconfigured = engine.clone().with_account_key(other_key);
+        drain(&h, &misconfigured).await;
+        // A query needs no account: the channel's confirmation is still taken.
+        assert_eq!(
+            engine.get_refund(&shop, &id).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
+        assert_eq!(channel.sent().len(), 1);
+        assert_eq!(sealed_of(&h, &id).await, "NULL");
     }
 );
 
