@@ -6,10 +6,11 @@
 //! unknown outcome safe: yuanlu resends the same request, never a new number.
 
 use chrono::{DateTime, Utc};
+use yuanlu_domain::account::mask_numbers_in;
 use yuanlu_domain::channel::Channel;
 
-/// What the connector needs to send a refund.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the connector needs to send a refund. Its `Debug` masks the reroute account.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RefundRequest {
     /// Our refund id: the channel's refund number.
     pub refund_id: String,
@@ -21,8 +22,29 @@ pub struct RefundRequest {
     pub payment_amount_fen: i64,
     /// Masked payer account, for the card network's routing and the simulators' faults.
     pub payer_account: Option<String>,
-    /// Set when an operator rerouted an abnormal refund to another account.
+    /// Set when an operator rerouted an abnormal refund to another account: `bank|number`
+    /// with the number **whole** (`工商银行|6222021234567890`), since a bank cannot pay a
+    /// masked one. yuanlu keeps it only sealed (AES-256-GCM under the account key) and the
+    /// dispatch worker opens it just for this request; a connector must not log or store it
+    /// (mask with `yuanlu_domain::account::mask_numbers_in` if it must show it).
     pub reroute_account: Option<String>,
+}
+
+impl std::fmt::Debug for RefundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefundRequest")
+            .field("refund_id", &self.refund_id)
+            .field("payment_id", &self.payment_id)
+            .field("channel", &self.channel)
+            .field("amount_fen", &self.amount_fen)
+            .field("payment_amount_fen", &self.payment_amount_fen)
+            .field("payer_account", &self.payer_account)
+            .field(
+                "reroute_account",
+                &self.reroute_account.as_deref().map(mask_numbers_in),
+            )
+            .finish()
+    }
 }
 
 /// A channel's answer about one refund, already mapped onto our vocabulary.
@@ -98,4 +120,25 @@ pub trait RefundConnector: Send + Sync {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<CallbackEvent, CallbackError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_masks_the_reroute_account() {
+        let request = RefundRequest {
+            refund_id: "rf_1".into(),
+            payment_id: "pay_1".into(),
+            channel: Channel::CreditCard,
+            amount_fen: 100,
+            payment_amount_fen: 1_000,
+            payer_account: None,
+            reroute_account: Some("工商银行|6222021234567890".into()),
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("工商银行|6222********7890"), "{shown}");
+        assert!(!shown.contains("6222021234567890"), "{shown}");
+    }
 }

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -162,7 +161,7 @@ impl SignedClient {
         let message = signing::request_message(method.as_str(), path, &body);
         let signature = signing::sign(
             self.config.secret.as_bytes(),
-            Utc::now().timestamp(),
+            signing::transport_now_unix(),
             &message,
         )
         .map_err(|error| {
@@ -303,7 +302,7 @@ pub(crate) fn verify_callback(
         secret.as_bytes(),
         header,
         body,
-        Utc::now().timestamp(),
+        signing::transport_now_unix(),
         signing::DEFAULT_MAX_SKEW_SECS,
     )
     .map(|_| ())

@@ -11,11 +11,23 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use yuanlu_domain::clock::{Clock, SystemClock};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Default tolerance between the signer's clock and ours.
 pub const DEFAULT_MAX_SKEW_SECS: i64 = 300;
+
+/// The time signature timestamps carry and are checked against: the **wall clock**, on
+/// both sides, whatever clock the product runs on. A signature's `t=` only proves freshness
+/// of a message in transit (against replay); it is no product time. The other end may be a
+/// real channel or a separate `yuanlu simulate` process, each on real time, so a server under
+/// `--clock simulated=2026-…` that signed with its simulated time would be refused by them
+/// (and would refuse their callbacks). The in-process simulators sign and verify with this
+/// same function, so they agree with the connectors however far the simulated clock moved.
+pub fn transport_now_unix() -> i64 {
+    SystemClock.now().timestamp()
+}
 
 /// Longest signature header we parse: a handful of `v1=` parts, never an unbounded string.
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 1_024;

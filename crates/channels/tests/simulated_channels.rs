@@ -5,10 +5,11 @@
 mod common;
 
 use common::*;
-use yuanlu_channels::simulator::{BooksSnapshot, SimChannel, SimStatus};
+use yuanlu_channels::simulator::{BooksSnapshot, SimChannel, SimStatus, SimulatorConfig};
 use yuanlu_channels::{
     CallbackError, ChannelOutcome, ConnectorConfig, ConnectorError, RefundConnector,
 };
+use yuanlu_domain::clock::Clock;
 
 async fn success(channel: SimChannel) {
     let sim = start_sim(channel, faults("none")).await;
@@ -127,11 +128,19 @@ async fn reroute_after_abnormal(channel: SimChannel) {
         "abnormal"
     );
 
+    // A masked number is refused for good: no bank pays to `6222********8888`.
+    request.reroute_account = Some(REROUTE_CARD_MASKED.into());
+    assert!(matches!(
+        connector.execute(&request).await,
+        Err(ConnectorError::Final(_))
+    ));
+    assert_eq!(sim.handle.total_paid_fen(), 0);
+
     request.reroute_account = Some(REROUTE_CARD.into());
     let outcome = connector.execute(&request).await.unwrap();
     assert_eq!(
         received_account(&outcome),
-        expected_account(channel, Some(REROUTE_CARD))
+        expected_account(channel, Some(REROUTE_CARD_MASKED))
     );
     assert_eq!(
         kind(&connector.execute(&request).await.unwrap()),
@@ -139,7 +148,8 @@ async fn reroute_after_abnormal(channel: SimChannel) {
     );
 
     let entry = sim.handle.entry("rf_reroute").unwrap();
-    assert_eq!(entry.account.as_deref(), Some(REROUTE_CARD));
+    // Kept masked: the books are shown.
+    assert_eq!(entry.account.as_deref(), Some(REROUTE_CARD_MASKED));
     assert_eq!(
         (entry.paid_count, sim.handle.total_paid_fen()),
         (1, AMOUNT_FEN)
@@ -317,7 +327,22 @@ async fn books_over_http(channel: SimChannel) {
         .execute(&request(channel, "rf_books"))
         .await
         .unwrap();
-    let books: BooksSnapshot = reqwest::get(format!("{}/sim/books", sim.base_url))
+    let url = format!("{}/sim/books", sim.base_url);
+    let client = reqwest::Client::new();
+    for (bearer, context) in [(None, "no key"), (Some("not-the-secret"), "a wrong key")] {
+        let mut request = client.get(&url);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "books with {context}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "unauthorized", "{problem}");
+    }
+    let books: BooksSnapshot = client
+        .get(&url)
+        .bearer_auth(SECRET)
+        .send()
         .await
         .unwrap()
         .json()
@@ -325,6 +350,46 @@ async fn books_over_http(channel: SimChannel) {
         .unwrap();
     assert_eq!(books, sim.handle.snapshot());
     assert_eq!((books.total_paid_fen, books.paid_refunds), (AMOUNT_FEN, 1));
+}
+
+/// A simulator on a simulated clock years from real time: the channel's times are the
+/// clock's, and signatures (wall clock on both sides) still verify both ways.
+async fn simulated_clock_dates_the_books(channel: SimChannel) {
+    let at: chrono::DateTime<chrono::Utc> = "2026-09-29T02:00:00Z".parse().unwrap();
+    let real_now = yuanlu_domain::clock::SystemClock.now();
+    assert!((real_now - at).num_days().abs() > 1, "pick another instant");
+    let clock = std::sync::Arc::new(yuanlu_domain::clock::SimulatedClock::starting_at(at));
+    let sim = start_sim_with(
+        channel,
+        SimulatorConfig::new(SECRET)
+            .with_faults(faults("none"))
+            .with_clock(clock),
+    )
+    .await;
+    let outcome = connector(channel, &sim, None)
+        .execute(&request(channel, "rf_sim_clock"))
+        .await
+        .unwrap();
+    match outcome {
+        ChannelOutcome::Succeeded { succeeded_at, .. } => assert_eq!(succeeded_at, at),
+        other => panic!("{other:?}"),
+    }
+    let entry = sim.handle.entry("rf_sim_clock").unwrap();
+    assert_eq!((entry.created_at, entry.succeeded_at), (at, Some(at)));
+    // Without a date, the statement is of the clock's day, and lists the refund.
+    let statement = reqwest::Client::new()
+        .get(format!("{}/sim/statement", sim.base_url))
+        .bearer_auth(SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statement.status().as_u16(), 200);
+    let bytes = statement.bytes().await.unwrap();
+    assert!(
+        bytes.windows(12).any(|w| w == b"rf_sim_clock"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
 }
 
 async fn wrong_channel_refused(channel: SimChannel) {
@@ -377,6 +442,7 @@ all_channels!(
     over_refunds_refused,
     connection_refused_is_transient,
     books_over_http,
+    simulated_clock_dates_the_books,
     wrong_channel_refused,
 );
 

@@ -1,9 +1,11 @@
 //! yuanlu's domain: every rule about money lives here, pure and synchronous.
 //!
+//! - [`account`]: account numbers masked to their first and last four digits.
 //! - [`money`]: amounts in fen and rates in parts per million, half-up rounding.
 //! - [`channel`]: the five payment channels and their default settings.
 //! - [`settings`]: per-merchant settings (fees, windows, fee-refund policy, review thresholds).
 //! - [`fees`]: the merchant fee of a payment and the fee returned by each refund.
+//! - [`clock`]: the one source of "now" (real or simulated); nothing else reads the OS clock.
 //! - [`time`]: Asia/Shanghai business dates of UTC instants.
 //! - [`calendar`]: China's working-day calendar (holidays and 调休), embedded 2024–2026.
 //! - [`arrival`]: when a refund accepted by the channel is expected to arrive.
@@ -15,10 +17,12 @@
 //! - [`ledger`]: double-entry postings of every money event, balances, the funding rule.
 //! - [`settlement`]: a merchant's statement of one business date: what is credited, and why.
 
+pub mod account;
 pub mod arrival;
 pub mod audit;
 pub mod calendar;
 pub mod channel;
+pub mod clock;
 pub mod decide;
 pub mod fees;
 pub mod ledger;

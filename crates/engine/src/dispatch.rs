@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde_json::json;
 use yuanlu_channels::{ChannelOutcome, ConnectorError, RefundConnector, RefundRequest};
+use yuanlu_domain::account::{mask_number, mask_numbers_in};
 use yuanlu_domain::arrival::DestinationKind;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
@@ -194,7 +195,6 @@ impl Engine {
             .cloned()
             .ok_or_else(|| EngineError::corrupt(format!("no connector for {channel}")))?;
         let payment = self.payment_of(&row).await?;
-        let request = refund_request(&row, &payment, channel);
         let step = match (parse_status(&row)?, row.send_state.as_str()) {
             (RefundStatus::Queued, _) | (RefundStatus::Processing, SEND_STATE_NOT_SENT) => {
                 Step::Send
@@ -202,25 +202,97 @@ impl Engine {
             (RefundStatus::Processing, _) => Step::Query,
             _ => Step::Nothing,
         };
+        // A rerouted refund's account, whole, for a send; a query (by refund id) needs none.
+        let opened = match step {
+            Step::Nothing => Ok(None),
+            Step::Send | Step::Query => self.reroute_account_for_channel(&row),
+        };
+        let request = refund_request(&row, &payment, channel, opened.clone().ok().flatten());
         match step {
             Step::Nothing => self.release(config, &row.id, None).await,
             Step::Query => match connector.query(&request).await {
                 // The channel's record is the closed original route; the rerouted request
                 // has not been taken yet, so it goes out (same refund id, new account).
                 Ok(Some(ChannelOutcome::Abnormal { .. })) if row.reroute_account.is_some() => {
-                    self.resend_or_give_up(config, &row, connector.as_ref(), &request)
+                    self.resend_if_opened(config, &row, connector.as_ref(), &request, opened)
                         .await
                 }
                 Ok(Some(outcome)) => self.apply_outcome(Some(config), &row.id, outcome).await,
                 Ok(None) => {
-                    self.resend_or_give_up(config, &row, connector.as_ref(), &request)
+                    self.resend_if_opened(config, &row, connector.as_ref(), &request, opened)
                         .await
                 }
                 Err(error) => self.query_failed(config, &row.id, &error).await,
             },
-            Step::Send => {
-                self.send(config, &row.id, connector.as_ref(), &request)
+            Step::Send => match opened {
+                Ok(_) => {
+                    self.send(config, &row.id, connector.as_ref(), &request)
+                        .await
+                }
+                Err(reason) => self.unsendable(config, &row.id, reason).await,
+            },
+        }
+    }
+
+    /// Resends (see `resend_or_give_up`) unless the reroute's account could not be opened.
+    async fn resend_if_opened(
+        &self,
+        config: &DispatchConfig,
+        row: &RefundRow,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+        opened: Result<Option<String>, String>,
+    ) -> EngineResult<()> {
+        match opened {
+            Ok(_) => {
+                self.resend_or_give_up(config, row, connector, request)
                     .await
+            }
+            Err(reason) => self.unsendable(config, &row.id, reason).await,
+        }
+    }
+
+    /// A rerouted refund whose account number cannot be had whole: never sent masked, it goes
+    /// back to `abnormal` with `reason` for an operator to reroute again.
+    async fn unsendable(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        reason: String,
+    ) -> EngineResult<()> {
+        let outcome = ChannelOutcome::Abnormal {
+            channel_refund_id: None,
+            reason,
+        };
+        self.apply_outcome(Some(config), refund_id, outcome).await
+    }
+
+    /// The account a rerouted refund is sent to, in full: opened from its sealed copy. Only
+    /// the worker opens it, for the request it is about to make. `Err` is the note the refund
+    /// goes abnormal with when the number cannot be had.
+    fn reroute_account_for_channel(&self, row: &RefundRow) -> Result<Option<String>, String> {
+        if row.reroute_account.is_none() {
+            return Ok(None);
+        }
+        let Some(sealed) = row.reroute_account_sealed.as_deref() else {
+            return Err(
+                "the full account number of this reroute is not kept (it was rerouted before yuanlu kept it sealed); reroute it again"
+                    .to_string(),
+            );
+        };
+        let Some(key) = self.account_key.as_deref() else {
+            return Err(
+                "no account key is configured to open this reroute's account number (YUANLU_ACCOUNT_KEY_FILE or YUANLU_ACCOUNT_KEY); configure it and reroute again"
+                    .to_string(),
+            );
+        };
+        match key.open(&row.id, sealed) {
+            Ok(account) => Ok(Some(account)),
+            Err(error) => {
+                tracing::error!(refund_id = %row.id, %error, "a rerouted account number does not open");
+                Err(format!(
+                    "the account key does not match the one that sealed this reroute's account number ({error}); nothing was sent — check YUANLU_ACCOUNT_KEY_FILE / YUANLU_ACCOUNT_KEY on every server, then reroute again"
+                ))
             }
         }
     }
@@ -596,6 +668,8 @@ impl Engine {
                 received_account,
                 succeeded_at,
             } => {
+                // A channel may echo a full account number: only its ends are kept.
+                let received_account = received_account.as_deref().map(mask_numbers_in);
                 row.channel_refund_id = Some(channel_refund_id);
                 row.received_account = received_account.clone();
                 row.succeeded_at_us = Some(to_micros(succeeded_at));
@@ -683,6 +757,14 @@ impl Engine {
     ) -> EngineResult<crate::views::Refund> {
         who.require_admin()?;
         let target = RerouteTarget::parse(&input)?;
+        let account_key = match &target {
+            RerouteTarget::BankAccount { .. } => Some(
+                self.account_key
+                    .clone()
+                    .ok_or(EngineError::AccountKeyNotConfigured)?,
+            ),
+            RerouteTarget::Merchant => None,
+        };
         let now_us = to_micros(self.clock.now());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
@@ -730,7 +812,12 @@ impl Engine {
         )
         .await?;
         match target {
-            RerouteTarget::BankAccount { account, .. } => {
+            RerouteTarget::BankAccount { account, full, .. } => {
+                let key = account_key.ok_or(EngineError::AccountKeyNotConfigured)?;
+                // The full number, for the channel: sealed to this refund, erased when the
+                // refund leaves dispatch (`finish`).
+                row.reroute_account_sealed =
+                    Some(key.seal(&row.id, &full).map_err(EngineError::corrupt)?);
                 row.reroute_account = Some(account);
                 row.send_state = SEND_STATE_NOT_SENT.to_string();
                 // A new route has its own attempts (the old one may have used them all).
@@ -868,8 +955,11 @@ pub struct RerouteAccount {
 }
 
 enum RerouteTarget {
-    /// `account` is what the channel needs; `display` is what people see (`招商银行 **** 0403`).
+    /// `full` is what the channel needs (`工商银行|6222021234567890`), stored only sealed;
+    /// `account` is kept (`工商银行|6222********7890`); `display` is what people see
+    /// (`工商银行 **** 7890`).
     BankAccount {
+        full: String,
         account: String,
         display: String,
     },
@@ -909,7 +999,8 @@ impl RerouteTarget {
                 }
                 let last4 = &number[number.len() - 4..];
                 Ok(RerouteTarget::BankAccount {
-                    account: format!("{bank}|{number}"),
+                    full: format!("{bank}|{number}"),
+                    account: format!("{bank}|{}", mask_number(&number)),
                     display: format!("{bank} **** {last4}"),
                 })
             }
@@ -981,8 +1072,10 @@ async fn end_unknown(
     leave_dispatch(conn, row, &mut counters, from, step, reason, now_us).await
 }
 
-/// A refund leaves the queue: no lease, nothing scheduled.
+/// A refund leaves the queue: no lease, nothing scheduled, and the sealed account number of
+/// a reroute erased (written in the same transaction as the status).
 fn finish(row: &mut RefundRow) {
+    row.reroute_account_sealed = None;
     row.lease_owner = None;
     row.lease_until_us = None;
     row.next_attempt_at_us = None;
@@ -1034,7 +1127,12 @@ async fn append_refund_event(
     .await
 }
 
-fn refund_request(row: &RefundRow, payment: &PaymentRow, channel: Channel) -> RefundRequest {
+fn refund_request(
+    row: &RefundRow,
+    payment: &PaymentRow,
+    channel: Channel,
+    reroute_account: Option<String>,
+) -> RefundRequest {
     RefundRequest {
         refund_id: row.id.clone(),
         payment_id: row.payment_id.clone(),
@@ -1042,7 +1140,7 @@ fn refund_request(row: &RefundRow, payment: &PaymentRow, channel: Channel) -> Re
         amount_fen: row.amount_fen,
         payment_amount_fen: payment.amount_fen,
         payer_account: payment.payer_account.clone(),
-        reroute_account: row.reroute_account.clone(),
+        reroute_account,
     }
 }
 

@@ -51,6 +51,10 @@ pub enum EngineError {
     WebhookUrlNotAllowed(String),
     #[error("currency {0} is not accepted; yuanlu settles in CNY only")]
     UnsupportedCurrency(String),
+    #[error(
+        "no account key is configured, so a full account number cannot be kept for the channel; set YUANLU_ACCOUNT_KEY_FILE (or YUANLU_ACCOUNT_KEY) to the same 32-byte key on every server sharing this database"
+    )]
+    AccountKeyNotConfigured,
     #[error("internal storage error: {0}")]
     Store(#[from] StoreError),
 }
@@ -71,6 +75,7 @@ impl EngineError {
             EngineError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
             EngineError::CallbackChannelMismatch { .. } => "callback_channel_mismatch",
+            EngineError::AccountKeyNotConfigured => "account_key_not_configured",
             EngineError::Store(_) => "internal_error",
         }
     }

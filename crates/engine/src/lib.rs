@@ -11,6 +11,7 @@
 //! - [`views`]: what the API returns, built from stored rows.
 //! - [`timeline`]: a refund's history, where the money is, and what happens next.
 
+pub mod account_key;
 pub mod audit;
 pub mod auth;
 pub mod cases;
@@ -58,6 +59,8 @@ pub struct Engine {
     pub arrival_rules: Arc<ArrivalRules>,
     /// Where webhooks may go (SSRF policy) and the client that delivers them.
     pub webhook_network: Arc<webhook_net::WebhookNetwork>,
+    /// Seals the full account number of a reroute; `None` refuses reroutes to a bank account.
+    pub account_key: Option<Arc<account_key::AccountKey>>,
     /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
     refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
     group_commit: Arc<refund_writer::GroupCommitStats>,
@@ -80,6 +83,7 @@ impl Engine {
             calendar: Arc::new(calendar),
             arrival_rules: Arc::new(ArrivalRules::default()),
             webhook_network: Arc::default(),
+            account_key: None,
             refund_writer: Arc::new(OnceLock::new()),
             group_commit: Arc::default(),
             key_use: Arc::default(),
@@ -110,6 +114,11 @@ impl Engine {
 
     pub fn with_webhook_network(mut self, network: webhook_net::WebhookNetwork) -> Self {
         self.webhook_network = Arc::new(network);
+        self
+    }
+
+    pub fn with_account_key(mut self, key: account_key::AccountKey) -> Self {
+        self.account_key = Some(Arc::new(key));
         self
     }
 

@@ -7,8 +7,9 @@
 //!
 //! - [`Engine::deliver_webhooks_once`] leases due events (`FOR UPDATE SKIP LOCKED` on
 //!   PostgreSQL, so any number of processes share the work), POSTs each to the merchant's
-//!   URL signed with `Yuanlu-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
-//!   and counts any 2xx as delivered. Anything else is retried with exponential backoff and
+//!   URL signed with `Yuanlu-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+//!   (`t` on the wall clock, for the receiver's freshness check, even under a simulated
+//!   clock), and counts any 2xx as delivered. Anything else is retried with exponential backoff and
 //!   jitter until 24 hours after the event was created, then the event is `given_up`.
 //!   Delivery is **at least once**: a receiver that answers after our timeout, or a worker
 //!   that dies between the POST and recording the answer, causes a second delivery of the
@@ -539,7 +540,10 @@ impl Engine {
             tracing::warn!(event = %event.id, merchant = %event.merchant_id, "webhook URL names a non-public address; not sent");
             return Attempt::Failed("address_not_allowed".to_string());
         }
-        let timestamp = self.clock.now().timestamp();
+        // Transport freshness, checked by the receiver against its own real clock: the wall
+        // clock even under a simulated one (docs/decisions.md 43). The event's times in the
+        // body are the product clock's.
+        let timestamp = yuanlu_channels::signing::transport_now_unix();
         let body = event.payload.clone().into_bytes();
         let signature = signature_header(&endpoint.secret, timestamp, &body);
         let sent = client

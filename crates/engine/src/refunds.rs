@@ -1010,6 +1010,7 @@ fn refund_row(
         reroute_account: None,
         last_error: None,
         query_errors: 0,
+        reroute_account_sealed: None,
     }
 }
 

@@ -23,7 +23,7 @@ const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, c
     fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
     review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
     dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
-    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors";
+    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors, reroute_account_sealed";
 
 /// Statuses whose amount is held from the payment (see `RefundStatus::holds_money`), plus
 /// succeeded: the refunds that count against a merchant's day.
@@ -646,7 +646,7 @@ impl Conn<'_> {
         let sql = "UPDATE refunds SET dispatch_attempts = $2, next_attempt_at_us = $3, lease_owner = $4, \
             lease_until_us = $5, send_state = $6, dispatched_at_us = $7, channel_refund_id = $8, \
             received_account = $9, succeeded_at_us = $10, reroute_account = $11, last_error = $12, \
-            expected_arrival_by_us = $13, failure_reason = $14, query_errors = $15 WHERE id = $1";
+            expected_arrival_by_us = $13, failure_reason = $14, query_errors = $15, reroute_account_sealed = $16 WHERE id = $1";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(row.dispatch_attempts)
@@ -663,6 +663,7 @@ impl Conn<'_> {
             .bind(row.expected_arrival_by_us)
             .bind(&row.failure_reason)
             .bind(row.query_errors)
+            .bind(&row.reroute_account_sealed)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;

@@ -115,6 +115,8 @@ pub struct RefundRow {
     pub last_error: Option<String>,
     /// Confirmation queries failed in a row since the channel last answered (migration 0010).
     pub query_errors: i64,
+    /// The full number of `reroute_account`, sealed (migration 0012); NULL once it left dispatch.
+    pub reroute_account_sealed: Option<String>,
 }
 
 /// A status change of a refund, with what it records.

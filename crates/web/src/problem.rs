@@ -109,6 +109,7 @@ impl From<EngineError> for Problem {
             EngineError::MerchantRefundNoConflict { .. }
             | EngineError::InvalidTransition { .. }
             | EngineError::CallbackChannelMismatch { .. }
+            | EngineError::AccountKeyNotConfigured
             | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

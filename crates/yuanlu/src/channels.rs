@@ -3,7 +3,10 @@
 //!
 //! Per channel, `YUANLU_{WECHAT,ALIPAY,CARD}_URL` and `..._SECRET` (or `..._SECRET_FILE`, a
 //! file holding it; at least 16 bytes) point the connector at a real endpoint (see
-//! docs/channels.md); otherwise it goes to the simulator.
+//! docs/channels.md); otherwise it goes to the simulator. The in-process simulators are
+//! mounted only when no real channel is configured: a server that moves real money never
+//! also runs fake channels that "pay" without paying. With a real channel, every other
+//! channel must be real too, or go to a separate `yuanlu simulate` (`--simulator-url`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use yuanlu_channels::{
     AlipayConnector, CardConnector, ConnectorConfig, RefundConnector, WechatConnector,
 };
 use yuanlu_domain::channel::Channel;
+use yuanlu_domain::clock::Clock;
 use yuanlu_engine::dispatch::ChannelSet;
 use yuanlu_engine::ids::new_secret_key;
 
@@ -37,13 +41,33 @@ pub struct Wiring {
     pub description: String,
 }
 
-/// One router serving the three simulators under `/wechat`, `/alipay`, `/card`.
-pub fn simulator_router(secret: &str, faults: &FaultConfig, notify_base: Option<&str>) -> Router {
+/// What the in-process simulators share with the server: its clock (their booking and
+/// payment times) and who besides the simulator's secret may read their books (a working
+/// admin key, checked against the stored keys on every request, so a revoked or rotated
+/// admin key behaves there as on the API).
+pub struct InProcess {
+    pub clock: Arc<dyn Clock>,
+    pub books_reader: Arc<dyn simulator::BooksReader>,
+}
+
+/// One router serving the three simulators under `/wechat`, `/alipay`, `/card`. Without
+/// `in_process` (a `yuanlu simulate` process) they run on the real clock.
+pub fn simulator_router(
+    secret: &str,
+    faults: &FaultConfig,
+    notify_base: Option<&str>,
+    in_process: Option<&InProcess>,
+) -> Router {
     let mut router = Router::new();
     for (channel, path) in SIMULATED {
         let mut config = SimulatorConfig::new(secret).with_faults(faults.clone());
         if let Some(base) = notify_base {
             config = config.with_notify_url(format!("{base}/v1/channels/{path}/notify"));
+        }
+        if let Some(shared) = in_process {
+            config = config
+                .with_clock(shared.clock.clone())
+                .with_books_reader(shared.books_reader.clone());
         }
         router = router.nest(&format!("/{path}"), simulator::router(channel, config).0);
     }
@@ -56,9 +80,25 @@ pub fn wire(
     args: &ChannelArgs,
     self_url: &str,
     extra_roots: &[reqwest::Certificate],
+    in_process: &InProcess,
 ) -> Result<Wiring, String> {
     let faults = FaultConfig::from_spec(args.sim_faults.as_deref().unwrap_or("none"))
         .map_err(|e| format!("--sim-faults: {e}"))?;
+    let mut real: Vec<&str> = Vec::new();
+    for (_, path) in SIMULATED {
+        if real_channel(path)?.is_some() {
+            real.push(path);
+        }
+    }
+    let all_real = real.len() == SIMULATED.len();
+    if !real.is_empty() && !all_real && args.simulator_url.is_none() {
+        return Err(format!(
+            "a real channel is configured ({}), so the in-process simulators are off: \
+             configure the other channels too (YUANLU_<CHANNEL>_URL and _SECRET) or send them \
+             to a separate `yuanlu simulate` with --simulator-url",
+            real.join(", ")
+        ));
+    }
     let (simulator_base, secret, simulators, description) = match &args.simulator_url {
         Some(url) => {
             let secret = crate::secrets::read(
@@ -74,9 +114,15 @@ pub fn wire(
                 format!("simulators at {url}"),
             )
         }
+        None if !real.is_empty() => (
+            String::new(),
+            String::new(),
+            None,
+            format!("real channels ({})", real.join(", ")),
+        ),
         None => {
             let secret = new_secret_key("sim");
-            let router = simulator_router(&secret, &faults, Some(self_url));
+            let router = simulator_router(&secret, &faults, Some(self_url), Some(in_process));
             let faults_text = args.sim_faults.as_deref().unwrap_or("none");
             (
                 format!("{self_url}/sim"),

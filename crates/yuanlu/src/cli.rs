@@ -207,7 +207,7 @@ pub struct AuditVerifyArgs {
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Directory of the embedded SQLite database and the generated admin key.
+    /// Directory of the embedded SQLite database and the generated admin and account keys.
     #[arg(long, env = "YUANLU_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// `postgres://user@host/db` to use PostgreSQL instead of the embedded SQLite.

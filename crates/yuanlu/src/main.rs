@@ -3,7 +3,9 @@
 //! - [`cli`]: the command line (a contract: scripts depend on its flags).
 //! - [`serve`]: start-up wiring: database, migrations, admin key, clock, HTTP server.
 //! - [`admin_key`]: where the admin key comes from.
+//! - [`account_key`]: where the key sealing rerouted account numbers comes from.
 
+mod account_key;
 mod admin_key;
 mod bench;
 mod books;

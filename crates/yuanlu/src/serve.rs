@@ -11,6 +11,7 @@ use yuanlu_engine::webhook_net::WebhookNetwork;
 use yuanlu_engine::{Db, Engine};
 use yuanlu_web::AppState;
 
+use crate::account_key::{self, AccountKeySource};
 use crate::admin_key::{self, AdminKeySource};
 use crate::cli::{ClockChoice, DatabaseArgs, ServeArgs};
 
@@ -100,10 +101,12 @@ fn kept_heads(path: &std::path::Path) -> Result<Vec<yuanlu_engine::audit::ChainH
 pub async fn run(args: ServeArgs) -> CommandResult {
     let db = open(&args.database).await?;
     let (admin_key, source) = admin_key::load_or_create(&args.database.data_dir)?;
+    let (account_key, account_key_source) =
+        account_key::load_or_create(&db, &args.database.data_dir)?;
     let clock: Arc<dyn Clock> = match args.clock.unwrap_or(ClockChoice::Real) {
         ClockChoice::Real => Arc::new(SystemClock),
         ClockChoice::Simulated(start) => Arc::new(SimulatedClock::starting_at(
-            start.unwrap_or_else(chrono::Utc::now),
+            start.unwrap_or_else(|| SystemClock.now()),
         )),
     };
     let simulated = clock.is_simulated();
@@ -118,14 +121,31 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         }
         None => Vec::new(),
     };
-    let wiring = crate::channels::wire(&args.channels, &format!("http://{address}"), &extra_roots)?;
-    let engine = Engine::new(db.clone(), clock)
+    // The in-process simulators share the server's clock (their success times feed the
+    // expected arrival, statements and reconciliation) and its admin keys (to read the
+    // books); the engine exists only after the connectors, so the reader gets it then.
+    let books_reader = Arc::new(AdminKeyReader::default());
+    let in_process = crate::channels::InProcess {
+        clock: clock.clone(),
+        books_reader: books_reader.clone(),
+    };
+    let wiring = crate::channels::wire(
+        &args.channels,
+        &format!("http://{address}"),
+        &extra_roots,
+        &in_process,
+    )?;
+    let mut engine = Engine::new(db.clone(), clock)
         .with_calendar(calendar)
         .with_channels(wiring.channels)
         .with_webhook_network(WebhookNetwork::new(
             args.allow_private_webhooks,
             extra_roots,
         ));
+    if let Some(key) = account_key {
+        engine = engine.with_account_key(key);
+    }
+    books_reader.engine.set(engine.clone()).ok();
     admin_key::register(&engine, &admin_key, &source).await?;
     let mut app = yuanlu_web::router(AppState {
         engine: engine.clone(),
@@ -162,6 +182,16 @@ pub async fn run(args: ServeArgs) -> CommandResult {
                 path.display()
             );
         }
+    }
+    match account_key_source {
+        AccountKeySource::File(path) => println!("account key: in {}", path.display()),
+        AccountKeySource::Environment => println!("account key: from YUANLU_ACCOUNT_KEY"),
+        AccountKeySource::Generated(path) => {
+            println!("account key: generated into {}", path.display())
+        }
+        AccountKeySource::None => println!(
+            "account key: none (set YUANLU_ACCOUNT_KEY_FILE, the same on every server); reroutes to a bank account are refused"
+        ),
     }
     println!("channels: {}", wiring.description);
     if simulated {
@@ -233,13 +263,15 @@ pub async fn simulate(args: crate::cli::SimulateArgs) -> CommandResult {
         "--simulator-secret-file",
     )?
     .ok_or("yuanlu simulate needs YUANLU_SIMULATOR_SECRET or --simulator-secret-file")?;
-    let router = crate::channels::simulator_router(&secret, &faults, None);
+    // Its own process, so its own (real) clock: a server under a simulated clock should use
+    // the in-process simulators to have channel times follow it.
+    let router = crate::channels::simulator_router(&secret, &faults, None, None);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
-        "yuanlu simulators listening on http://{address} (/wechat, /alipay, /card; books at /<channel>/sim/books; faults: {})",
+        "yuanlu simulators listening on http://{address} (/wechat, /alipay, /card; books at /<channel>/sim/books with the secret as bearer key; faults: {})",
         args.faults.as_deref().unwrap_or("none")
     );
     axum::serve(listener, router)
@@ -269,4 +301,24 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Lets a working admin key read the in-process simulators' books, checked against the
+/// stored keys on each request (a revoked or expired admin key is refused there too).
+#[derive(Default)]
+struct AdminKeyReader {
+    engine: std::sync::OnceLock<Engine>,
+}
+
+#[async_trait::async_trait]
+impl yuanlu_channels::simulator::BooksReader for AdminKeyReader {
+    async fn may_read(&self, bearer: &str) -> bool {
+        let Some(engine) = self.engine.get() else {
+            return false;
+        };
+        matches!(
+            engine.authenticate(bearer).await,
+            Ok(Some(yuanlu_engine::auth::Principal::Admin))
+        )
+    }
 }

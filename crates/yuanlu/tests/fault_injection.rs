@@ -1047,7 +1047,14 @@ async fn two_servers_on_one_postgresql_database_share_the_work() {
     let mut figures = Figures::new(TEST, &spec);
     let dir = common::data_dir();
     let simulator = Simulator::start(dir.path(), SIMULATOR_SECRET, &spec);
-    let options = serve_options(&simulator, Some(schema.url()));
+    let mut options = serve_options(&simulator, Some(schema.url()));
+    // Servers sharing a database share the account key that seals rerouted account numbers.
+    let account_key = dir.path().join("account.key");
+    std::fs::write(&account_key, format!("{}\n", "a5".repeat(32))).unwrap();
+    options.env.push((
+        "YUANLU_ACCOUNT_KEY_FILE".into(),
+        account_key.display().to_string(),
+    ));
     // One after the other: the first applies the migrations.
     let first = Server::start_with(&dir.path().join("a"), &options);
     let second = Server::start_with(&dir.path().join("b"), &options);

@@ -71,6 +71,7 @@ async fn download(
             "{}/{channel}/sim/statement?{query}",
             simulator.base
         ))
+        .bearer_auth(&simulator.secret)
         .send()
         .await
         .unwrap();
@@ -89,6 +90,7 @@ async fn download(
             "{}/{channel}/sim/statement/injected?{query}",
             simulator.base
         ))
+        .bearer_auth(&simulator.secret)
         .send()
         .await
         .unwrap()

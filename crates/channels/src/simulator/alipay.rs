@@ -90,7 +90,7 @@ fn business_failure(sub: AlipaySubCode, sub_msg: &str) -> Response {
 
 fn refusal_answer(refusal: Refusal) -> Response {
     let sub = match refusal {
-        Refusal::AmountNotPositive => AlipaySubCode::InvalidParameter,
+        Refusal::AmountNotPositive | Refusal::AccountMasked => AlipaySubCode::InvalidParameter,
         Refusal::AmountOverTotal | Refusal::CumulativeOverTotal => AlipaySubCode::RefundFeeError,
         Refusal::Mismatch => AlipaySubCode::RefundAmtNotEqualTotal,
     };

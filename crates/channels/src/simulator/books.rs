@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use yuanlu_domain::account::mask_numbers_in;
+
 use super::faults::{Fault, FaultConfig};
 
 /// Most refund numbers one simulator books (and tracks attempts for); beyond it the
@@ -32,7 +34,8 @@ pub struct BookEntry {
     pub payment_ref: String,
     pub amount_fen: i64,
     pub payment_total_fen: i64,
-    /// Where the money goes: the reroute account, else the payer's, else the wallet balance.
+    /// Where the money goes: the reroute account, else the payer's, else the wallet balance;
+    /// any account number in it masked to its first and last four digits.
     pub account: Option<String>,
     pub status: SimStatus,
     pub channel_refund_id: String,
@@ -73,6 +76,8 @@ pub enum Refusal {
     CumulativeOverTotal,
     /// The number is booked with another amount or payment.
     Mismatch,
+    /// A reroute account with a masked number (`6222****7890`): a bank pays whole numbers.
+    AccountMasked,
 }
 
 impl Refusal {
@@ -84,6 +89,7 @@ impl Refusal {
             Refusal::Mismatch => {
                 "this refund number is already booked with another amount or payment"
             }
+            Refusal::AccountMasked => "the reroute account number is masked; give it whole",
         }
     }
 }
@@ -190,6 +196,9 @@ impl Books {
         if call.amount_fen <= 0 {
             return Some(Refusal::AmountNotPositive);
         }
+        if call.reroute_account.as_deref().is_some_and(is_masked) {
+            return Some(Refusal::AccountMasked);
+        }
         if call.amount_fen > call.payment_total_fen {
             return Some(Refusal::AmountOverTotal);
         }
@@ -226,10 +235,12 @@ impl Books {
             payment_ref: call.payment_ref.clone(),
             amount_fen: call.amount_fen,
             payment_total_fen: call.payment_total_fen,
+            // Kept masked: the books are shown, and no full number is kept anywhere.
             account: call
                 .reroute_account
-                .clone()
-                .or_else(|| call.payer_account.clone()),
+                .as_deref()
+                .or(call.payer_account.as_deref())
+                .map(mask_numbers_in),
             status: if abnormal {
                 SimStatus::Abnormal
             } else {
@@ -278,17 +289,25 @@ impl Books {
     }
 }
 
+/// A masked account number (what yuanlu shows and keeps), which no bank can pay to.
+fn is_masked(account: &str) -> bool {
+    account.contains('*')
+}
+
 /// A repeat of a booked number: the stored record, or the reroute of an abnormal one.
 fn repeat(entry: &mut BookEntry, call: &ExecuteCall, now: DateTime<Utc>) -> (Execution, FollowUp) {
     if entry.amount_fen != call.amount_fen || entry.payment_ref != call.payment_ref {
         return (Execution::Refused(Refusal::Mismatch), FollowUp::None);
+    }
+    if call.reroute_account.as_deref().is_some_and(is_masked) {
+        return (Execution::Refused(Refusal::AccountMasked), FollowUp::None);
     }
     if entry.notify_url.is_none() {
         entry.notify_url.clone_from(&call.notify_url);
     }
     let (follow_up, paid_now) = match (&call.reroute_account, entry.status) {
         (Some(reroute), SimStatus::Abnormal) => {
-            entry.account = Some(reroute.clone());
+            entry.account = Some(mask_numbers_in(reroute));
             mark_paid(entry, now);
             (FollowUp::Notify(entry.clone()), true)
         }
@@ -383,8 +402,26 @@ mod tests {
         run(&mut books, &faults, &call("rf_1", 100));
         assert_eq!(books.entry("rf_1").unwrap().status, SimStatus::Abnormal);
         assert_eq!(books.total_paid_fen(), 0);
+        // A masked number cannot be paid: refused, the refund stays abnormal.
+        let masked = ExecuteCall {
+            reroute_account: Some("ICBC|6222********8888".into()),
+            ..call("rf_1", 100)
+        };
+        assert_eq!(
+            run(&mut books, &faults, &masked),
+            Execution::Refused(Refusal::AccountMasked)
+        );
+        let masked_new = ExecuteCall {
+            reroute_account: Some("ICBC|6222********8888".into()),
+            ..call("rf_2", 100)
+        };
+        assert_eq!(
+            run(&mut books, &faults, &masked_new),
+            Execution::Refused(Refusal::AccountMasked)
+        );
+        assert_eq!(books.entry("rf_1").unwrap().status, SimStatus::Abnormal);
         let rerouted = ExecuteCall {
-            reroute_account: Some("**** 8888".into()),
+            reroute_account: Some("ICBC|6222021234568888".into()),
             ..call("rf_1", 100)
         };
         run(&mut books, &faults, &rerouted);
@@ -392,7 +429,7 @@ mod tests {
         let entry = books.entry("rf_1").unwrap();
         assert_eq!(
             (entry.status, entry.paid_count, entry.account.as_deref()),
-            (SimStatus::Success, 1, Some("**** 8888"))
+            (SimStatus::Success, 1, Some("ICBC|6222********8888"))
         );
         assert_eq!(books.total_paid_fen(), 100);
     }

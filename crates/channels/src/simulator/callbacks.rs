@@ -114,8 +114,11 @@ async fn deliver(state: &SimState, url: &str, body: &[u8]) -> bool {
 }
 
 async fn send_once(state: &SimState, url: &str, body: &[u8]) -> bool {
-    let Ok(signature) = signing::sign(state.config.secret.as_bytes(), Utc::now().timestamp(), body)
-    else {
+    let Ok(signature) = signing::sign(
+        state.config.secret.as_bytes(),
+        signing::transport_now_unix(),
+        body,
+    ) else {
         return false;
     };
     state

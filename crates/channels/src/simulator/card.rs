@@ -88,6 +88,7 @@ fn refusal_decline(refund_ref: &str, refusal: Refusal) -> Response {
             ResponseCode::InvalidAmount13
         }
         Refusal::Mismatch => ResponseCode::InvalidTransaction12,
+        Refusal::AccountMasked => ResponseCode::InvalidCard14,
     };
     decline(refund_ref, code, refusal.message())
 }

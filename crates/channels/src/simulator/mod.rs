@@ -20,7 +20,14 @@
 //!   or the simulator's; possibly duplicated, possibly followed by a stale earlier status;
 //!   retried a few times, then dropped.
 //! - Requests without a valid signature get 401.
-//! - `GET /sim/books` answers the books as JSON.
+//! - `GET /sim/books` answers the books as JSON, `GET /sim/statement` the channel's statement
+//!   ([`statement`]). They reveal every merchant's refunds, so they answer only a bearer
+//!   token: the simulator's secret or, in `yuanlu serve`, the admin key (401 otherwise). The
+//!   books keep reroute accounts masked (`6222********1234`), as a channel's published
+//!   records would.
+//! - Times (booked, paid, a statement's default date) come from the configured [`Clock`]: in
+//!   `yuanlu serve` the server's own, so a simulated clock reaches the channel's answers.
+//!   A separate `yuanlu simulate` process runs on the real clock.
 
 pub mod books;
 pub mod callbacks;
@@ -40,8 +47,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+use yuanlu_domain::clock::{Clock, SystemClock};
 
 pub use books::{BookEntry, BooksSnapshot, SimStatus};
 pub use faults::{FaultConfig, FaultSpecError};
@@ -107,6 +115,17 @@ pub struct SimulatorConfig {
     pub notify_url: Option<String>,
     /// Tolerated clock difference on request signatures.
     pub max_skew_secs: i64,
+    /// Where the simulator's times come from.
+    pub clock: Arc<dyn Clock>,
+    /// Who else may read the books (the server's admin keys), besides the secret.
+    pub books_reader: Option<Arc<dyn BooksReader>>,
+}
+
+/// Decides whether a bearer key other than the simulator's secret may read the books; the
+/// server checks its stored admin keys (revocation and rotation included).
+#[async_trait::async_trait]
+pub trait BooksReader: Send + Sync {
+    async fn may_read(&self, bearer: &str) -> bool;
 }
 
 impl SimulatorConfig {
@@ -116,7 +135,20 @@ impl SimulatorConfig {
             faults: FaultConfig::none(),
             notify_url: None,
             max_skew_secs: signing::DEFAULT_MAX_SKEW_SECS,
+            clock: Arc::new(SystemClock),
+            books_reader: None,
         }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Lets the keys `reader` accepts read the books too.
+    pub fn with_books_reader(mut self, reader: Arc<dyn BooksReader>) -> Self {
+        self.books_reader = Some(reader);
+        self
     }
 
     pub fn with_faults(mut self, faults: FaultConfig) -> Self {
@@ -137,7 +169,8 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("faults", &self.faults)
             .field("notify_url", &self.notify_url)
             .field("max_skew_secs", &self.max_skew_secs)
-            .finish()
+            .field("simulated_clock", &self.clock.is_simulated())
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,10 +218,17 @@ pub fn router(channel: SimChannel, config: SimulatorConfig) -> (Router, Simulato
         SimChannel::Alipay => alipay::routes(),
         SimChannel::Card => card::routes(),
     };
-    let router = routes
+    // What reveals the books needs a bearer key; the channel's own endpoints, signatures.
+    let books = Router::new()
         .route("/sim/books", get(books_json))
         .route("/sim/statement", get(statement::statement))
         .route("/sim/statement/injected", get(statement::injected))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_reader,
+        ));
+    let router = routes
+        .merge(books)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state.clone());
     (router, SimulatorHandle { state })
@@ -206,6 +246,49 @@ pub async fn serve(
 
 async fn books_json(State(state): State<Arc<SimState>>) -> Json<BooksSnapshot> {
     Json(state.lock_books().snapshot())
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Lets through a request bearing the simulator's secret or the admin key; 401 problem
+/// otherwise. Compared as SHA-256 digests, so the comparison leaks nothing about the keys.
+async fn require_reader(
+    State(state): State<Arc<SimState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_string());
+    let allowed = match presented {
+        None => false,
+        Some(token) if sha256_hex(&token) == sha256_hex(&state.config.secret) => true,
+        Some(token) => match &state.config.books_reader {
+            Some(reader) => reader.may_read(&token).await,
+            None => false,
+        },
+    };
+    if allowed {
+        return next.run(request).await;
+    }
+    let problem = serde_json::json!({
+        "type": "https://yuanlu.dev/problems/unauthorized",
+        "title": "Unauthorized",
+        "status": 401,
+        "code": "unauthorized",
+        "detail": "the simulator's books need its secret or the admin key as a bearer token",
+    });
+    let mut response = (axum::http::StatusCode::UNAUTHORIZED, Json(problem)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    response
 }
 
 /// Answers a request whose response the fault "lost": the client waits until its timeout.
@@ -238,6 +321,11 @@ impl SimState {
         self.channel
     }
 
+    /// The simulator's "now" (booking and payment times).
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.config.clock.now()
+    }
+
     pub(crate) fn faults(&self) -> &FaultConfig {
         &self.config.faults
     }
@@ -268,7 +356,7 @@ impl SimState {
             self.config.secret.as_bytes(),
             header,
             &message,
-            Utc::now().timestamp(),
+            signing::transport_now_unix(),
             self.config.max_skew_secs,
         )
         .is_ok()
@@ -298,7 +386,7 @@ impl SimState {
     ) -> Execution {
         let (execution, follow_up) =
             self.lock_books()
-                .execute(call, &self.config.faults, channel_refund_id, Utc::now());
+                .execute(call, &self.config.faults, channel_refund_id, self.now());
         match follow_up {
             FollowUp::None => {}
             FollowUp::Notify(entry) => callbacks::spawn_for(self.clone(), entry),
@@ -312,7 +400,8 @@ impl SimState {
         let delay = Duration::from_millis(self.config.faults.confirm_delay_ms);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let confirmed = state.lock_books().confirm(&refund_no, Utc::now());
+            let now = state.now();
+            let confirmed = state.lock_books().confirm(&refund_no, now);
             if let Some(entry) = confirmed {
                 callbacks::spawn_for(state.clone(), entry);
             }

@@ -25,7 +25,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use yuanlu_domain::time::shanghai_date;
@@ -181,9 +181,12 @@ fn bad_request(message: String) -> Response {
 }
 
 /// The date and injection a request asks for.
-fn read_params(params: &StatementParams) -> Result<(NaiveDate, Injection), String> {
+fn read_params(
+    state: &SimState,
+    params: &StatementParams,
+) -> Result<(NaiveDate, Injection), String> {
     let date = match params.date.as_deref() {
-        None => shanghai_date(Utc::now()),
+        None => shanghai_date(state.now()),
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map_err(|_| format!("date {text:?} is not YYYY-MM-DD"))?,
     };
@@ -197,7 +200,7 @@ pub(super) async fn statement(
     State(state): State<Arc<SimState>>,
     Query(params): Query<StatementParams>,
 ) -> Response {
-    let (date, injection) = match read_params(&params) {
+    let (date, injection) = match read_params(&state, &params) {
         Ok(read) => read,
         Err(message) => return bad_request(message),
     };
@@ -238,7 +241,7 @@ pub(super) async fn injected(
     State(state): State<Arc<SimState>>,
     Query(params): Query<StatementParams>,
 ) -> Response {
-    let (date, injection) = match read_params(&params) {
+    let (date, injection) = match read_params(&state, &params) {
         Ok(read) => read,
         Err(message) => return bad_request(message),
     };
@@ -259,7 +262,7 @@ pub(super) async fn injected(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use chrono::{DateTime, Duration};
+    use chrono::{DateTime, Duration, Utc};
     use yuanlu_reconcile::{OurRecord, OurStatus, ReconClass};
 
     use super::*;

@@ -109,7 +109,7 @@ fn unauthorized() -> Response {
 
 fn refusal_error(refusal: Refusal) -> Response {
     let code = match refusal {
-        Refusal::AmountNotPositive => WechatErrorCode::ParamError,
+        Refusal::AmountNotPositive | Refusal::AccountMasked => WechatErrorCode::ParamError,
         Refusal::AmountOverTotal | Refusal::CumulativeOverTotal | Refusal::Mismatch => {
             WechatErrorCode::InvalidRequest
         }

@@ -29,7 +29,10 @@ pub const CALLBACK_WAIT: Duration = Duration::from_secs(5);
 const CALLBACK_BUFFER: usize = 64;
 
 pub const PAYER_CARD: &str = "**** 0403";
-pub const REROUTE_CARD: &str = "**** 8888";
+/// A reroute account as a channel needs it: whole.
+pub const REROUTE_CARD: &str = "工商银行|6222021234568888";
+/// As the simulators keep and echo it.
+pub const REROUTE_CARD_MASKED: &str = "工商银行|6222********8888";
 pub const AMOUNT_FEN: i64 = 1_234;
 pub const PAYMENT_FEN: i64 = 10_000;
 
@@ -99,7 +102,7 @@ pub fn expected_account(channel: SimChannel, account: Option<&str>) -> Option<St
     match (channel, account) {
         (SimChannel::Wechat, None) => Some("支付用户零钱".into()),
         (SimChannel::Wechat, Some(PAYER_CARD)) => Some("招商银行信用卡0403".into()),
-        (SimChannel::Wechat, Some(REROUTE_CARD)) => Some("招商银行信用卡8888".into()),
+        (SimChannel::Wechat, Some(REROUTE_CARD_MASKED)) => Some("招商银行信用卡8888".into()),
         (SimChannel::Alipay, None) => Some("余额".into()),
         (SimChannel::Alipay, Some(card)) => Some(format!("银行卡 {card}")),
         (SimChannel::Card, card) => card.map(str::to_string),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use yuanlu_engine::account_key::AccountKey;
 use yuanlu_engine::auth::{MerchantRole, Principal};
 use yuanlu_engine::clock::{Clock, SimulatedClock};
 use yuanlu_engine::ids::new_id;
@@ -29,6 +30,11 @@ pub struct Harness {
 enum Cleanup {
     Dir(PathBuf),
     Schema { url: String, schema: String },
+}
+
+/// The account key the harness's engine seals rerouted account numbers with.
+pub fn test_account_key() -> AccountKey {
+    AccountKey::from_bytes(&[7; 32]).unwrap()
 }
 
 /// 2026-11-20 10:00 in Shanghai: a Friday, mid-morning.
@@ -68,9 +74,12 @@ impl Harness {
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         Harness {
             // The tests' webhook receivers listen on 127.0.0.1 (`--allow-private-webhooks`).
-            engine: Engine::new(db, dyn_clock).with_webhook_network(
-                yuanlu_engine::webhook_net::WebhookNetwork::new(true, Vec::new()),
-            ),
+            engine: Engine::new(db, dyn_clock)
+                .with_webhook_network(yuanlu_engine::webhook_net::WebhookNetwork::new(
+                    true,
+                    Vec::new(),
+                ))
+                .with_account_key(test_account_key()),
             clock,
             cleanup,
         }

@@ -175,6 +175,7 @@ pub async fn record_return(
 }
 
 /// Moves an `abnormal` refund on: to the consumer's bank account, or back to the merchant.
+/// 409 `account_key_not_configured` for a bank account when the server has no account key.
 #[utoipa::path(post, path = "/v1/refunds/{id}/reroute", tag = "refunds", security(("bearer" = [])),
     params(("id" = String, Path, description = "refund id")),
     request_body = RerouteInput,

@@ -309,11 +309,13 @@ impl Simulator {
         ]
     }
 
-    /// One channel's books (`wechat`, `alipay` or `card`): `GET /<channel>/sim/books`.
+    /// One channel's books (`wechat`, `alipay` or `card`): `GET /<channel>/sim/books`, with
+    /// the simulator's secret as bearer key.
     pub async fn books(&self, channel: &str) -> Value {
         let response = self
             .http
             .get(format!("{}/{channel}/sim/books", self.base))
+            .bearer_auth(&self.secret)
             .send()
             .await
             .unwrap();
