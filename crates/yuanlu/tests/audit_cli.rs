@@ -45,8 +45,18 @@ async fn tamper(dir: &Path, sql: &str, bind: &str) -> u64 {
 }
 
 /// A server that wrote a few entries to one merchant's chain, then was stopped.
+/// A server without dispatch workers: the chains these tests keep heads of and cut must
+/// not grow behind their back while a worker sends the refunds (the test would race it).
+fn api_only_server(dir: &Path) -> Server {
+    let options = common::Options {
+        args: vec!["--dispatch-workers".into(), "0".into()],
+        ..Default::default()
+    };
+    Server::start_with(dir, &options)
+}
+
 async fn populated(dir: &Path) -> String {
-    let mut server = Server::start(dir);
+    let mut server = api_only_server(dir);
     let (merchant_id, key) = server.merchant("Audit Trail Tea").await;
     let payment = server.payment(&key, "wechat", 10_000).await;
     let payment_id = payment["id"].as_str().unwrap();
@@ -105,7 +115,7 @@ async fn audit_verify_exits_zero_on_an_intact_chain_and_non_zero_after_an_edit()
     );
 
     // The API of a restarted server names the same entry.
-    let server = Server::start(dir.path());
+    let server = api_only_server(dir.path());
     let api = server.get("/v1/audit/verify", ADMIN_KEY).await;
     assert_eq!(api.status, 200, "{}", api.text);
     assert_eq!(api.body["ok"], json!(false), "{}", api.text);
@@ -253,7 +263,7 @@ async fn expect_heads_catches_a_cut_tail_that_plain_verify_passes() {
     let dir = common::data_dir();
     let merchant_id = populated(dir.path()).await;
     // Keep the heads both ways: the API's answer and the CLI's output.
-    let server = Server::start(dir.path());
+    let server = api_only_server(dir.path());
     let api = server.get("/v1/audit/verify", ADMIN_KEY).await;
     assert_eq!(api.body["ok"], json!(true), "{}", api.text);
     let heads = api.body["heads"].as_array().unwrap();
@@ -303,7 +313,7 @@ async fn expect_heads_catches_a_cut_tail_that_plain_verify_passes() {
         );
     }
     // The API says the same when given the kept heads.
-    let server = Server::start(dir.path());
+    let server = api_only_server(dir.path());
     let kept = json!({ "expect_heads": api.body["heads"] });
     let post = server.post("/v1/audit/verify", ADMIN_KEY, &kept).await;
     assert_eq!(post.status, 200, "{}", post.text);
