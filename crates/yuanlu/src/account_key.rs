@@ -5,7 +5,7 @@
 //! same key, so none is made up: without one, reroutes to a bank account are refused.
 //! Never a command-line flag: flags show in `ps`.
 
-use std::io::Write;
+use crate::admin_key::write_private;
 use std::path::{Path, PathBuf};
 
 use yuanlu_engine::account_key::AccountKey;
@@ -58,17 +58,4 @@ fn read_key_file(path: &Path) -> Result<Option<AccountKey>, String> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(format!("cannot read {}: {error}", path.display())),
     }
-}
-
-fn write_private(path: &Path, key: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    writeln!(file, "{key}")?;
-    file.sync_all()
 }

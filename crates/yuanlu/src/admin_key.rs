@@ -82,7 +82,8 @@ pub async fn register(engine: &Engine, key: &str, source: &AdminKeySource) -> Re
     }
 }
 
-fn write_private(path: &Path, key: &str) -> std::io::Result<()> {
+/// Writes a new key file readable by its owner only (0600); never overwrites one.
+pub(crate) fn write_private(path: &Path, key: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
