@@ -388,7 +388,11 @@ mod tests {
             };
             for attempt in 0..3 {
                 let decision = match run(&mut books, &faults, &refund) {
-                    Execution::Booked { entry, paid_now, lost } => format!(
+                    Execution::Booked {
+                        entry,
+                        paid_now,
+                        lost,
+                    } => format!(
                         "{i}/{attempt}: {:?} paid_now={paid_now} lost={lost} callbacks={:?}",
                         entry.status,
                         crate::simulator::callbacks::plan(&faults, &entry)
@@ -410,11 +414,22 @@ mod tests {
         let replay = fault_decisions(7, "01jxyz");
         assert_eq!(first, replay);
         let other_seed = fault_decisions(8, "01jabc");
-        let moved = first.iter().zip(&other_seed).filter(|(a, b)| a != b).count();
+        let moved = first
+            .iter()
+            .zip(&other_seed)
+            .filter(|(a, b)| a != b)
+            .count();
         assert!(moved > 10, "a new seed moved only {moved} decisions");
         // Every kind of fault is in the replayed run, so the comparison covers them all.
         let all = first.join("\n");
-        for seen in ["Busy", "lost=true", "Abnormal", "Processing", "Success, Success", "Processing]"] {
+        for seen in [
+            "Busy",
+            "lost=true",
+            "Abnormal",
+            "Processing",
+            "Success, Success",
+            "Processing]",
+        ] {
             assert!(all.contains(seen), "no {seen:?} in\n{all}");
         }
     }
