@@ -364,3 +364,216 @@ fn settle_ledger_and_audit_refuse_bad_input_with_a_failing_status() {
         assert!(!stderr.trim().is_empty(), "{why}: no message");
     }
 }
+
+/// Polls a refund until it reaches `status`; the deadline only guards against a hang (the
+/// in-process simulator pays at once and a dispatch worker picks the refund up within its
+/// poll interval).
+async fn await_status(server: &Server, key: &str, refund_id: &str, status: &str) -> Value {
+    let give_up_at = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = server.get(&format!("/v1/refunds/{refund_id}"), key).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if r.str("status") == status {
+            return r.body;
+        }
+        assert!(
+            std::time::Instant::now() < give_up_at,
+            "{refund_id} never reached {status}: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn cases_lookup_feedback_reports_and_webhook_settings() {
+    let dir = common::data_dir();
+    let server = Server::start_with(
+        dir.path(),
+        &Options {
+            args: vec![
+                "--allow-private-webhooks".into(),
+                "--dispatch-poll-ms".into(),
+                "50".into(),
+            ],
+            ..Options::default()
+        },
+    );
+    let (merchant, key) = server.merchant("Harbour Bakery").await;
+    let (_other, other_key) = server.merchant("Other Bakery").await;
+
+    // Webhook settings: set (the secret shown once), read back without it, refused when bad.
+    let hook = format!("/v1/merchants/{merchant}/webhook");
+    let set = server
+        .call(
+            reqwest::Method::PUT,
+            &hook,
+            Some(&key),
+            Some(&json!({ "url": "http://127.0.0.1:9/yuanlu-hook" })),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.str("url"), "http://127.0.0.1:9/yuanlu-hook");
+    assert!(set.str("secret").starts_with("whsec_"), "{}", set.text);
+    assert!(
+        set.body["events"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("refund.succeeded")),
+        "{}",
+        set.text
+    );
+    let read = server.get(&hook, &key).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.str("url"), "http://127.0.0.1:9/yuanlu-hook");
+    assert!(
+        !read.text.contains("whsec_"),
+        "the secret is shown once: {}",
+        read.text
+    );
+    let bad = server
+        .call(
+            reqwest::Method::PUT,
+            &hook,
+            Some(&key),
+            Some(&json!({ "url": "ftp://127.0.0.1/hook" })),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    bad.assert_problem_shape("an ftp webhook");
+    let foreign = server.get(&hook, &other_key).await;
+    assert!([403, 404].contains(&foreign.status), "{}", foreign.text);
+
+    // A refund the consumer can find with the facts on the receipt.
+    let payment = server
+        .payment_with(
+            &key,
+            json!({ "channel": "wechat", "amount": 10_000, "currency": "CNY", "phone": "13812340403" }),
+        )
+        .await;
+    let payment_id = payment["id"].as_str().unwrap();
+    let created = server.refund(&key, payment_id, 1_000, "R-1").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let refund_id = created.str("id");
+    await_status(&server, &key, &refund_id, "succeeded").await;
+
+    let lookup = server
+        .call(
+            reqwest::Method::GET,
+            "/v1/public/refunds/R-1?phone_last4=0403",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(lookup.status, 200, "{}", lookup.text);
+    assert_eq!(lookup.str("id"), refund_id);
+    assert_eq!(lookup.i64("amount"), 1_000);
+    assert_eq!(lookup.str("status"), "succeeded");
+    assert_eq!(lookup.str("merchant_name"), "Harbour Bakery");
+    assert!(lookup.body.get("merchant_id").is_none(), "{}", lookup.text);
+    let wrong = server
+        .call(
+            reqwest::Method::GET,
+            "/v1/public/refunds/R-1?phone_last4=9999",
+            None,
+            None,
+        )
+        .await;
+    wrong.assert_problem(404, "not_found", "the wrong phone digits");
+
+    // Feedback: a rating once the refund ended; out of range refused.
+    let feedback = format!("/v1/public/refunds/{refund_id}/feedback");
+    let out_of_range = server
+        .call(
+            reqwest::Method::POST,
+            &feedback,
+            None,
+            Some(&json!({ "rating": 6, "reference": payment_id })),
+        )
+        .await;
+    out_of_range.assert_problem(400, "validation_error", "a rating of 6");
+    let rated = server
+        .call(
+            reqwest::Method::POST,
+            &feedback,
+            None,
+            Some(&json!({ "rating": 4, "comment": "quick", "reference": payment_id })),
+        )
+        .await;
+    assert!([200, 201].contains(&rated.status), "{}", rated.text);
+    assert_eq!(rated.i64("rating"), 4, "{}", rated.text);
+
+    // A case: opened by the merchant, read, resolved by the acquirer, not resolved twice.
+    let opened = server
+        .post(
+            "/v1/cases",
+            &key,
+            &json!({ "refund_id": refund_id, "kind": "wrong_amount", "description": "customer says 9.00", "contact": "13812340403" }),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let case_id = opened.str("id");
+    assert_eq!(opened.str("status"), "open");
+    let read = server.get(&format!("/v1/cases/{case_id}"), &key).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.str("refund_id"), refund_id);
+    let hidden = server
+        .get(&format!("/v1/cases/{case_id}"), &other_key)
+        .await;
+    assert_eq!(hidden.status, 404, "{}", hidden.text);
+    let resolve = format!("/v1/cases/{case_id}/resolve");
+    let resolved = server
+        .post(
+            &resolve,
+            ADMIN_KEY,
+            &json!({ "resolution": "10.00 refunded; receipt shown" }),
+        )
+        .await;
+    assert_eq!(resolved.status, 200, "{}", resolved.text);
+    assert_eq!(resolved.str("status"), "resolved");
+    let again = server
+        .post(&resolve, ADMIN_KEY, &json!({ "resolution": "again" }))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    again.assert_problem_shape("resolving twice");
+
+    // The report counts exactly what this test did, for this merchant.
+    let report = server.get("/v1/reports/refunds", &key).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let total = &report.body["total"];
+    assert_eq!(total["refunds"]["count"], json!(1), "{}", report.text);
+    assert_eq!(total["refunds"]["amount"], json!(1_000), "{}", report.text);
+    assert_eq!(
+        total["time_to_arrival"]["count"],
+        json!(1),
+        "{}",
+        report.text
+    );
+    assert_eq!(
+        total["cases"],
+        json!({ "open": 0, "resolved": 1 }),
+        "{}",
+        report.text
+    );
+    assert_eq!(total["satisfaction"]["count"], json!(1), "{}", report.text);
+    assert_eq!(
+        total["satisfaction"]["average_rating_x100"],
+        json!(400),
+        "{}",
+        report.text
+    );
+    assert_eq!(
+        total["satisfaction"]["distribution"],
+        json!([0, 0, 0, 1, 0]),
+        "{}",
+        report.text
+    );
+    let others = server.get("/v1/reports/refunds", &other_key).await;
+    assert_eq!(
+        others.body["total"]["refunds"]["count"],
+        json!(0),
+        "{}",
+        others.text
+    );
+    ledger(&server).await;
+}
