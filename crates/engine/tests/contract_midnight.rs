@@ -1,18 +1,25 @@
 //! The business date turns at 00:00 Asia/Shanghai (16:00 UTC), not at UTC midnight: a sale
 //! at 23:59:59 and a refund one second later land on two different days — for the void
-//! window, the day's refund ratio and the settlement statements. Every
-//! test runs on SQLite and on PostgreSQL.
+//! window, the day's refund ratio, the settlement statements, and the expected arrival the
+//! overdue monitor holds a refund to. Every test runs on SQLite and on PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
+use yuanlu_channels::{
+    CallbackError, CallbackEvent, ChannelOutcome, ConnectorError, RefundConnector, RefundRequest,
+};
+use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::{RefundStatus, RefundType};
 use yuanlu_domain::review::ReviewReason;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::Clock;
+use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig};
 use yuanlu_engine::refunds::ReviewNote;
 use yuanlu_engine::settlement::StatementView;
 
@@ -149,5 +156,83 @@ contract!(
             5_000 - tuesday_sale.fee - 20_000
         );
         assert!(h.engine.check_ledger().await.unwrap().balanced);
+    }
+);
+
+/// A channel that accepts every refund and never confirms it.
+struct AcceptingChannel;
+
+#[async_trait::async_trait]
+impl RefundConnector for AcceptingChannel {
+    fn channel_name(&self) -> &'static str {
+        "card"
+    }
+
+    async fn execute(&self, request: &RefundRequest) -> Result<ChannelOutcome, ConnectorError> {
+        Ok(ChannelOutcome::Processing {
+            channel_refund_id: format!("ch_{}", request.refund_id),
+        })
+    }
+
+    async fn query(
+        &self,
+        _request: &RefundRequest,
+    ) -> Result<Option<ChannelOutcome>, ConnectorError> {
+        Ok(None)
+    }
+
+    fn parse_callback(
+        &self,
+        _headers: &[(String, String)],
+        _body: &[u8],
+    ) -> Result<CallbackEvent, CallbackError> {
+        Err(CallbackError("no callbacks".into()))
+    }
+}
+
+contract!(
+    a_refund_accepted_at_midnight_is_due_three_business_days_from_the_shanghai_date,
+    |h| {
+        let set = ChannelSet::default().with(&Channel::ALL, Arc::new(AcceptingChannel));
+        let engine = h.engine.clone().with_channels(set);
+        let shop = h.merchant().await;
+        // 00:00:00 Tuesday 2026-11-24 in Shanghai: still Monday 16:00 in UTC.
+        h.clock
+            .advance(at("2026-11-24T00:00:00+08:00") - h.clock_now());
+        let payment = h
+            .payment(&shop, json!({ "channel": "debit_card", "amount": 50_000 }))
+            .await;
+        let refund = h
+            .refund(&shop, json!({ "payment_id": payment.id, "amount": 10_000, "reason": "customer_cancel", "merchant_refund_no": "at-midnight" }))
+            .await;
+        assert_eq!(
+            (refund.refund_type, refund.status),
+            (RefundType::Refund, RefundStatus::Queued)
+        );
+        let worker = DispatchConfig {
+            worker_id: "w1".into(),
+            ..DispatchConfig::default()
+        };
+        engine.dispatch_once(&worker).await.unwrap();
+        let accepted = engine.get_refund(&shop, &refund.id).await.unwrap();
+        assert_eq!(accepted.status, RefundStatus::Processing);
+        // A card refund: three business days from Tuesday, so by the end of Friday in
+        // Shanghai (from Monday, the UTC date, it would be Thursday).
+        let due = at("2026-11-27T23:59:59.999999+08:00");
+        assert_eq!(accepted.expected_arrival_by, Some(due));
+
+        // The last second of Friday in Shanghai: not overdue yet.
+        h.clock
+            .advance(at("2026-11-27T23:59:59+08:00") - h.clock_now());
+        assert_eq!(engine.monitor_overdue_once().await.unwrap(), 0);
+        // 00:00:00 Saturday in Shanghai (16:00 UTC on Friday): overdue, a case opened.
+        h.clock.advance(Duration::seconds(1));
+        assert_eq!(h.clock_now(), at("2026-11-27T16:00:00Z"));
+        assert_eq!(engine.monitor_overdue_once().await.unwrap(), 1);
+        assert_eq!(
+            engine.monitor_overdue_once().await.unwrap(),
+            0,
+            "raised once"
+        );
     }
 );
