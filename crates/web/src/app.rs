@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -20,7 +19,8 @@ use crate::api;
 use crate::extract::REQUEST_BODY_BYTES_MAX;
 use crate::problem::Problem;
 
-/// How long one request may take before it is answered with 408.
+/// How long one request may take before it is abandoned and answered with 503
+/// `request_timeout` (`yuanlu serve --request-timeout-ms`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
@@ -125,8 +125,15 @@ pub fn openapi(simulated_clock: bool) -> utoipa::openapi::OpenApi {
     api_routes(simulated_clock).split_for_parts().1
 }
 
-/// The whole application.
+/// The whole application, with the default [`REQUEST_TIMEOUT`].
 pub fn router(state: AppState) -> Router {
+    router_with_timeout(state, REQUEST_TIMEOUT)
+}
+
+/// The whole application; a request still unanswered after `request_timeout` (a query
+/// waiting on a lock, a stalled database) is dropped — its transaction rolls back — and
+/// answered 503 `request_timeout`, so no client hangs on it.
+pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let simulated = state.engine.clock.is_simulated();
     let (api, document) = api_routes(simulated).split_for_parts();
     let document = std::sync::Arc::new(document);
@@ -150,13 +157,43 @@ pub fn router(state: AppState) -> Router {
             )
             .into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                answer_within(request_timeout, request, next)
+            },
         ))
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
+}
+
+/// 503, not 408: the server was slow, not the client. The work is dropped unfinished, so
+/// what it did is whatever committed before the deadline; a retry is safe (refunds are
+/// idempotent by `merchant_refund_no`).
+async fn answer_within(
+    limit: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis(),
+                "request abandoned at its deadline"
+            );
+            let mut problem = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                format!(
+                    "the request was not answered within {} ms (the database is busy) and was abandoned; retry it",
+                    limit.as_millis()
+                ),
+            );
+            problem.retry_after_seconds = Some(1);
+            problem.into_response()
+        }
+    }
 }
 
 async fn fallback() -> Response {

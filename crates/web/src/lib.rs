@@ -17,4 +17,4 @@ pub mod extract;
 pub mod metrics;
 pub mod problem;
 
-pub use app::{AppState, router};
+pub use app::{AppState, router, router_with_timeout};

@@ -243,6 +243,11 @@ pub struct ServeArgs {
     /// Also serve `GET /metrics` here, without a key (on the main listener it needs the admin key).
     #[arg(long, env = "YUANLU_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// How long a request may take before it is abandoned (its transaction rolled back)
+    /// and answered 503 `request_timeout`.
+    #[arg(long, env = "YUANLU_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub request_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -147,12 +147,15 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     }
     books_reader.engine.set(engine.clone()).ok();
     admin_key::register(&engine, &admin_key, &source).await?;
-    let mut app = yuanlu_web::router(AppState {
-        engine: engine.clone(),
-        public: Arc::new(yuanlu_web::api::public::PublicAccess::new(
-            args.trusted_proxy.clone().unwrap_or_default(),
-        )),
-    });
+    let mut app = yuanlu_web::router_with_timeout(
+        AppState {
+            engine: engine.clone(),
+            public: Arc::new(yuanlu_web::api::public::PublicAccess::new(
+                args.trusted_proxy.clone().unwrap_or_default(),
+            )),
+        },
+        std::time::Duration::from_millis(args.request_timeout_ms),
+    );
     if let Some(simulators) = wiring.simulators {
         app = app.nest("/sim", simulators);
     }

@@ -239,3 +239,43 @@ fn the_simulator_secret_comes_from_the_environment_or_a_file() {
         let _ = child.wait();
     }
 }
+
+/// A start that hangs fails the test within the harness's deadline, showing what the child
+/// printed on both streams, instead of hanging the suite.
+#[test]
+fn a_start_that_never_listens_fails_by_its_deadline_with_stderr() {
+    let dir = common::data_dir();
+    let stderr_path = dir.path().join("hung-stderr.log");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "echo booting; echo 'waiting for the database' >&2; exec sleep 600",
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        common::await_listening_within(
+            &mut child,
+            "yuanlu listening on ",
+            "a hung server",
+            Some(&stderr_path),
+            std::time::Duration::from_millis(500),
+        )
+    }))
+    .expect_err("a start that never listens must fail");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("within 500ms"), "{message}");
+    assert!(message.contains("booting"), "stdout shown: {message}");
+    assert!(
+        message.contains("waiting for the database"),
+        "stderr shown: {message}"
+    );
+    // The child was killed and reaped, not left running.
+    assert!(child.try_wait().unwrap().is_some(), "pid {pid} still runs");
+}

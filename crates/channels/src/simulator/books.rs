@@ -45,6 +45,11 @@ pub struct BookEntry {
     pub created_at: DateTime<Utc>,
     pub succeeded_at: Option<DateTime<Utc>>,
     pub notify_url: Option<String>,
+    /// What the fault dice are keyed on: the order in which this simulator first met the
+    /// number (`#0`, `#1`, …), not the number itself, which yuanlu draws at random (ULIDs).
+    /// The same seed and the same sequence of calls then meet the same faults.
+    #[serde(default)]
+    pub dice_key: String,
 }
 
 /// Everything the books hold, for tests and `GET /sim/books`.
@@ -126,6 +131,8 @@ pub struct Books {
     entries: HashMap<String, BookEntry>,
     booked_by_payment_fen: HashMap<String, i64>,
     execute_attempts: HashMap<String, u32>,
+    /// Refund number → its dice key, in order of first contact (see [`BookEntry::dice_key`]).
+    dice_keys: HashMap<String, String>,
 }
 
 fn mark_paid(entry: &mut BookEntry, now: DateTime<Utc>) {
@@ -157,6 +164,20 @@ impl Books {
         }
     }
 
+    /// The dice key of a refund number, given on first contact (a pause, an execute).
+    /// Once the books are full, new numbers are keyed on themselves, so memory stays bounded.
+    pub fn dice_key(&mut self, refund_no: &str) -> String {
+        if let Some(key) = self.dice_keys.get(refund_no) {
+            return key.clone();
+        }
+        if self.dice_keys.len() >= MAX_BOOKED_REFUNDS {
+            return refund_no.to_string();
+        }
+        let key = format!("#{}", self.dice_keys.len());
+        self.dice_keys.insert(refund_no.to_string(), key.clone());
+        key
+    }
+
     /// Counts an execute attempt; `None` when the books are full.
     fn bump_attempt(&mut self, refund_no: &str) -> Option<u32> {
         if !self.execute_attempts.contains_key(refund_no)
@@ -183,12 +204,13 @@ impl Books {
         let Some(attempt) = self.bump_attempt(&call.refund_no) else {
             return (Execution::Busy { attempt: 0 }, FollowUp::None);
         };
-        if faults.strikes(Fault::Error, &call.refund_no, attempt) {
+        let dice_key = self.dice_key(&call.refund_no);
+        if faults.strikes(Fault::Error, &dice_key, attempt) {
             return (Execution::Busy { attempt }, FollowUp::None);
         }
         match self.entries.get_mut(&call.refund_no) {
             Some(entry) => repeat(entry, call, now),
-            None => self.book_new(call, faults, channel_refund_id, now),
+            None => self.book_new(call, faults, channel_refund_id, dice_key, now),
         }
     }
 
@@ -218,6 +240,7 @@ impl Books {
         call: &ExecuteCall,
         faults: &FaultConfig,
         channel_refund_id: String,
+        dice_key: String,
         now: DateTime<Utc>,
     ) -> (Execution, FollowUp) {
         if let Some(refusal) = self.refusal(call) {
@@ -226,7 +249,7 @@ impl Books {
         if self.entries.len() >= MAX_BOOKED_REFUNDS {
             return (Execution::Busy { attempt: 0 }, FollowUp::None);
         }
-        let number = call.refund_no.as_str();
+        let number = dice_key.as_str();
         // An account someone gave by hand (a reroute) is taken to work.
         let abnormal = call.reroute_account.is_none() && faults.strikes(Fault::Abnormal, number, 0);
         let slow = !abnormal && faults.strikes(Fault::Slow, number, 0);
@@ -252,6 +275,7 @@ impl Books {
             created_at: now,
             succeeded_at: None,
             notify_url: call.notify_url.clone(),
+            dice_key: dice_key.clone(),
         };
         let follow_up = if slow {
             FollowUp::ConfirmLater(call.refund_no.clone())
@@ -344,6 +368,70 @@ mod tests {
         books
             .execute(call, faults, format!("ch_{}", call.refund_no), Utc::now())
             .0
+    }
+
+    /// Every fault decision of a run: 40 refunds, numbered as yuanlu numbers them (at random:
+    /// here a per-run prefix), each executed three times, with its latency and callback plan.
+    fn fault_decisions(seed: u64, run_prefix: &str) -> Vec<String> {
+        let faults = FaultConfig::from_spec(&format!(
+            "seed={seed},error=0.3,lost=0.3,abnormal=0.2,slow=0.3,duplicate=0.3,out_of_order=0.3,latency=0..1000"
+        ))
+        .unwrap();
+        let mut books = Books::default();
+        let mut decisions = Vec::new();
+        for i in 0..40 {
+            let number = format!("rf_{run_prefix}_{i}");
+            let latency_ms = faults.latency_ms(&books.dice_key(&number));
+            let refund = ExecuteCall {
+                payment_ref: format!("pay_{run_prefix}_{i}"),
+                ..call(&number, 1_000)
+            };
+            for attempt in 0..3 {
+                let decision = match run(&mut books, &faults, &refund) {
+                    Execution::Booked {
+                        entry,
+                        paid_now,
+                        lost,
+                    } => format!(
+                        "{i}/{attempt}: {:?} paid_now={paid_now} lost={lost} callbacks={:?}",
+                        entry.status,
+                        crate::simulator::callbacks::plan(&faults, &entry)
+                    ),
+                    other => format!("{i}/{attempt}: {other:?}"),
+                };
+                decisions.push(decision);
+            }
+            decisions.push(format!("{i}: latency {latency_ms} ms"));
+        }
+        decisions
+    }
+
+    #[test]
+    fn same_seed_and_calls_replay_the_same_faults() {
+        // Two runs number their refunds differently (yuanlu's ids are random), yet meet the
+        // same faults in the same order; another seed is another world.
+        let first = fault_decisions(7, "01jabc");
+        let replay = fault_decisions(7, "01jxyz");
+        assert_eq!(first, replay);
+        let other_seed = fault_decisions(8, "01jabc");
+        let moved = first
+            .iter()
+            .zip(&other_seed)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(moved > 10, "a new seed moved only {moved} decisions");
+        // Every kind of fault is in the replayed run, so the comparison covers them all.
+        let all = first.join("\n");
+        for seen in [
+            "Busy",
+            "lost=true",
+            "Abnormal",
+            "Processing",
+            "Success, Success",
+            "Processing]",
+        ] {
+            assert!(all.contains(seen), "no {seen:?} in\n{all}");
+        }
     }
 
     #[test]

@@ -33,10 +33,10 @@ pub(crate) fn client() -> reqwest::Client {
 /// new status, perhaps again (duplicate), perhaps then a stale PROCESSING (out of order).
 pub fn plan(faults: &FaultConfig, entry: &BookEntry) -> Vec<SimStatus> {
     let mut plan = vec![entry.status];
-    if faults.strikes(Fault::Duplicate, &entry.refund_no, 0) {
+    if faults.strikes(Fault::Duplicate, &entry.dice_key, 0) {
         plan.push(entry.status);
     }
-    if faults.strikes(Fault::OutOfOrder, &entry.refund_no, 0) {
+    if faults.strikes(Fault::OutOfOrder, &entry.dice_key, 0) {
         plan.push(SimStatus::Processing);
     }
     plan

@@ -1,8 +1,10 @@
 //! Fault injection settings and the deterministic dice behind them.
 //!
-//! Every decision is a hash of (seed, refund number, fault name, attempt), never a random
-//! draw: a resend of the same refund meets the same world, and a failing end-to-end run can
-//! be replayed from its seed.
+//! Every decision is a hash of (seed, dice key, fault name, attempt), never a random draw.
+//! The dice key is the order in which a simulator first met a refund number (see
+//! [`super::books::Books::dice_key`]), not the number, which yuanlu draws at random: a resend
+//! of the same refund meets the same world, and the same seed with the same sequence of
+//! calls replays a failing end-to-end run.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -225,19 +227,20 @@ impl FaultConfig {
         }
     }
 
-    /// Whether `fault` strikes this refund number (on this attempt, for per-attempt faults).
-    pub fn strikes(&self, fault: Fault, refund_no: &str, attempt: u32) -> bool {
+    /// Whether `fault` strikes the refund with this dice key (on this attempt, for
+    /// per-attempt faults).
+    pub fn strikes(&self, fault: Fault, dice_key: &str, attempt: u32) -> bool {
         let rate = self.rate(fault);
-        rate > 0.0 && unit_roll(self.seed, refund_no, fault.name(), attempt) < rate
+        rate > 0.0 && unit_roll(self.seed, dice_key, fault.name(), attempt) < rate
     }
 
-    /// This refund number's latency, in `[latency_ms_min, latency_ms_max]`.
-    pub fn latency_ms(&self, refund_no: &str) -> u64 {
+    /// The latency of the refund with this dice key, in `[latency_ms_min, latency_ms_max]`.
+    pub fn latency_ms(&self, dice_key: &str) -> u64 {
         let span_ms = self.latency_ms_max.saturating_sub(self.latency_ms_min);
         if span_ms == 0 {
             return self.latency_ms_min;
         }
-        let roll = unit_roll(self.seed, refund_no, "latency", 0);
+        let roll = unit_roll(self.seed, dice_key, "latency", 0);
         // Truncation is the point: a uniform pick of a whole millisecond.
         let offset_ms = ((span_ms as f64 + 1.0) * roll) as u64;
         self.latency_ms_min + offset_ms.min(span_ms)

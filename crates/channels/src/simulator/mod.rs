@@ -4,8 +4,9 @@
 //! - Books ([`books`]): one record per refund number; a repeated execute returns the stored
 //!   record and never pays twice. "Paid" means the refund reached SUCCESS. Amounts ≤ 0, above
 //!   the payment, or cumulative refunds above the payment are refused for good.
-//! - Faults ([`FaultConfig`]), each decided by a hash of (seed, refund number, fault name), so
-//!   a resend meets the same world:
+//! - Faults ([`FaultConfig`]), each decided by a hash of (seed, the order in which the
+//!   simulator first met the refund number, fault name), so a resend meets the same world and
+//!   the same seed with the same sequence of calls replays the same faults:
 //!   - `error`: a transient error before booking, nothing recorded (decided per attempt, so
 //!     a retry may pass, as with a busy channel);
 //!   - `lost`: book (and pay, when it succeeds at once), then never answer — only on the
@@ -364,7 +365,8 @@ impl SimState {
 
     /// The per-number latency fault.
     pub(crate) async fn pause(&self, refund_no: &str) {
-        let latency_ms = self.config.faults.latency_ms(refund_no);
+        let dice_key = self.lock_books().dice_key(refund_no);
+        let latency_ms = self.config.faults.latency_ms(&dice_key);
         if latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(latency_ms)).await;
         }

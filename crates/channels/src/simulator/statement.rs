@@ -271,6 +271,7 @@ mod tests {
     fn entry(n: u32, at: DateTime<Utc>) -> BookEntry {
         BookEntry {
             refund_no: format!("rf_{n:04}"),
+            dice_key: format!("#{n}"),
             payment_ref: format!("pay_{n:04}"),
             amount_fen: 1_000 + i64::from(n),
             payment_total_fen: 10_000,

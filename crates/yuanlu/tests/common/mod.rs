@@ -1,13 +1,16 @@
 //! Shared helpers of the end-to-end tests: start the real `yuanlu` binary on a free port
 //! with its own data directory, talk to it over HTTP, and kill it on drop.
 //!
-//! Readiness is the `yuanlu listening on http://…` line on the child's stdout: no sleeps.
+//! Readiness is the `yuanlu listening on http://…` line on the child's stdout: no sleeps,
+//! and a deadline ([`STARTUP_DEADLINE`]) so a hung start fails with its stderr shown.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -96,30 +99,12 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
         let mut child = cmd.spawn().expect("spawn yuanlu serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout);
-        let mut seen = String::new();
-        let base = loop {
-            let mut line = String::new();
-            let read = lines.read_line(&mut line).unwrap();
-            if read == 0 {
-                let status = child.wait().ok();
-                let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!(
-                    "yuanlu serve exited ({status:?}) before listening\nstdout:\n{seen}\nstderr:\n{log}"
-                );
-            }
-            seen.push_str(&line);
-            if let Some(rest) = line.trim().strip_prefix("yuanlu listening on ") {
-                let url = rest.split_whitespace().next().unwrap();
-                break url.trim_end_matches('/').to_string();
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = lines.read_to_end(&mut sink);
-        });
+        let (base, seen) = await_listening(
+            &mut child,
+            "yuanlu listening on ",
+            "yuanlu serve",
+            Some(&stderr_path),
+        );
         Server {
             child: Some(child),
             base,
@@ -219,9 +204,11 @@ impl Server {
         .await
     }
 
-    /// Waits for the process to exit by itself (for commands that end).
+    /// Waits for the process to exit by itself (for commands that end); killed and the
+    /// test failed if it has not within [`STARTUP_DEADLINE`].
     pub fn wait(&mut self) -> Option<ExitStatus> {
-        self.child.take().and_then(|mut c| c.wait().ok())
+        let mut child = self.child.take()?;
+        Some(wait_within(&mut child, STARTUP_DEADLINE, "yuanlu serve"))
     }
 }
 
@@ -266,29 +253,12 @@ impl Simulator {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
         let mut child = cmd.spawn().expect("spawn yuanlu simulate");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout);
-        let mut seen = String::new();
-        let base = loop {
-            let mut line = String::new();
-            let read = lines.read_line(&mut line).unwrap();
-            if read == 0 {
-                let status = child.wait().ok();
-                let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!(
-                    "yuanlu simulate exited ({status:?}) before listening\nstdout:\n{seen}\nstderr:\n{log}"
-                );
-            }
-            seen.push_str(&line);
-            if let Some(rest) = line.trim().strip_prefix("yuanlu simulators listening on ") {
-                let url = rest.split_whitespace().next().unwrap();
-                break url.trim_end_matches('/').to_string();
-            }
-        };
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = lines.read_to_end(&mut sink);
-        });
+        let (base, _seen) = await_listening(
+            &mut child,
+            "yuanlu simulators listening on ",
+            "yuanlu simulate",
+            Some(&stderr_path),
+        );
         Simulator {
             child: Some(child),
             base,
@@ -543,16 +513,26 @@ pub fn expect_refusal(mut cmd: Command) -> (ExitStatus, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()));
     let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let lines = stdout_lines(&mut child);
+    let give_up_at = Instant::now() + STARTUP_DEADLINE;
     loop {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if line.contains(" listening on ") {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("expected a refusal to start, but it listens: {line}");
+        let left = give_up_at.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(" listening on ") => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("expected a refusal to start, but it listens: {line}");
+            }
+            Ok(_) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "expected a refusal to start, but it neither exited nor listened within {STARTUP_DEADLINE:?}\nstderr:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
+            }
         }
     }
     let status = child.wait().unwrap();
@@ -568,20 +548,142 @@ pub fn spawn_listening(mut cmd: Command) -> (Child, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let base = loop {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap() == 0 {
-            let status = child.wait();
-            panic!("exited before listening: {status:?}");
-        }
-        if let Some((_, rest)) = line.split_once(" listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = lines.read_to_end(&mut sink);
-    });
+    let (base, _seen) = await_listening(&mut child, " listening on ", "the command", None);
     (child, base)
+}
+
+/// How long a child may take to print its listening line (or, for a refusal, to exit): far
+/// beyond a healthy start on a loaded 2-core machine, so only a hang reaches it.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Reads the child's stdout until a line containing `marker`, and returns the URL after it
+/// and everything printed so far; stdout keeps being drained afterwards, so the child never
+/// blocks on a full pipe. Fails the test — killing the child and showing what it printed,
+/// stderr included — if the child exits first or says nothing within [`STARTUP_DEADLINE`].
+pub fn await_listening(
+    child: &mut Child,
+    marker: &str,
+    what: &str,
+    stderr_path: Option<&Path>,
+) -> (String, String) {
+    await_listening_within(child, marker, what, stderr_path, STARTUP_DEADLINE)
+}
+
+/// [`await_listening`] with a deadline of the caller's choosing.
+pub fn await_listening_within(
+    child: &mut Child,
+    marker: &str,
+    what: &str,
+    stderr_path: Option<&Path>,
+    deadline: Duration,
+) -> (String, String) {
+    let lines = stdout_lines(child);
+    let give_up_at = Instant::now() + deadline;
+    let mut seen = String::new();
+    loop {
+        let left = give_up_at.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                if let Some((_, rest)) = line.trim().split_once(marker.trim()) {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    return (url.trim_end_matches('/').to_string(), seen);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "{what} printed no {marker:?} line within {deadline:?}; killed ({status:?})\nstdout:\n{seen}\nstderr:\n{}",
+                    read_log(stderr_path)
+                );
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = child.wait().ok();
+                panic!(
+                    "{what} exited ({status:?}) before listening\nstdout:\n{seen}\nstderr:\n{}",
+                    read_log(stderr_path)
+                );
+            }
+        }
+    }
+}
+
+/// The child's stdout, line by line, from a thread that reads it to the end (and drops what
+/// nobody receives any more).
+fn stdout_lines(child: &mut Child) -> Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            match lines.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let _ = sender.send(line);
+                }
+            }
+        }
+    });
+    receiver
+}
+
+/// Waits for a child to exit; kills it and fails the test past `deadline`. A bounded poll:
+/// the deadline is a guard against a hang, never what a test measures.
+pub fn wait_within(child: &mut Child, deadline: Duration, what: &str) -> ExitStatus {
+    let give_up_at = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= give_up_at {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {deadline:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a command that ends (`yuanlu settle`, `yuanlu calendar`, …) with a deadline: its
+/// exit status, stdout and stderr. Fails the test, showing what it printed, past `deadline`.
+pub fn output_within(mut cmd: Command, deadline: Duration) -> std::process::Output {
+    use std::io::Read;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let give_up_at = Instant::now() + deadline;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= give_up_at {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+            panic!("{cmd:?} did not exit within {deadline:?}; killed\nstderr:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+fn read_log(path: Option<&Path>) -> String {
+    path.map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .unwrap_or_else(|| "(not captured)".to_string())
 }
