@@ -14,7 +14,8 @@
 //! - `fund_change: "Y"` means money moved: succeeded. `"N"` means no money moved **by this
 //!   call**: on a first request the refund is still processing, on a repeat it may have been
 //!   refunded before. The connector cannot tell the two apart, so it asks the query.
-//! - Query: `biz_content = {out_trade_no, out_request_no}` answered by
+//! - Query: `biz_content = {out_trade_no, out_request_no, query_options: ["gmt_refund_pay"]}`
+//!   (without that option Alipay leaves the refund time out of the answer) answered by
 //!   `{alipay_trade_fastpay_refund_query_response: {code: "10000", refund_status: "REFUND_SUCCESS",
 //!   refund_amount, gmt_refund_pay}}`, or `{code: "10000"}` without `refund_amount`: Alipay
 //!   has no successful refund by that number (never received, or not done yet). "The query
@@ -43,6 +44,8 @@ pub const GATEWAY_PATH: &str = "/gateway.do";
 pub const SIGNATURE_HEADER: &str = "Alipay-Signature";
 pub const METHOD_REFUND: &str = "alipay.trade.refund";
 pub const METHOD_REFUND_QUERY: &str = "alipay.trade.fastpay.refund.query";
+/// The `query_options` entry without which Alipay leaves `gmt_refund_pay` out of a query answer.
+pub const QUERY_OPTION_REFUND_TIME: &str = "gmt_refund_pay";
 /// Alipay's time format, in Beijing time.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 const BEIJING_OFFSET_SECS: i32 = 8 * 3_600;
@@ -84,6 +87,10 @@ pub mod wire {
     pub struct QueryBiz {
         pub out_trade_no: String,
         pub out_request_no: String,
+        /// Extra fields the answer should carry. Alipay returns `gmt_refund_pay` only when
+        /// asked for it here, and a success needs its time.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub query_options: Vec<String>,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -640,6 +647,7 @@ impl AlipayConnector {
             biz_content: wire::QueryBiz {
                 out_trade_no: request.payment_id.clone(),
                 out_request_no: request.refund_id.clone(),
+                query_options: vec![QUERY_OPTION_REFUND_TIME.to_string()],
             },
         }
     }

@@ -7,8 +7,10 @@
 //! - Query: `GET /v3/refund/domestic/refunds/{out_refund_no}`: the same record, or
 //!   404 `{code: "RESOURCE_NOT_EXISTS"}` when WeChat Pay never saw that number.
 //! - Errors: `{code, message}` with HTTP 4xx/5xx; see [`WechatErrorCode`].
-//! - Callbacks: `POST notify_url` with `{id, create_time, event_type, resource: {…}}`, see
-//!   [`wire::Notification`].
+//! - Callbacks: `POST notify_url` with `{id, create_time, event_type, resource_type, summary,
+//!   resource: {…}}`, see [`wire::Notification`]. WeChat Pay encrypts `resource`
+//!   ([`wire::EncryptedResource`]); [`parse_notification`] reads it in clear only and refuses
+//!   an encrypted one by name.
 //!
 //! **Signatures.** Real WeChat Pay signs requests with the merchant's RSA key
 //! (`Authorization: WECHATPAY2-SHA256-RSA2048 …`), signs answers and callbacks with the
@@ -103,7 +105,9 @@ pub mod wire {
         pub message: String,
     }
 
-    /// A callback. Real WeChat Pay encrypts `resource`; the simulator sends it in clear.
+    /// A callback. Real WeChat Pay encrypts `resource` ([`EncryptedResource`]); this is the
+    /// envelope with the resource in clear, as the simulator sends it and as it reads once
+    /// decrypted.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct Notification {
         pub id: String,
@@ -111,7 +115,31 @@ pub mod wire {
         /// `REFUND.SUCCESS`, `REFUND.ABNORMAL`, `REFUND.CLOSED`, or the simulator's
         /// `REFUND.PROCESSING` (a stale event for out-of-order tests).
         pub event_type: String,
+        // WeChat Pay's `resource_type` and `summary` are not read.
         pub resource: NotificationResource,
+    }
+
+    /// A callback as WeChat Pay sends it: `resource` encrypted with AEAD_AES_256_GCM under
+    /// the merchant's APIv3 key. Read only to recognise it (see `parse_notification`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct EncryptedNotification {
+        pub id: String,
+        pub event_type: String,
+        pub resource: EncryptedResource,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct EncryptedResource {
+        /// `AEAD_AES_256_GCM`.
+        pub algorithm: String,
+        /// Base64 of the encrypted resource JSON followed by its 16-byte tag.
+        pub ciphertext: String,
+        pub nonce: String,
+        #[serde(default)]
+        pub associated_data: Option<String>,
+        /// `refund`.
+        #[serde(default)]
+        pub original_type: Option<String>,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -466,8 +494,18 @@ impl RefundConnector for WechatConnector {
     }
 }
 
-/// Parses a callback body whose signature was verified.
+/// Parses a callback body whose signature was verified, its resource in clear (the
+/// simulator's, or WeChat Pay's once decrypted). WeChat Pay's own encrypted body is refused
+/// with a message saying so: decrypting needs the APIv3 key, which yuanlu does not take yet
+/// (docs/channels.md, "Real channel credentials").
 pub fn parse_notification(body: &[u8]) -> Result<CallbackEvent, CallbackError> {
+    if let Ok(sealed) = serde_json::from_slice::<wire::EncryptedNotification>(body) {
+        return Err(CallbackError(format!(
+            "{LABEL} callback {} ({}) has its resource encrypted with {}; yuanlu reads it \
+             decrypted only (no APIv3 key is configured)",
+            sealed.id, sealed.event_type, sealed.resource.algorithm
+        )));
+    }
     let note: wire::Notification = serde_json::from_slice(body)
         .map_err(|error| CallbackError(format!("unreadable {LABEL} callback: {error}")))?;
     let event = WechatEventType::parse(&note.event_type)

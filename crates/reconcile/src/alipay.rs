@@ -17,10 +17,12 @@
 //!     bill and read as their absolute value. 完成时间 (`YYYY-MM-DD hh:mm:ss`, Beijing time)
 //!     is when it happened; 对方账户 the payer. The bill lists completed business only, so
 //!     every line has succeeded.
-//! - After the rows: `#-----…业务明细列表结束…-----`, then `#交易合计：N笔，X元` (payment rows,
-//!   sum of their amounts) and `#退款合计：N笔，X元` (refund rows, X negative or positive),
-//!   checked against the rows, and `#导出时间：[…]`. Only comments and blank lines may follow
-//!   the end of the list.
+//! - After the rows: `#-----…业务明细列表结束…-----`, then the footer totals as Alipay writes
+//!   them, `#交易合计：N笔，商家实收共X元，商家优惠共Y元` (payment rows, sum of their
+//!   商家实收（元）) and `#退款合计：N笔，商家实收退款共-X元，商家优惠退款共Y元` (refund rows),
+//!   checked against the rows, and `#导出时间：[…]`. The short form `#交易合计：N笔，X元`
+//!   (X the sum of 订单金额（元）) of yuanlu's earlier writer is still read. Only comments and
+//!   blank lines may follow the end of the list.
 //! - Bytes that are not GBK are refused naming their line.
 
 use std::borrow::Cow;
@@ -92,6 +94,8 @@ struct Columns {
     account: usize,
     amount: usize,
     request_no: usize,
+    /// 商家实收（元）, summed by Alipay's footer; optional for the short footer.
+    received: Option<usize>,
 }
 
 /// A footer total: the line it is on, the count and the amount it declares.
@@ -100,6 +104,39 @@ struct Footer {
     line: u64,
     count: i64,
     fen: i64,
+    basis: Basis,
+}
+
+/// Which column a footer amount sums.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// Alipay's own footer: `商家实收共X元`, the sum of 商家实收（元）.
+    Received,
+    /// The short form `X元`: the sum of 订单金额（元）.
+    OrderAmount,
+}
+
+/// Row counts and sums of one kind of row, per column a footer may sum.
+#[derive(Default)]
+struct KindSums {
+    lines: u64,
+    order_fen: i64,
+    /// `None` once a row lacks a readable 商家实收（元） (or the column is absent).
+    received_fen: Option<i64>,
+}
+
+impl KindSums {
+    fn add(&mut self, order_fen: i64, received_fen: Option<i64>) -> Option<()> {
+        let first = self.lines == 0;
+        self.lines += 1;
+        self.order_fen = self.order_fen.checked_add(order_fen)?;
+        self.received_fen = match (first, self.received_fen, received_fen) {
+            (true, _, Some(fen)) => Some(fen),
+            (false, Some(sum), Some(fen)) => Some(sum.checked_add(fen)?),
+            _ => None,
+        };
+        Some(())
+    }
 }
 
 enum Stage {
@@ -115,7 +152,7 @@ pub fn parse(bytes: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Statement, P
     let mut business_date: Option<NaiveDate> = None;
     let mut statement_lines = Vec::new();
     let mut totals = Totals::default();
-    let (mut payments, mut refunds) = (Totals::default(), Totals::default());
+    let (mut payments, mut refunds) = (KindSums::default(), KindSums::default());
     let (mut trade_footer, mut refund_footer) = (None, None);
     let mut last_line = 0;
     for (line, end, raw) in lines(bytes) {
@@ -166,12 +203,14 @@ pub fn parse(bytes: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Statement, P
             Stage::Rows(columns) => {
                 split(text, line, &mut fields)?;
                 let row = detail_row(&columns, &fields, line)?;
+                let received = received_fen(&columns, &fields);
                 let overflow = || ParseError::new(line, "the amounts overflow");
                 totals.add(&row).ok_or_else(overflow)?;
-                match row.kind {
-                    LineKind::Payment => payments.add(&row).ok_or_else(overflow)?,
-                    LineKind::Refund => refunds.add(&row).ok_or_else(overflow)?,
-                }
+                let sums = match row.kind {
+                    LineKind::Payment => &mut payments,
+                    LineKind::Refund => &mut refunds,
+                };
+                sums.add(row.amount_fen, received).ok_or_else(overflow)?;
                 statement_lines.push(row);
                 Stage::Rows(columns)
             }
@@ -247,39 +286,77 @@ fn start_date(comment: &str, line: u64) -> Result<Option<NaiveDate>, ParseError>
         .map_err(|_| bad())
 }
 
-/// `：3笔，123.45元` after 交易合计 or 退款合计.
+/// `：3笔，商家实收共123.45元，商家优惠共0.00元` (Alipay) or `：3笔，123.45元` (short form)
+/// after 交易合计 or 退款合计.
 fn footer(rest: &str, line: u64, name: &str) -> Result<Footer, ParseError> {
-    let bad = || ParseError::new(line, format!("#{name} is not `#{name}：N笔，X元`"));
+    let bad = || {
+        ParseError::new(
+            line,
+            format!("#{name} is not `#{name}：N笔，商家实收共X元，…` or `#{name}：N笔，X元`"),
+        )
+    };
     let rest = rest.trim_start_matches([':', '：', ' ']);
     let (count, rest) = rest.split_once('笔').ok_or_else(bad)?;
     let rest = rest.trim_start_matches([',', '，', ' ']);
+    let count = parse_count(count.trim()).ok_or_else(bad)?;
+    // Alipay names the sum: 商家实收共 (trades) or 商家实收退款共 (refunds).
+    let received = ["商家实收共", "商家实收退款共"]
+        .iter()
+        .find_map(|label| rest.strip_prefix(label));
+    let (basis, rest) = match received {
+        Some(after) => (Basis::Received, after),
+        None => (Basis::OrderAmount, rest),
+    };
     let (amount, tail) = rest.split_once('元').ok_or_else(bad)?;
-    if !tail.trim().is_empty() {
+    // After Alipay's sum come more named sums (商家优惠共…元); the short form ends here.
+    let tail = tail.trim();
+    let tail_ok = match basis {
+        Basis::Received => tail.is_empty() || tail.starts_with([',', '，']),
+        Basis::OrderAmount => tail.is_empty(),
+    };
+    if !tail_ok {
         return Err(bad());
     }
     Ok(Footer {
         line,
-        count: parse_count(count.trim()).ok_or_else(bad)?,
+        count,
         fen: parse_signed_yuan(amount.trim()).ok_or_else(bad)?.abs(),
+        basis,
     })
 }
 
-fn check(footer: Footer, counted: &Totals, name: &str) -> Result<(), ParseError> {
+fn check(footer: Footer, counted: &KindSums, name: &str) -> Result<(), ParseError> {
     let count_ok = u64::try_from(footer.count).is_ok_and(|c| c == counted.lines);
-    let fen = counted.payment_fen + counted.refund_fen;
+    let (fen, what) = match footer.basis {
+        Basis::OrderAmount => (Some(counted.order_fen.abs()), "订单金额（元）"),
+        Basis::Received if counted.lines == 0 => (Some(0), "商家实收（元）"),
+        Basis::Received => (counted.received_fen.map(i64::abs), "商家实收（元）"),
+    };
+    let Some(fen) = fen else {
+        return Err(ParseError::new(
+            footer.line,
+            format!("#{name} sums 商家实收（元）, which the rows do not all carry"),
+        ));
+    };
     if count_ok && footer.fen == fen {
         return Ok(());
     }
     Err(ParseError::new(
         footer.line,
         format!(
-            "the totals do not add up: #{name} says {}笔，{}元, the rows add up to {}笔，{}元",
+            "the totals do not add up: #{name} says {}笔，{}元, the rows add up to {}笔，{}元 of {what}",
             footer.count,
             format_yuan(footer.fen),
             counted.lines,
             format_yuan(fen),
         ),
     ))
+}
+
+/// A row's 商家实收（元） in fen (refunds negative in the bill), if the column is there.
+fn received_fen(columns: &Columns, fields: &[Cow<'_, str>]) -> Option<i64> {
+    let text = fields.get(columns.received?)?.trim_matches(PAD);
+    parse_signed_yuan(text)
 }
 
 impl Columns {
@@ -304,6 +381,7 @@ impl Columns {
             account: at("对方账户")?,
             amount: at("订单金额（元）")?,
             request_no: at("退款批次号/请求号")?,
+            received: at("商家实收（元）").ok(),
         })
     }
 }
@@ -450,7 +528,7 @@ pub fn write(statement: &Statement) -> Vec<u8> {
     }
     out.push_str("#-----------------------------------------业务明细列表结束------------------------------------\r\n");
     out.push_str(&format!(
-        "#交易合计：{}笔，{}元\r\n#退款合计：{}笔，{}元\r\n#导出时间：[{} 09:00:00]\r\n",
+        "#交易合计：{}笔，商家实收共{}元，商家优惠共0.00元\r\n#退款合计：{}笔，商家实收退款共{}元，商家优惠退款共0.00元\r\n#导出时间：[{} 09:00:00]\r\n",
         payments.lines,
         format_yuan(payments.payment_fen),
         refunds.lines,

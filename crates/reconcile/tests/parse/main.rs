@@ -6,6 +6,7 @@
 mod alipay;
 mod card;
 mod fuzz;
+mod published;
 mod roundtrip;
 mod wechat;
 mod yuanlu_csv;
