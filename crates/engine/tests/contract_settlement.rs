@@ -290,10 +290,15 @@ contract!(
         for seed in 1..=RANDOM_SEEDS {
             let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
             // Odd seeds refuse refunds beyond the balance; even ones carry the debt.
-            let funding = if seed % 2 == 1 { "require_balance" } else { "carry_forward" };
+            let funding = if seed % 2 == 1 {
+                "require_balance"
+            } else {
+                "carry_forward"
+            };
             let shop = h.merchant_with(json!({ "funding": funding, "review": { "refund_ratio_percent": 100, "late_refund_days": 365 } })).await;
             let merchant_id = shop.merchant_scope().unwrap().to_string();
-            let (mut payments, mut paid_out, mut numbers) = (Vec::new(), 0_i64, Vec::<(String, String)>::new());
+            let (mut payments, mut paid_out, mut numbers) =
+                (Vec::new(), 0_i64, Vec::<(String, String)>::new());
             for _day in 0..4 {
                 // Some days refunds come before the day's sales (a balance may not cover them).
                 let refunds_first = dice.below(3) == 0;
@@ -342,7 +347,9 @@ contract!(
                 }
                 // Now and then one payment is refunded fen by fen past the 50-refund limit.
                 if dice.below(6) == 0 {
-                    let payment = h.payment(&shop, json!({ "channel": "wechat", "amount": 10_000 })).await;
+                    let payment = h
+                        .payment(&shop, json!({ "channel": "wechat", "amount": 10_000 }))
+                        .await;
                     for n in 0..51 {
                         let no = format!("s{seed}-burst{}-{n}", payments.len());
                         if let Err(e) = h.try_refund(&shop, json!({ "payment_id": payment.id, "amount": 1, "reason": "customer_cancel", "merchant_refund_no": no })).await {
@@ -404,7 +411,10 @@ contract!(
         }
         eprintln!("refusals over {RANDOM_SEEDS} seeds: {refused:?}");
         for code in REFUSALS_REACHED {
-            assert!(refused.contains_key(code), "no seed reached {code}: {refused:?}");
+            assert!(
+                refused.contains_key(code),
+                "no seed reached {code}: {refused:?}"
+            );
         }
     }
 );

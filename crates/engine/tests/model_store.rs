@@ -130,8 +130,7 @@ impl RefundConnector for FakeChannel {
         request: &RefundRequest,
     ) -> Result<Option<ChannelOutcome>, ConnectorError> {
         let mut books = self.books.lock().unwrap();
-        if books.paid.contains(&request.refund_id) || books.accepted.remove(&request.refund_id)
-        {
+        if books.paid.contains(&request.refund_id) || books.accepted.remove(&request.refund_id) {
             books.paid.insert(request.refund_id.clone());
             return Ok(Some(paid(request)));
         }
@@ -665,7 +664,9 @@ impl Run<'_> {
                             _ => Err("invalid_transition"),
                         };
                         (
-                            self.engine.reject_refund(&Principal::Admin, &id, note).await,
+                            self.engine
+                                .reject_refund(&Principal::Admin, &id, note)
+                                .await,
                             model,
                         )
                     }
@@ -779,7 +780,14 @@ impl Run<'_> {
             prop_assert_eq!(got.refunds.len() as i64, p.refund_count);
         }
         for r in &self.model.refunds {
-            saw(self.postgres, format!("{} {}", if r.void { "void" } else { "refund" }, r.status.id()));
+            saw(
+                self.postgres,
+                format!(
+                    "{} {}",
+                    if r.void { "void" } else { "refund" },
+                    r.status.id()
+                ),
+            );
             let got = self.engine.get_refund(&self.shop, &r.id).await.unwrap();
             let kind = if r.void {
                 RefundType::Void
@@ -797,7 +805,11 @@ impl Run<'_> {
         }
         let check = self.engine.check_ledger().await.unwrap();
         prop_assert!(check.balanced, "step {}: {:?}: {:?}", step, cmd, check);
-        let balance = self.engine.merchant_balance(&self.merchant_id).await.unwrap();
+        let balance = self
+            .engine
+            .merchant_balance(&self.merchant_id)
+            .await
+            .unwrap();
         let paid_out: i64 = self.model.payouts.values().sum();
         prop_assert_eq!(
             balance.unsettled_fen + balance.carried_fen + paid_out,
@@ -891,7 +903,7 @@ fn cases() -> u32 {
     std::env::var("YUANLU_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
+        .unwrap_or(20)
 }
 
 fn run_model(postgres: bool) {
@@ -925,8 +937,10 @@ fn run_model(postgres: bool) {
         failure_persistence: None,
         ..Config::default()
     };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
     let strategy = prop::collection::vec(command(), 1..=30);
     let result = runner.run(&strategy, |cmds| {
         runtime.block_on(async {
