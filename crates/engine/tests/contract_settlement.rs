@@ -260,6 +260,21 @@ impl Dice {
     }
 }
 
+/// Seeds of the randomized sequence; each is a fresh merchant over four days.
+const RANDOM_SEEDS: u64 = 24;
+
+/// Every refusal the randomized sequence must reach across its seeds, or it tests little.
+const REFUSALS_REACHED: [&str; 8] = [
+    "invalid_transition",
+    "amount_exceeds_refundable",
+    "payment_voided",
+    "invalid_amount",
+    "refund_window_expired",
+    "too_many_refunds",
+    "insufficient_merchant_balance",
+    "merchant_refund_no_conflict",
+];
+
 contract!(
     random_days_of_payments_refunds_and_settlements_keep_the_books_balanced,
     |h| {
@@ -270,34 +285,86 @@ contract!(
             "alipay",
             "unionpay_qr",
         ];
-        for seed in [7_u64, 99, 2026] {
-            let mut dice = Dice(seed);
-            let shop = h.merchant_with(json!({ "funding": "carry_forward", "review": { "refund_ratio_percent": 100, "late_refund_days": 365 } })).await;
+        // How often each refusal code answered, over all seeds (cancels included).
+        let mut refused: std::collections::BTreeMap<String, u32> = Default::default();
+        for seed in 1..=RANDOM_SEEDS {
+            let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            // Odd seeds refuse refunds beyond the balance; even ones carry the debt.
+            let funding = if seed % 2 == 1 {
+                "require_balance"
+            } else {
+                "carry_forward"
+            };
+            let shop = h.merchant_with(json!({ "funding": funding, "review": { "refund_ratio_percent": 100, "late_refund_days": 365 } })).await;
             let merchant_id = shop.merchant_scope().unwrap().to_string();
-            let (mut payments, mut paid_out, mut refunds) = (Vec::new(), 0_i64, Vec::new());
+            let (mut payments, mut paid_out, mut numbers) =
+                (Vec::new(), 0_i64, Vec::<(String, String)>::new());
             for _day in 0..4 {
-                for n in 0..(3 + dice.below(5)) {
-                    let channel = channels[dice.below(5) as usize];
-                    let amount = 100 + dice.below(50_000) as i64;
-                    payments.push(
-                        h.payment(&shop, json!({ "channel": channel, "amount": amount }))
-                            .await,
-                    );
-                    let _ = n;
-                }
-                for _ in 0..dice.below(4) {
-                    let payment = &payments[dice.below(payments.len() as u64) as usize];
-                    let amount = 1 + dice.below(payment.amount as u64 / 2 + 1) as i64;
-                    let no = format!("s{seed}-{}", refunds.len());
-                    if let Ok(yuanlu_engine::refunds::CreateOutcome::Created(r)) = h.try_refund(&shop, json!({ "payment_id": payment.id, "amount": amount, "reason": "customer_cancel", "merchant_refund_no": no })).await {
-                    if dice.below(3) == 0 {
-                        h.engine.cancel_refund(&shop, &r.id, ReviewNote::default()).await.unwrap();
+                // Some days refunds come before the day's sales (a balance may not cover them).
+                let refunds_first = dice.below(3) == 0;
+                for phase in 0..2 {
+                    if (phase == 0) != refunds_first {
+                        for _ in 0..(3 + dice.below(5)) {
+                            let channel = channels[dice.below(5) as usize];
+                            let amount = 100 + dice.below(50_000) as i64;
+                            payments.push(
+                                h.payment(&shop, json!({ "channel": channel, "amount": amount }))
+                                    .await,
+                            );
+                        }
+                        continue;
                     }
-                    refunds.push(r.id);
+                    if payments.is_empty() {
+                        continue;
+                    }
+                    for _ in 0..(1 + dice.below(5)) {
+                        let payment = &payments[dice.below(payments.len() as u64) as usize];
+                        let amount = match dice.below(10) {
+                            0 => 0,
+                            1 | 2 => payment.amount,
+                            _ => 1 + dice.below(payment.amount as u64 / 2 + 1) as i64,
+                        };
+                        // Now and then a number already used (for another payment or amount).
+                        let no = if dice.below(8) == 0 && !numbers.is_empty() {
+                            numbers[dice.below(numbers.len() as u64) as usize].0.clone()
+                        } else {
+                            format!("s{seed}-{}", numbers.len())
+                        };
+                        match h.try_refund(&shop, json!({ "payment_id": payment.id, "amount": amount, "reason": "customer_cancel", "merchant_refund_no": no })).await {
+                            Ok(yuanlu_engine::refunds::CreateOutcome::Created(r)) => {
+                                // A completed void cannot be canceled: that refusal is counted too.
+                                if dice.below(3) == 0
+                                    && let Err(e) = h.engine.cancel_refund(&shop, &r.id, ReviewNote::default()).await
+                                {
+                                    *refused.entry(e.code().to_string()).or_default() += 1;
+                                }
+                                numbers.push((no, r.id));
+                            }
+                            Ok(yuanlu_engine::refunds::CreateOutcome::Existing(_)) => {}
+                            Err(e) => *refused.entry(e.code().to_string()).or_default() += 1,
+                        }
+                    }
                 }
+                // Now and then one payment is refunded fen by fen past the 50-refund limit.
+                if dice.below(6) == 0 {
+                    let payment = h
+                        .payment(&shop, json!({ "channel": "wechat", "amount": 10_000 }))
+                        .await;
+                    for n in 0..51 {
+                        let no = format!("s{seed}-burst{}-{n}", payments.len());
+                        if let Err(e) = h.try_refund(&shop, json!({ "payment_id": payment.id, "amount": 1, "reason": "customer_cancel", "merchant_refund_no": no })).await {
+                            *refused.entry(e.code().to_string()).or_default() += 1;
+                        }
+                    }
+                    payments.push(payment);
                 }
                 let today = yuanlu_domain::time::shanghai_date(h.clock.now());
-                next_day(&h);
+                // Now and then half a year passes: card payments leave their refund window.
+                if dice.below(8) == 0 {
+                    h.clock.advance(Duration::days(181));
+                } else {
+                    next_day(&h);
+                }
                 for statement in h
                     .engine
                     .run_settlement(&Principal::Admin, today)
@@ -340,6 +407,13 @@ contract!(
                 paid_out + balance.unsettled_fen + balance.carried_fen,
                 earned,
                 "seed {seed}"
+            );
+        }
+        eprintln!("refusals over {RANDOM_SEEDS} seeds: {refused:?}");
+        for code in REFUSALS_REACHED {
+            assert!(
+                refused.contains_key(code),
+                "no seed reached {code}: {refused:?}"
             );
         }
     }
