@@ -390,10 +390,7 @@ async fn a_create_aborted_by_a_conflict_runs_again_and_lands_once() {
         .engine
         .create_refund(&shop, create(&payment.id, 1_000, "R-conflict"))
         .await;
-    assert!(
-        matches!(again, Ok(CreateOutcome::Existing(_))),
-        "{again:?}"
-    );
+    assert!(matches!(again, Ok(CreateOutcome::Existing(_))), "{again:?}");
     assert!(h.engine.check_ledger().await.unwrap().balanced);
     assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
     h.finish().await;

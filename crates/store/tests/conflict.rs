@@ -8,7 +8,8 @@ use yuanlu_store::{Db, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_deadlock_is_a_conflict_to_run_again() {
-    let Some(url) = yuanlu_testkit::postgres_url("a_postgresql_deadlock_is_a_conflict_to_run_again")
+    let Some(url) =
+        yuanlu_testkit::postgres_url("a_postgresql_deadlock_is_a_conflict_to_run_again")
     else {
         return;
     };

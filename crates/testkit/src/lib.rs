@@ -43,7 +43,10 @@ fn is_ci(ci: Option<&str>) -> bool {
 /// The database URL for PostgreSQL case `case`, or `None` (after saying so) when the case
 /// is skipped. Panics under CI when no database is named, and when the cases file cannot
 /// be written.
-#[allow(clippy::panic, reason = "a test helper: failing the test is its purpose")]
+#[allow(
+    clippy::panic,
+    reason = "a test helper: failing the test is its purpose"
+)]
 pub fn postgres_url(case: &str) -> Option<String> {
     let url = std::env::var(DATABASE_URL_VAR).ok();
     let ci = std::env::var("CI").ok();
@@ -64,7 +67,10 @@ pub fn postgres_url(case: &str) -> Option<String> {
     }
 }
 
-#[allow(clippy::panic, reason = "a test helper: failing the test is its purpose")]
+#[allow(
+    clippy::panic,
+    reason = "a test helper: failing the test is its purpose"
+)]
 fn record_case(case: &str) {
     let Some(path) = std::env::var_os(CASES_FILE_VAR) else {
         return;
@@ -76,7 +82,10 @@ fn record_case(case: &str) {
         .open(&path)
         .and_then(|mut file| file.write_all(format!("{case}\n").as_bytes()));
     if let Err(error) = written {
-        panic!("{case}: cannot record the case in {}: {error}", path.display());
+        panic!(
+            "{case}: cannot record the case in {}: {error}",
+            path.display()
+        );
     }
 }
 

@@ -44,7 +44,9 @@ fn under_ci_a_missing_database_fails_the_case() {
     let (output, text) = run_probe(&[("CI", Some("true"))]);
     assert!(!output.status.success(), "{text}");
     assert!(
-        text.contains("YUANLU_TEST_DATABASE_URL is not set, and CI is: set YUANLU_TEST_DATABASE_URL="),
+        text.contains(
+            "YUANLU_TEST_DATABASE_URL is not set, and CI is: set YUANLU_TEST_DATABASE_URL="
+        ),
         "{text}"
     );
     assert!(!text.contains("probe skipped"), "{text}");
@@ -77,7 +79,10 @@ fn a_case_that_runs_is_counted_in_the_cases_file() {
             (CASES_FILE_VAR, Some(&cases_text)),
         ]);
         assert!(output.status.success(), "{text}");
-        assert!(text.contains("probe ran on postgres://nowhere/db"), "{text}");
+        assert!(
+            text.contains("probe ran on postgres://nowhere/db"),
+            "{text}"
+        );
     }
     assert_eq!(std::fs::read_to_string(&cases).unwrap(), "probe\nprobe\n");
     std::fs::remove_dir_all(&dir).unwrap();
