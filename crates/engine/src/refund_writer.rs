@@ -45,6 +45,9 @@ pub struct GroupCommitStats {
     creates_batched: AtomicU64,
     /// Batches rolled back and replayed one create at a time.
     batches_replayed: AtomicU64,
+    /// Creates the database aborted to break a deadlock or a serialization conflict
+    /// (`StoreError::Conflict`) and that were run again.
+    conflict_retries: AtomicU64,
 }
 
 /// A copy of [`GroupCommitStats`] at one moment.
@@ -53,6 +56,7 @@ pub struct GroupCommitCounts {
     pub batches_committed: u64,
     pub creates_batched: u64,
     pub batches_replayed: u64,
+    pub conflict_retries: u64,
 }
 
 impl GroupCommitStats {
@@ -61,7 +65,13 @@ impl GroupCommitStats {
             batches_committed: self.batches_committed.load(Ordering::Relaxed),
             creates_batched: self.creates_batched.load(Ordering::Relaxed),
             batches_replayed: self.batches_replayed.load(Ordering::Relaxed),
+            conflict_retries: self.conflict_retries.load(Ordering::Relaxed),
         }
+    }
+
+    /// A create aborted by a conflict is about to run again.
+    pub(crate) fn count_conflict_retry(&self) {
+        self.conflict_retries.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -72,7 +82,7 @@ struct Queued {
 
 /// The writer tasks of one engine. Dropping it ends them once their queues are empty.
 pub struct RefundWriter {
-    db: Db,
+    target: BatchTarget,
     shards: Vec<mpsc::Sender<Queued>>,
 }
 
@@ -86,8 +96,7 @@ pub(crate) struct BatchTarget {
 impl RefundWriter {
     /// Starts the writers; must run inside a Tokio runtime.
     pub(crate) fn start(target: BatchTarget) -> RefundWriter {
-        let db = target.db.clone();
-        let writers = match db.backend() {
+        let writers = match target.db.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_WRITERS,
         };
@@ -98,7 +107,7 @@ impl RefundWriter {
                 sender
             })
             .collect();
-        RefundWriter { db, shards }
+        RefundWriter { target, shards }
     }
 
     /// Queues a create on its merchant's writer and waits for the durable answer.
@@ -107,7 +116,7 @@ impl RefundWriter {
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError(queued)) = shard.send(Queued { job, reply }).await {
             // The writer is gone (it can only end by a panic): create alone, here.
-            return create_alone(&self.db, &queued.job).await;
+            return create_alone(&self.target.db, &queued.job, &self.target.stats).await;
         }
         answer.await.unwrap_or_else(|_| {
             Err(EngineError::corrupt(
@@ -165,7 +174,7 @@ pub(crate) async fn write_batch(
     }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch {
-        answers.push(create_alone(&target.db, job).await);
+        answers.push(create_alone(&target.db, job, stats).await);
     }
     answers
 }

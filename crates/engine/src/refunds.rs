@@ -217,7 +217,11 @@ impl Engine {
 /// (a batch of one, or a batch that broke). Retries once when a concurrent create took the
 /// same `merchant_refund_no` for another payment between our check and our insert: looking
 /// again finds it and answers as an idempotent repeat or a conflict.
-pub(crate) async fn create_alone(db: &Db, job: &CreateJob) -> EngineResult<CreateOutcome> {
+pub(crate) async fn create_alone(
+    db: &Db,
+    job: &CreateJob,
+    stats: &crate::refund_writer::GroupCommitStats,
+) -> EngineResult<CreateOutcome> {
     use yuanlu_store::StoreError::{Conflict, UniqueViolation};
     let mut conflicts = 0;
     let mut attempts = 0;
@@ -237,6 +241,7 @@ pub(crate) async fn create_alone(db: &Db, job: &CreateJob) -> EngineResult<Creat
             // concurrent worker's) by aborting ours: nothing of it was written.
             Err(EngineError::Store(Conflict(why))) if conflicts < CONFLICT_RETRIES_MAX => {
                 conflicts += 1;
+                stats.count_conflict_retry();
                 tracing::debug!(%why, conflicts, "create aborted by a conflict; running it again");
             }
             Err(EngineError::Store(UniqueViolation(_))) => attempts += 1,

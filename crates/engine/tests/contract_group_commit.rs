@@ -312,3 +312,128 @@ contract!(
         assert_eq!(committed_together(&h), 1);
     }
 );
+
+/// Makes PostgreSQL abort the first `failures` refund inserts of the schema with SQLSTATE
+/// 40001 (serialization_failure), as it does to one of two conflicting transactions. A
+/// sequence counts the attempts: unlike a table, its `nextval` survives the rollback.
+async fn fail_refund_inserts(h: &common::Harness, failures: i64) {
+    h.execute("CREATE SEQUENCE refund_insert_attempts").await;
+    h.execute(&format!(
+        "CREATE FUNCTION abort_refund_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('refund_insert_attempts') <= {failures} THEN
+             RAISE EXCEPTION 'forced serialization failure' USING ERRCODE = '40001';
+           END IF;
+           RETURN NEW;
+         END $$"
+    ))
+    .await;
+    h.execute(
+        "CREATE TRIGGER abort_refund_insert BEFORE INSERT ON refunds
+         FOR EACH ROW EXECUTE FUNCTION abort_refund_insert()",
+    )
+    .await;
+}
+
+/// A create the database aborts with a conflict (40001) runs again and lands exactly once.
+/// PostgreSQL only: SQLite has one writer and no such abort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_aborted_by_a_conflict_runs_again_and_lands_once() {
+    let Some(h) = common::Harness::postgres(
+        "contract_group_commit::a_create_aborted_by_a_conflict_runs_again_and_lands_once",
+    )
+    .await
+    else {
+        return;
+    };
+    let shop = h.merchant().await;
+    let payment = h
+        .payment(&shop, json!({ "channel": "wechat", "amount": 5_000 }))
+        .await;
+    fail_refund_inserts(&h, 1).await;
+    let before = h.engine.group_commit_counts();
+    assert_eq!(before.conflict_retries, 0);
+    // Through the refund writer, as the API does: a batch of one, created alone.
+    let answer = h
+        .engine
+        .create_refund(&shop, create(&payment.id, 1_000, "R-conflict"))
+        .await;
+    assert!(
+        matches!(answer, Ok(CreateOutcome::Created(_))),
+        "{answer:?}"
+    );
+    assert_eq!(h.engine.group_commit_counts().conflict_retries, 1);
+    assert_eq!(
+        h.fetch_text("SELECT CAST(last_value AS TEXT) FROM refund_insert_attempts")
+            .await,
+        "2",
+        "the first insert was aborted, the second one landed"
+    );
+    let after = h.engine.get_payment(&shop, &payment.id).await.unwrap();
+    assert_eq!(after.amount_in_flight, 1_000);
+    assert_eq!(after.refunds.len(), 1);
+    for (sql, count) in [
+        ("SELECT CAST(COUNT(*) AS TEXT) FROM refunds", "1"),
+        (
+            "SELECT CAST(COUNT(*) AS TEXT) FROM ledger_postings WHERE event = 'refund_queued'",
+            "1",
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log WHERE action = 'refund.created'",
+            "1",
+        ),
+    ] {
+        assert_eq!(h.fetch_text(sql).await, count, "{sql}");
+    }
+    // Asking again is an idempotent repeat, not a second refund.
+    let again = h
+        .engine
+        .create_refund(&shop, create(&payment.id, 1_000, "R-conflict"))
+        .await;
+    assert!(matches!(again, Ok(CreateOutcome::Existing(_))), "{again:?}");
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+    assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+    h.finish().await;
+}
+
+/// The retries are bounded: a create that conflicts every time gives up after five retries
+/// with a store error and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_that_always_conflicts_gives_up_after_five_retries() {
+    let Some(h) = common::Harness::postgres(
+        "contract_group_commit::a_create_that_always_conflicts_gives_up_after_five_retries",
+    )
+    .await
+    else {
+        return;
+    };
+    let shop = h.merchant().await;
+    let payment = h
+        .payment(&shop, json!({ "channel": "wechat", "amount": 5_000 }))
+        .await;
+    fail_refund_inserts(&h, i64::MAX).await;
+    let answer = h
+        .engine
+        .create_refund(&shop, create(&payment.id, 1_000, "R-always"))
+        .await;
+    assert!(
+        matches!(
+            answer,
+            Err(yuanlu_engine::EngineError::Store(
+                yuanlu_store::StoreError::Conflict(_)
+            ))
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(h.engine.group_commit_counts().conflict_retries, 5);
+    assert_eq!(
+        h.fetch_text("SELECT CAST(last_value AS TEXT) FROM refund_insert_attempts")
+            .await,
+        "6"
+    );
+    let after = h.engine.get_payment(&shop, &payment.id).await.unwrap();
+    assert_eq!(after.amount_in_flight, 0);
+    assert!(after.refunds.is_empty());
+    assert!(h.engine.check_ledger().await.unwrap().balanced);
+    h.finish().await;
+}

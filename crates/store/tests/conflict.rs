@@ -8,8 +8,9 @@ use yuanlu_store::{Db, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_deadlock_is_a_conflict_to_run_again() {
-    let Ok(url) = std::env::var("YUANLU_TEST_DATABASE_URL") else {
-        eprintln!("skipped: set YUANLU_TEST_DATABASE_URL to run on PostgreSQL");
+    let Some(url) =
+        yuanlu_testkit::postgres_url("a_postgresql_deadlock_is_a_conflict_to_run_again")
+    else {
         return;
     };
     let db = Db::open_postgres(&url, None).await.unwrap();

@@ -26,8 +26,7 @@ async fn ssl_in_use(db: &Db) -> bool {
 
 #[tokio::test]
 async fn sslmode_require_connects_over_tls() {
-    let Ok(url) = std::env::var("YUANLU_TEST_DATABASE_URL") else {
-        eprintln!("skipped: set YUANLU_TEST_DATABASE_URL to run on PostgreSQL");
+    let Some(url) = yuanlu_testkit::postgres_url("sslmode_require_connects_over_tls") else {
         return;
     };
     let db = Db::open(
@@ -49,8 +48,7 @@ async fn sslmode_require_connects_over_tls() {
 
 #[tokio::test]
 async fn sslmode_verify_ca_trusts_the_ca_file() {
-    let Ok(url) = std::env::var("YUANLU_TEST_DATABASE_URL") else {
-        eprintln!("skipped: set YUANLU_TEST_DATABASE_URL to run on PostgreSQL");
+    let Some(url) = yuanlu_testkit::postgres_url("sslmode_verify_ca_trusts_the_ca_file") else {
         return;
     };
     // The server's own (self-signed) certificate is the CA to trust.

@@ -1040,7 +1040,6 @@ async fn the_same_run_survives_kill_9_restarts() {
 async fn two_servers_on_one_postgresql_database_share_the_work() {
     const TEST: &str = "two_servers_on_one_postgresql_database_share_the_work";
     let Some(schema) = PgSchema::create(TEST).await else {
-        println!("{TEST}: skipped (YUANLU_TEST_DATABASE_URL is not set)");
         return;
     };
     let spec = fault_spec();

@@ -1,5 +1,6 @@
 //! The contract harness: every test runs once on SQLite (always) and once on PostgreSQL
-//! when `YUANLU_TEST_DATABASE_URL` names a database (each test in a fresh schema).
+//! when `YUANLU_TEST_DATABASE_URL` names a database (each test in a fresh schema; without
+//! one the PostgreSQL case is skipped, or fails under CI: `yuanlu_testkit::postgres_url`).
 
 #![allow(dead_code)]
 
@@ -17,8 +18,6 @@ use yuanlu_engine::payments::RecordPayment;
 use yuanlu_engine::refunds::{CreateOutcome, CreateRefund};
 use yuanlu_engine::views::{Payment, Refund};
 use yuanlu_engine::{Db, Engine, EngineError};
-
-pub const PG_URL_VAR: &str = "YUANLU_TEST_DATABASE_URL";
 
 /// A fresh database with an engine on a simulated clock.
 pub struct Harness {
@@ -52,9 +51,9 @@ impl Harness {
         Harness::with(db, Cleanup::Dir(dir))
     }
 
-    /// `None` when no PostgreSQL is configured.
-    pub async fn postgres() -> Option<Harness> {
-        let url = std::env::var(PG_URL_VAR).ok()?;
+    /// `None` when no PostgreSQL is configured (outside CI; under CI it panics).
+    pub async fn postgres(case: &str) -> Option<Harness> {
+        let url = yuanlu_testkit::postgres_url(case)?;
         let schema = new_id("t").replace('-', "_");
         let admin = Db::open_postgres(&url, None).await.unwrap();
         if let Db::Postgres(pool) = &admin {
@@ -203,11 +202,7 @@ macro_rules! contract {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                let Some($h) = $crate::common::Harness::postgres().await else {
-                    eprintln!(
-                        "skipped: set {} to run on PostgreSQL",
-                        $crate::common::PG_URL_VAR
-                    );
+                let Some($h) = $crate::common::Harness::postgres(module_path!()).await else {
                     return;
                 };
                 $body;

@@ -438,12 +438,10 @@ pub struct PgSchema {
 }
 
 impl PgSchema {
-    /// `None` (after saying so) when `YUANLU_TEST_DATABASE_URL` is unset.
+    /// `None` (after saying so) when `YUANLU_TEST_DATABASE_URL` is unset outside CI; under
+    /// CI that panics (`yuanlu_testkit::postgres_url`).
     pub async fn create(test: &str) -> Option<PgSchema> {
-        let Ok(base_url) = std::env::var("YUANLU_TEST_DATABASE_URL") else {
-            eprintln!("{test}: skipped, YUANLU_TEST_DATABASE_URL is not set");
-            return None;
-        };
+        let base_url = yuanlu_testkit::postgres_url(test)?;
         let schema = unique("t_");
         execute(&base_url, &format!("CREATE SCHEMA {schema}")).await;
         Some(PgSchema {
