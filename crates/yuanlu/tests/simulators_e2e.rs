@@ -41,7 +41,11 @@ async fn shop_with_card_payment(server: &Server) -> (String, String) {
 /// far from their deadline on a loaded machine.
 fn fast_dispatch(extra: &[&str]) -> Vec<String> {
     let delays = ["--dispatch-retry-ms", "100", "--dispatch-poll-ms", "200"];
-    extra.iter().chain(delays.iter()).map(|s| s.to_string()).collect()
+    extra
+        .iter()
+        .chain(delays.iter())
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Polls the refund until it has `status` (it only moves forward), or fails at the deadline.
