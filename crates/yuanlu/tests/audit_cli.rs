@@ -384,14 +384,14 @@ fn ledger_check(database: &[String]) -> (Output, Value) {
 
 /// One statement on a running server's database (SQLite file or PostgreSQL schema).
 async fn tamper_db(url: &str, sql: &str) -> u64 {
-    let done = if url.starts_with("postgres") {
+    if url.starts_with("postgres") {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-        done
+        done.rows_affected()
     } else {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
         let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
@@ -399,9 +399,8 @@ async fn tamper_db(url: &str, sql: &str) -> u64 {
             .await
             .unwrap();
         conn.close().await.unwrap();
-        done
-    };
-    done.rows_affected()
+        done.rows_affected()
+    }
 }
 
 /// Balanced books, then a balance row out of step and an entry's amount changed: the API and
