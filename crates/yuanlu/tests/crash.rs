@@ -335,13 +335,18 @@ const SIMULATOR_SECRET: &str = "crash-simulator-secret-0123456789abcdef";
 /// Latency on every channel call and half the refunds confirmed later (by callback or
 /// query): sends and unconfirmed refunds are under way whenever the server dies.
 const SIMULATOR_FAULTS: &str = "slow=0.5,confirm_delay_ms=300,latency=20..60,seed=1717";
-/// Refunds asked for: 4 payments × 45 (a payment takes at most 50 refunds).
-const DISPATCH_PAYMENTS: usize = 4;
+/// Refunds that can be asked for: 8 payments × 45 (a payment takes at most 50 refunds),
+/// more than are created before the kill.
+const DISPATCH_PAYMENTS: usize = 8;
 const DISPATCH_REFUNDS_PER_PAYMENT: usize = 45;
 const DISPATCH_CONCURRENCY: usize = 12;
-/// Kill once this many refunds were acknowledged and this many reached the channel.
-const KILL_AFTER_ACKNOWLEDGED: usize = 20;
-const KILL_AFTER_BOOKED: usize = 8;
+/// The first wave: created before the second starts, so dispatch is running by then.
+const FIRST_WAVE: usize = 24;
+/// The second wave starts once the channel booked this many (dispatch under way) ...
+const START_SECOND_WAVE_AFTER_BOOKED: usize = 8;
+/// ... and the server is killed once this many of it were acknowledged (creates keep
+/// coming, `DISPATCH_CONCURRENCY` at a time, so some are always in flight then).
+const KILL_AFTER_SECOND_WAVE_ACKNOWLEDGED: usize = 24;
 /// A failure guard for the loops that wait on the server and the channel, never a measure.
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 const LIVE: [&str; 5] = [
@@ -459,18 +464,21 @@ async fn kill_with_creates_and_dispatches_in_flight(dir: &Path, database_url: Op
         .map(|(no, payment, amount)| (no.clone(), (payment.clone(), *amount)))
         .collect();
 
-    // Creates, `DISPATCH_CONCURRENCY` at a time, until the kill; none starts after it.
+    // Creates, `DISPATCH_CONCURRENCY` at a time, until the kill; none starts after it. The
+    // second wave waits for its permits until the first has reached the channel.
     let acknowledged_count = Arc::new(AtomicUsize::new(0));
     let killed = Arc::new(AtomicBool::new(false));
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(DISPATCH_CONCURRENCY));
+    let first_wave = Arc::new(tokio::sync::Semaphore::new(DISPATCH_CONCURRENCY));
+    let second_wave = Arc::new(tokio::sync::Semaphore::new(0));
     let mut tasks = Vec::new();
-    for (no, payment, amount) in asks.clone() {
+    for (n, (no, payment, amount)) in asks.iter().cloned().enumerate() {
         let (http, url, key) = (server.http.clone(), server.url("/v1/refunds"), key.clone());
-        let (acks, killed, semaphore) = (
-            acknowledged_count.clone(),
-            killed.clone(),
-            semaphore.clone(),
-        );
+        let semaphore = if n < FIRST_WAVE {
+            first_wave.clone()
+        } else {
+            second_wave.clone()
+        };
+        let (acks, killed) = (acknowledged_count.clone(), killed.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = semaphore.acquire_owned().await.unwrap();
             if killed.load(Ordering::SeqCst) {
@@ -507,20 +515,31 @@ async fn kill_with_creates_and_dispatches_in_flight(dir: &Path, database_url: Op
         }));
     }
 
-    // Kill once enough were acknowledged and the channel has booked some (dispatch running).
+    // The second wave once the channel has booked some of the first (dispatch running);
+    // the kill once enough of the second were acknowledged.
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
     loop {
         tick.tick().await;
-        let acks = acknowledged_count.load(Ordering::SeqCst);
-        if acks >= KILL_AFTER_ACKNOWLEDGED && booked(&simulator).await.len() >= KILL_AFTER_BOOKED {
+        let booked_now = booked(&simulator).await.len();
+        if booked_now >= START_SECOND_WAVE_AFTER_BOOKED {
             break;
         }
         assert!(
             started.elapsed() < DEADLINE,
-            "{acks} acknowledged, {} booked by the channel",
-            booked(&simulator).await.len()
+            "{} acknowledged, {booked_now} booked by the channel",
+            acknowledged_count.load(Ordering::SeqCst)
         );
+    }
+    let before_second_wave = acknowledged_count.load(Ordering::SeqCst);
+    second_wave.add_permits(DISPATCH_CONCURRENCY);
+    loop {
+        tick.tick().await;
+        let acks = acknowledged_count.load(Ordering::SeqCst);
+        if acks >= before_second_wave + KILL_AFTER_SECOND_WAVE_ACKNOWLEDGED {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{acks} acknowledged");
     }
     killed.store(true, Ordering::SeqCst);
     server.kill();
@@ -553,10 +572,13 @@ async fn kill_with_creates_and_dispatches_in_flight(dir: &Path, database_url: Op
     // The database as the kill left it, before anything restarts.
     let at_kill = under_way(dir, database_url.as_deref()).await;
     eprintln!(
-        "kill -9: {} creates acknowledged ({acked_at_kill} when the kill was decided), {} in flight without an answer (e.g. {:?}), {refused} refused after the kill, {not_started} not started; in the database: {at_kill:?}",
+        "kill -9: {} creates acknowledged ({acked_at_kill} when the kill was decided), {} in flight without an answer (e.g. {:?}), {refused} refused after the kill, {not_started} not started; in the database: {} refunds sent and unconfirmed, {} leased by a worker, {} not sent yet",
         acknowledged.len(),
         in_flight.len(),
-        in_flight.first()
+        in_flight.first(),
+        at_kill.sent_unconfirmed,
+        at_kill.leased,
+        at_kill.not_sent
     );
     assert!(!in_flight.is_empty(), "no create was in flight at the kill");
     assert!(
