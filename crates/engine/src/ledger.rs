@@ -5,6 +5,8 @@
 //! merchant's balance row in the same transaction. Lock order, shared with every writer:
 //! payment row, then merchant balance, then the merchant's audit head.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,7 +14,7 @@ use yuanlu_domain::channel::Channel;
 use yuanlu_domain::ledger::{
     self, FundingPolicy, MerchantBalance, Posting, can_fund, merchant_balance,
 };
-use yuanlu_domain::time::{shanghai_date, to_micros};
+use yuanlu_domain::time::{from_micros, shanghai_date, to_micros};
 use yuanlu_store::{BalanceRow, Conn, EntryRow, PostingRow};
 
 use crate::Engine;
@@ -38,6 +40,21 @@ pub enum LedgerEvent {
 }
 
 impl LedgerEvent {
+    pub const ALL: [LedgerEvent; 8] = [
+        LedgerEvent::PaymentCaptured,
+        LedgerEvent::VoidCompleted,
+        LedgerEvent::RefundQueued,
+        LedgerEvent::RefundReleased,
+        LedgerEvent::RefundSucceeded,
+        LedgerEvent::SettlementPayout,
+        LedgerEvent::CarryForward,
+        LedgerEvent::CarryApplied,
+    ];
+
+    pub fn parse(id: &str) -> Option<LedgerEvent> {
+        LedgerEvent::ALL.into_iter().find(|e| e.id() == id)
+    }
+
     pub fn id(self) -> &'static str {
         match self {
             LedgerEvent::PaymentCaptured => "payment_captured",
@@ -210,7 +227,12 @@ pub struct LedgerCheck {
     pub sum_fen: i64,
     /// Postings whose entries do not sum to zero (at most 20 named).
     pub unbalanced_postings: Vec<String>,
-    /// Merchants whose balance row disagrees with their postings.
+    /// Postings whose entries are not the ones their event, merchant, channel, amount and
+    /// fee make (an entry removed, changed or moved to another account, even when the
+    /// posting still sums to zero; at most 20 named).
+    pub mismatched_postings: Vec<String>,
+    /// Merchants whose balance row disagrees with their postings, or who have postings and
+    /// no balance row.
     pub mismatched_merchants: Vec<String>,
     pub merchants_checked: i64,
 }
@@ -218,30 +240,59 @@ pub struct LedgerCheck {
 impl Engine {
     /// Proves the ledger: per posting, in total, and per merchant against its balance row.
     pub async fn check_ledger(&self) -> EngineResult<LedgerCheck> {
-        let mut pooled = self.db.acquire().await?;
-        let mut conn = pooled.conn();
+        // One snapshot: a posting committed between two of the reads would look like a
+        // merchant's row out of step with its entries.
+        let mut snapshot = self.db.begin_snapshot().await?;
+        let mut conn = snapshot.conn();
         let totals = conn.ledger_totals().await?;
         let unbalanced = conn.unbalanced_postings(CHECK_NAMED_MAX).await?;
         let sums = conn.account_sums().await?;
         let balances = conn.all_balances().await?;
+        let mismatched_postings = postings_not_as_made(&mut conn).await?;
+        // Every merchant with a balance row or a merchant account: a row deleted is a
+        // mismatch too (zero balance read, non-zero implied).
+        let mut rows: BTreeMap<&str, MerchantBalance> = balances
+            .iter()
+            .map(|(merchant_id, unsettled_fen, carried_fen)| {
+                (
+                    merchant_id.as_str(),
+                    MerchantBalance {
+                        unsettled_fen: *unsettled_fen,
+                        carried_fen: *carried_fen,
+                    },
+                )
+            })
+            .collect();
+        let parsed: Vec<Option<ledger::Account>> = sums
+            .iter()
+            .map(|(account, _)| ledger::Account::parse(account))
+            .collect();
+        let merchants: BTreeSet<&str> = parsed
+            .iter()
+            .flatten()
+            .filter_map(ledger::Account::merchant_id)
+            .chain(rows.keys().copied())
+            .collect();
         let mut mismatched = Vec::new();
-        for (merchant_id, unsettled_fen, carried_fen) in &balances {
-            let implied = implied_balance(&sums, merchant_id);
-            if implied
-                != (MerchantBalance {
-                    unsettled_fen: *unsettled_fen,
-                    carried_fen: *carried_fen,
-                })
-            {
-                mismatched.push(merchant_id.clone());
+        for merchant_id in merchants {
+            let row = rows.remove(merchant_id).unwrap_or_default();
+            if implied_balance(&sums, merchant_id) != row {
+                mismatched.push(merchant_id.to_string());
             }
         }
+        // An account id nothing writes: its entries belong to no balance.
+        let unknown_accounts = parsed.iter().any(Option::is_none);
         Ok(LedgerCheck {
-            balanced: totals.sum_fen == 0 && unbalanced.is_empty() && mismatched.is_empty(),
+            balanced: totals.sum_fen == 0
+                && unbalanced.is_empty()
+                && mismatched_postings.is_empty()
+                && mismatched.is_empty()
+                && !unknown_accounts,
             postings: totals.postings,
             entries: totals.entries,
             sum_fen: totals.sum_fen,
             unbalanced_postings: unbalanced,
+            mismatched_postings,
             mismatched_merchants: mismatched,
             merchants_checked: balances.len() as i64,
         })
@@ -256,6 +307,80 @@ impl Engine {
             carried_fen: row.carried_fen,
         })
     }
+}
+
+/// Postings are read back this many at a time by the check.
+const CHECK_PAGE: i64 = 2_000;
+
+/// Postings whose stored entries differ from what [`posting_for`] makes of their stored facts
+/// (at most [`CHECK_NAMED_MAX`]): every posting is written by it, so any other entries were
+/// changed after the fact.
+async fn postings_not_as_made(conn: &mut Conn<'_>) -> EngineResult<Vec<String>> {
+    let mut named = Vec::new();
+    let mut after = String::new();
+    loop {
+        let postings = conn.postings_after(&after, CHECK_PAGE).await?;
+        let (Some(first), Some(last)) = (postings.first(), postings.last()) else {
+            return Ok(named);
+        };
+        let entries = conn.entries_of_postings(&first.id, &last.id).await?;
+        let mut by_posting: BTreeMap<&str, Vec<&EntryRow>> = BTreeMap::new();
+        for entry in &entries {
+            by_posting
+                .entry(entry.posting_id.as_str())
+                .or_default()
+                .push(entry);
+        }
+        for posting in &postings {
+            let stored = by_posting.remove(posting.id.as_str()).unwrap_or_default();
+            if !made_as_stored(posting, &stored) {
+                named.push(posting.id.clone());
+                if named.len() as i64 >= CHECK_NAMED_MAX {
+                    return Ok(named);
+                }
+            }
+        }
+        after = last.id.clone();
+    }
+}
+
+/// Whether the entries stored for a posting are exactly the ones its facts make, in order.
+fn made_as_stored(posting: &PostingRow, stored: &[&EntryRow]) -> bool {
+    let Some(event) = LedgerEvent::parse(&posting.event) else {
+        return false;
+    };
+    let channel = match posting.channel.as_deref().map(Channel::parse) {
+        Some(None) => return false,
+        Some(Some(channel)) => Some(channel),
+        None => None,
+    };
+    let facts = PostingFacts {
+        merchant_id: &posting.merchant_id,
+        event,
+        reference: &posting.reference,
+        payment_id: posting.payment_id.as_deref(),
+        channel,
+        amount_fen: posting.amount_fen,
+        fee_fen: posting.fee_fen,
+        at: from_micros(posting.at_us),
+    };
+    let Ok(made) = posting_for(&facts) else {
+        return false;
+    };
+    // Empty postings are never written, so a posting without entries lost them.
+    !made.is_empty()
+        && made.entries().len() == stored.len()
+        && made
+            .entries()
+            .iter()
+            .zip(stored)
+            .enumerate()
+            .all(|(n, (entry, row))| {
+                row.line_no == n as i64
+                    && row.merchant_id == posting.merchant_id
+                    && row.account == entry.account.id()
+                    && row.amount_fen == entry.amount_fen
+            })
 }
 
 /// The balance the ledger implies for a merchant, from per-account sums.

@@ -163,6 +163,20 @@ impl Db {
         })
     }
 
+    /// A read transaction that sees one snapshot of the data, for reads that must agree with
+    /// each other (the ledger check on a live server): no commit lands between them. Dropped,
+    /// not committed.
+    pub async fn begin_snapshot(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            // WAL: a deferred transaction reads one snapshot from its first read on.
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN DEFERRED").await?),
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
     /// A connection for reads.
     pub async fn acquire(&self) -> StoreResult<PooledConn> {
         Ok(match self {

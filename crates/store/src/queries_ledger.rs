@@ -319,6 +319,40 @@ impl Conn<'_> {
             .await)?)
     }
 
+    /// Up to `limit` postings with ids after `after` (`""` for the first page), by id: the
+    /// ledger check walks every posting in pages.
+    pub async fn postings_after(
+        &mut self,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<PostingRow>> {
+        let sql = format!(
+            "SELECT {POSTING_COLUMNS} FROM ledger_postings WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, PostingRow>(
+            AssertSqlSafe(sql.clone())
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    /// The entries of the postings with ids from `first` to `last`, by posting and line.
+    pub async fn entries_of_postings(
+        &mut self,
+        first: &str,
+        last: &str,
+    ) -> StoreResult<Vec<EntryRow>> {
+        let sql = "SELECT posting_id, line_no, merchant_id, account, amount_fen FROM ledger_entries \
+                   WHERE posting_id >= $1 AND posting_id <= $2 ORDER BY posting_id, line_no";
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, EntryRow>(sql)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
     /// Every merchant balance row.
     pub async fn all_balances(&mut self) -> StoreResult<Vec<(String, i64, i64)>> {
         let sql = "SELECT merchant_id, unsettled_fen, carried_fen FROM merchant_balances ORDER BY merchant_id";

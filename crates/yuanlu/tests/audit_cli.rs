@@ -367,3 +367,170 @@ async fn expect_heads_passes_a_chain_that_grew_and_clock_moves_are_audited() {
     assert!(output.status.success(), "{}", describe(&output));
     assert_eq!(report["ok"], json!(true), "{}", describe(&output));
 }
+
+// ---------------------------------------------------------------------------------------
+// `yuanlu ledger check` and `GET /v1/ledger/check` on tampered books.
+
+/// `yuanlu ledger check` with the given database arguments: its output and its JSON report.
+fn ledger_check(database: &[String]) -> (Output, Value) {
+    let output = common::command()
+        .args(["ledger", "check"])
+        .args(database)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output, report)
+}
+
+/// One statement on a running server's database (SQLite file or PostgreSQL schema).
+async fn tamper_db(url: &str, sql: &str) -> u64 {
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        done.rows_affected()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        done.rows_affected()
+    }
+}
+
+/// Balanced books, then a balance row out of step and an entry's amount changed: the API and
+/// the command both say unbalanced and name the merchant and the posting; the command exits
+/// non-zero. `database` are the command's database arguments, `url` reaches the same data.
+async fn ledger_check_names_tampering(
+    dir: &Path,
+    options: &common::Options,
+    database: &[String],
+    url: &str,
+) {
+    // No dispatch workers: the refund stays queued, so the books do not move under the test.
+    let mut options = options.clone();
+    options
+        .args
+        .extend(["--dispatch-workers".to_string(), "0".to_string()]);
+    let server = Server::start_with(dir, &options);
+    let (merchant_id, key) = server.merchant("Ledger Lane").await;
+    let payment = server.payment(&key, "wechat", 10_000).await;
+    let r = server
+        .refund(&key, payment["id"].as_str().unwrap(), 2_500, "LC-E2E-1")
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let api = server.get("/v1/ledger/check", ADMIN_KEY).await;
+    assert_eq!(api.status, 200, "{}", api.text);
+    assert_eq!(api.body["balanced"], json!(true), "{}", api.text);
+    let (output, report) = ledger_check(database);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["balanced"], json!(true), "{}", describe(&output));
+
+    let changed = tamper_db(
+        url,
+        &format!("UPDATE merchant_balances SET unsettled_fen = unsettled_fen + 1 WHERE merchant_id = '{merchant_id}'"),
+    )
+    .await;
+    assert_eq!(changed, 1);
+    let api = server.get("/v1/ledger/check", ADMIN_KEY).await;
+    assert_eq!(api.status, 200, "{}", api.text);
+    assert_eq!(api.body["balanced"], json!(false), "{}", api.text);
+    assert_eq!(
+        api.body["mismatched_merchants"],
+        json!([merchant_id]),
+        "{}",
+        api.text
+    );
+    let (output, report) = ledger_check(database);
+    assert!(
+        !output.status.success(),
+        "tampered books passed: {}",
+        describe(&output)
+    );
+    assert_eq!(report["balanced"], json!(false), "{}", describe(&output));
+    assert_eq!(
+        report["mismatched_merchants"],
+        json!([merchant_id]),
+        "{}",
+        describe(&output)
+    );
+
+    // Put the row back, then change what the payment's posting owes the merchant.
+    tamper_db(
+        url,
+        &format!("UPDATE merchant_balances SET unsettled_fen = unsettled_fen - 1 WHERE merchant_id = '{merchant_id}'"),
+    )
+    .await;
+    let changed = tamper_db(
+        url,
+        "UPDATE ledger_entries SET amount_fen = amount_fen + 7 WHERE account = 'channel_clearing:wechat'",
+    )
+    .await;
+    assert_eq!(changed, 1);
+    let posting = server.get("/v1/ledger/check", ADMIN_KEY).await;
+    assert_eq!(posting.body["balanced"], json!(false), "{}", posting.text);
+    assert_eq!(posting.body["sum_fen"], json!(7), "{}", posting.text);
+    let named = posting.body["unbalanced_postings"].clone();
+    assert_eq!(named.as_array().map(Vec::len), Some(1), "{}", posting.text);
+    assert_eq!(
+        posting.body["mismatched_postings"], named,
+        "{}",
+        posting.text
+    );
+    assert_eq!(
+        posting.body["mismatched_merchants"],
+        json!([]),
+        "{}",
+        posting.text
+    );
+    let (output, report) = ledger_check(database);
+    assert!(
+        !output.status.success(),
+        "tampered books passed: {}",
+        describe(&output)
+    );
+    assert_eq!(
+        report["unbalanced_postings"],
+        named,
+        "{}",
+        describe(&output)
+    );
+}
+
+#[tokio::test]
+async fn ledger_check_exits_non_zero_and_names_tampered_books() {
+    let dir = common::data_dir();
+    let database = vec!["--data-dir".to_string(), dir.path().display().to_string()];
+    let url = format!("sqlite://{}", dir.path().join("yuanlu.db").display());
+    ledger_check_names_tampering(dir.path(), &common::Options::default(), &database, &url).await;
+}
+
+#[tokio::test]
+async fn ledger_check_exits_non_zero_and_names_tampered_books_on_postgresql() {
+    let Some(schema) = common::PgSchema::create(
+        "ledger_check_exits_non_zero_and_names_tampered_books_on_postgresql",
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = common::data_dir();
+    let options = common::Options {
+        database_url: Some(schema.url()),
+        ..Default::default()
+    };
+    let database = vec![
+        "--data-dir".to_string(),
+        dir.path().display().to_string(),
+        "--database-url".to_string(),
+        schema.url(),
+    ];
+    ledger_check_names_tampering(dir.path(), &options, &database, &schema.url()).await;
+    schema.drop_schema().await;
+}

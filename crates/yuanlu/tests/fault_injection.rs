@@ -13,6 +13,8 @@
 //! The same run with the server killed (`kill -9`) and restarted three times while refunds
 //! are being created and dispatched, and with two servers on one PostgreSQL database.
 //!
+//! Every run ends with the ledger balanced (API and `yuanlu ledger check`).
+//!
 //! The simulators run as a separate `yuanlu simulate` process, so their books survive the
 //! server's restarts. Every test prints its figures and writes them to
 //! `$CARGO_TARGET_TMPDIR/fault_figures_<test>.txt`.
@@ -366,6 +368,41 @@ async fn wait_until_settled(server: &Server, figures: &mut Figures, what: &str) 
             );
         }
     }
+}
+
+/// The books balance at the end of a run: the API's ledger check, and `yuanlu ledger check`
+/// (exit status 0) on the same database.
+async fn assert_ledger_balanced(
+    server: &Server,
+    figures: &mut Figures,
+    database_url: Option<&str>,
+) {
+    let check = server.get("/v1/ledger/check", ADMIN_KEY).await;
+    assert_eq!(check.status, 200, "{}", check.text);
+    assert_eq!(
+        check.body["balanced"],
+        json!(true),
+        "ledger: {}",
+        check.text
+    );
+    let mut cmd = common::command();
+    cmd.args(["ledger", "check", "--data-dir"])
+        .arg(&server.data_dir);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "yuanlu ledger check: {:?}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    figures.line(format!(
+        "ledger balanced: {} postings, {} entries, {} merchants",
+        check.body["postings"], check.body["entries"], check.body["merchants_checked"]
+    ));
 }
 
 /// Every refund, through the list's pages (admin: every merchant).
@@ -948,6 +985,7 @@ async fn a_thousand_refunds_through_faulty_channels_end_as_the_channels_books_sa
     ));
     assert_eq!(asked.len(), 1_000);
     settle_check_reroute(&mut figures, &[&server], &simulator, &shop, &asked, true).await;
+    assert_ledger_balanced(&server, &mut figures, None).await;
     figures.finish();
 }
 
@@ -1033,6 +1071,7 @@ async fn the_same_run_survives_kill_9_restarts() {
         "refunds first sent by each incarnation: {}",
         describe_counts(&booked_by_server(&booked, &incarnations))
     ));
+    assert_ledger_balanced(&server, &mut figures, None).await;
     figures.finish();
 }
 
@@ -1109,6 +1148,7 @@ async fn two_servers_on_one_postgresql_database_share_the_work() {
         story(all_refunds(&first).await),
         story(all_refunds(&second).await)
     );
+    assert_ledger_balanced(&first, &mut figures, Some(&schema.url())).await;
     figures.finish();
     drop((first, second));
     schema.drop_schema().await;
@@ -1164,5 +1204,6 @@ async fn rerouted_refunds_reach_the_bank_account_even_when_the_first_try_fails()
         tally.abnormal.len(),
         wrong.join("\n")
     );
+    assert_ledger_balanced(&server, &mut figures, None).await;
     figures.finish();
 }
