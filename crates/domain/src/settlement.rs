@@ -66,8 +66,8 @@ pub struct VoidLine {
 pub enum RefundLineKind {
     /// Queued that day: debited from the merchant, less the fee it returns.
     Debited,
-    /// Failed, or canceled after being queued, that day: credited back, less the fee it had
-    /// returned.
+    /// Failed, canceled after being queued, or paid by the merchant directly (an operator's
+    /// reroute to the merchant), that day: credited back, less the fee it had returned.
     CreditedBack,
 }
 
@@ -430,7 +430,7 @@ pub fn settle(
                 (
                     net,
                     format!(
-                        "{refund_of} failed or was canceled: {} credited back{fee_text} = {}",
+                        "{refund_of} failed, was canceled or was paid by the merchant directly: {} credited back{fee_text} = {}",
                         format_cny(r.amount_fen),
                         signed_cny(net)
                     ),

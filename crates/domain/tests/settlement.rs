@@ -368,7 +368,7 @@ fn a_refund_credited_back_gives_the_merchant_what_its_debit_took() {
     assert_eq!(s.payout_fen, 4_981);
     assert_eq!(
         s.lines[0].explanation,
-        "refund ref_f of Alipay payment pay_old failed or was canceled: 50.00 credited back less the fee 0.19 it had returned = +49.81"
+        "refund ref_f of Alipay payment pay_old failed, was canceled or was paid by the merchant directly: 50.00 credited back less the fee 0.19 it had returned = +49.81"
     );
 }
 

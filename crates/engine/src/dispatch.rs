@@ -747,8 +747,10 @@ impl Engine {
     }
 
     /// An operator moves an `abnormal` refund on: to a bank account the consumer gave (it is
-    /// sent again, under the same refund id, to that account), or back to the merchant (it
-    /// fails, releasing the money to the merchant, who pays the consumer directly).
+    /// sent again, under the same refund id, to that account), or to the merchant, who paid
+    /// the consumer directly (cash or a transfer at the counter): it succeeds, its
+    /// destination "paid by the merchant directly", and its hold is released back to the
+    /// merchant's balance (the merchant paid out of pocket; see docs/decisions.md).
     pub async fn reroute_refund(
         &self,
         who: &crate::auth::Principal,
@@ -763,7 +765,7 @@ impl Engine {
                     .clone()
                     .ok_or(EngineError::AccountKeyNotConfigured)?,
             ),
-            RerouteTarget::Merchant => None,
+            RerouteTarget::Merchant(_) => None,
         };
         let now_us = to_micros(self.clock.now());
         let mut tx = self.db.begin().await?;
@@ -789,10 +791,7 @@ impl Engine {
                 format!("rerouted to the consumer's bank account {display}"),
                 Some(display.clone()),
             ),
-            RerouteTarget::Merchant => (
-                "returned to the merchant, who pays the consumer directly".to_string(),
-                None,
-            ),
+            RerouteTarget::Merchant(paid) => (paid.note(), None),
         };
         let change = Change {
             to: RefundStatus::Processing,
@@ -826,14 +825,16 @@ impl Engine {
                 row.received_account = account_shown;
                 conn.update_refund_dispatch(&row).await?;
             }
-            RerouteTarget::Merchant => {
-                row.failure_reason = Some(format!("the original route is closed; {note}"));
+            RerouteTarget::Merchant(_) => {
                 finish(&mut row);
-                let failed = Change {
-                    to: RefundStatus::Failed,
-                    action: action::FAILED,
-                    review_note: row.failure_reason.clone(),
-                    reviewed_by: None,
+                // The destination marks the refund as paid by the merchant: the ledger
+                // releases its hold instead of paying it out through the channel.
+                row.received_account = Some(PAID_BY_MERCHANT.to_string());
+                let paid = Change {
+                    to: RefundStatus::Succeeded,
+                    action: action::PAID_BY_MERCHANT,
+                    review_note: Some(note),
+                    reviewed_by: Some(actor.clone()),
                     tracking_no: None,
                 };
                 apply_transition(
@@ -841,7 +842,7 @@ impl Engine {
                     &mut row,
                     &mut counters,
                     RefundStatus::Processing,
-                    &failed,
+                    &paid,
                     &actor,
                     now_us,
                 )
@@ -944,6 +945,79 @@ pub struct RerouteInput {
     pub to: String,
     /// For `bank_account`: the account number (8–30 digits) and its bank.
     pub account: Option<RerouteAccount>,
+    /// For `merchant`: how the merchant paid the consumer: `cash`, `bank_transfer` or
+    /// `other` (the default).
+    pub method: Option<String>,
+    /// For `merchant`: who at the merchant paid (at most 64 characters).
+    pub paid_by: Option<String>,
+    /// For `merchant`: a note (at most 200 characters).
+    pub note: Option<String>,
+}
+
+/// A refund's destination once the merchant paid the consumer directly (its
+/// `received_account`, which the ledger and the views read).
+pub const PAID_BY_MERCHANT: &str = "paid by the merchant directly";
+
+/// How the merchant paid the consumer, as recorded by the operator.
+struct PaidByMerchant {
+    method: &'static str,
+    paid_by: Option<String>,
+    note: Option<String>,
+}
+
+impl PaidByMerchant {
+    fn parse(input: &RerouteInput) -> EngineResult<Self> {
+        let method = match input.method.as_deref().map(str::trim) {
+            None | Some("other") => "other",
+            Some("cash") => "cash",
+            Some("bank_transfer") => "bank_transfer",
+            Some(_) => {
+                return Err(EngineError::validation(
+                    "method",
+                    "use `cash`, `bank_transfer` or `other`",
+                ));
+            }
+        };
+        Ok(PaidByMerchant {
+            method,
+            paid_by: free_text(input.paid_by.as_deref(), "paid_by", 64)?,
+            note: free_text(input.note.as_deref(), "note", 200)?,
+        })
+    }
+
+    /// The timeline's note: how, by whom, and the operator's words.
+    fn note(&self) -> String {
+        let method = match self.method {
+            "cash" => "in cash",
+            "bank_transfer" => "by bank transfer",
+            _ => "by other means",
+        };
+        let by = self
+            .paid_by
+            .as_deref()
+            .map(|who| format!(", by {who}"))
+            .unwrap_or_default();
+        let note = self
+            .note
+            .as_deref()
+            .map(|n| format!(" — {n}"))
+            .unwrap_or_default();
+        format!("{PAID_BY_MERCHANT} ({method}{by}){note}")
+    }
+}
+
+/// An optional free text: trimmed, empty as none, bounded, no control characters.
+fn free_text(value: Option<&str>, field: &str, max: usize) -> EngineResult<Option<String>> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(EngineError::validation(
+            field,
+            format!("at most {max} characters, no control characters"),
+        ));
+    }
+    Ok(Some(value.to_string()))
 }
 
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -963,13 +1037,21 @@ enum RerouteTarget {
         account: String,
         display: String,
     },
-    Merchant,
+    Merchant(PaidByMerchant),
 }
 
 impl RerouteTarget {
     fn parse(input: &RerouteInput) -> EngineResult<Self> {
+        let merchant_fields =
+            input.method.is_some() || input.paid_by.is_some() || input.note.is_some();
+        if input.to == "bank_account" && merchant_fields {
+            return Err(EngineError::validation(
+                "method",
+                "`method`, `paid_by` and `note` are for a reroute to the merchant",
+            ));
+        }
         match (input.to.as_str(), &input.account) {
-            ("merchant", None) => Ok(RerouteTarget::Merchant),
+            ("merchant", None) => Ok(RerouteTarget::Merchant(PaidByMerchant::parse(input)?)),
             ("merchant", Some(_)) => Err(EngineError::validation(
                 "account",
                 "a reroute to the merchant takes no account",

@@ -753,6 +753,10 @@ pub(crate) async fn apply_transition(
         counters.amount_in_flight_fen -= row.amount_fen;
         if change.to == RefundStatus::Succeeded {
             counters.amount_refunded_fen += row.amount_fen;
+            // Paid by the merchant: the ledger releases the hold, fee included.
+            if paid_by_merchant(row) {
+                counters.fee_returned_fen -= row.fee_refunded_fen;
+            }
         } else {
             counters.fee_returned_fen -= row.fee_refunded_fen;
         }
@@ -826,10 +830,18 @@ async fn ledger_effects(
             LedgerEvent::RefundQueued
         }
         (_, Failed | Canceled) if debited(from) => LedgerEvent::RefundReleased,
+        // The merchant paid the consumer out of pocket: the refund's debit goes back to the
+        // merchant (as a release does); nothing leaves through the channel.
+        (_, Succeeded) if debited(from) && paid_by_merchant(row) => LedgerEvent::RefundReleased,
         (_, Succeeded) => LedgerEvent::RefundSucceeded,
         _ => return Ok(()),
     };
     post_refund(conn, row, event, now_us).await
+}
+
+/// A refund the merchant paid the consumer directly (an operator's reroute to the merchant).
+pub(crate) fn paid_by_merchant(row: &RefundRow) -> bool {
+    row.received_account.as_deref() == Some(crate::dispatch::PAID_BY_MERCHANT)
 }
 
 /// Posts a refund's money event.

@@ -30,6 +30,8 @@ pub mod action {
     pub const OUTCOME_UNKNOWN: &str = "refund.outcome_unknown";
     pub const FAILED: &str = "refund.failed";
     pub const REROUTED: &str = "refund.rerouted";
+    /// The merchant paid the consumer directly (an operator's reroute to the merchant).
+    pub const PAID_BY_MERCHANT: &str = "refund.paid_by_merchant";
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -80,6 +82,9 @@ pub fn money_at(
         Processing => format!("sent to {}; not yet confirmed", destination.channel.display_name()),
         Succeeded if refund_type == RefundType::Void => {
             "the payment was reversed before settlement; nothing was taken from the payer".to_string()
+        }
+        Succeeded if destination.description == crate::dispatch::PAID_BY_MERCHANT => {
+            "paid to the consumer by the merchant directly; the amount held for it went back to the merchant's balance".to_string()
         }
         Succeeded => format!("credited to {}", destination.description),
         Abnormal => "returned by the channel (the original route is closed); held by the acquirer until rerouted".to_string(),
@@ -229,6 +234,12 @@ fn describe(
         ),
         action::FAILED => format!("failed{note}"),
         action::REROUTED => format!("rerouted by the acquirer{note}"),
+        // The note says how and by whom; consumers read only that the merchant paid.
+        action::PAID_BY_MERCHANT if staff => format!(
+            "refunded: {}",
+            text(data, "note").unwrap_or(crate::dispatch::PAID_BY_MERCHANT)
+        ),
+        action::PAID_BY_MERCHANT => "refunded: paid by the merchant directly".to_string(),
         "refund.feedback" => {
             let rating = data.get("rating").and_then(|r| r.as_i64()).unwrap_or(0);
             format!("the consumer rated it {rating}/5")

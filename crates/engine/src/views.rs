@@ -336,6 +336,12 @@ pub fn refund(
         },
         review,
         destination: match row.received_account.as_deref() {
+            Some(received) if received == crate::dispatch::PAID_BY_MERCHANT => Destination {
+                channel,
+                account: None,
+                bank: None,
+                description: received.to_string(),
+            },
             // Once the channel says where the money went, that is the destination.
             Some(received) => Destination {
                 channel,

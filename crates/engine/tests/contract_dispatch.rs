@@ -8,7 +8,7 @@ mod common;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use serde_json::json;
 use yuanlu_channels::{
     CallbackError, CallbackEvent, ChannelOutcome, ConnectorError, RefundConnector, RefundRequest,
@@ -562,29 +562,135 @@ contract!(
 );
 
 contract!(
-    an_abnormal_refund_rerouted_to_the_merchant_fails_and_releases_the_money,
+    an_abnormal_refund_rerouted_to_the_merchant_succeeds_paid_by_the_merchant,
+    |h| {
+        let (engine, fake) = with_fake(&h);
+        let (shop, payment) = shop_and_payment(&h, "unionpay_qr", 10_000).await;
+        let merchant_id = shop.merchant_scope().unwrap().to_string();
+        let before = engine.merchant_balance(&merchant_id).await.unwrap();
+        let id = refund(&h, &shop, &payment, 3_000, "abm").await;
+        fake.script(&id, &[Script::Abnormal]);
+        drain(&h, &engine, &config("w1")).await;
+        let input: RerouteInput = serde_json::from_value(json!({
+            "to": "merchant", "method": "cash", "paid_by": "店长 王", "note": "paid at the counter"
+        }))
+        .unwrap();
+        let paid = engine
+            .reroute_refund(&Principal::Admin, &id, input)
+            .await
+            .unwrap();
+        assert_eq!(paid.status, RefundStatus::Succeeded);
+        assert_eq!(paid.failure_reason, None);
+        assert_eq!(
+            paid.destination.description,
+            "paid by the merchant directly"
+        );
+        assert_eq!(paid.destination.account, None);
+        // Who, how and when, on the timeline.
+        let last = paid.timeline.last().unwrap();
+        assert_eq!(last.event, "refund.paid_by_merchant");
+        assert_eq!(last.status, Some(RefundStatus::Succeeded));
+        assert_eq!(last.actor, Principal::Admin.actor());
+        assert_eq!(last.at, h.clock.now().trunc_subsecs(6));
+        for words in ["in cash", "by 店长 王", "paid at the counter"] {
+            assert!(last.description.contains(words), "{}", last.description);
+        }
+        assert!(
+            last.money_at.contains("by the merchant directly"),
+            "{}",
+            last.money_at
+        );
+        // The consumer got the money: refunded, nothing in flight, nothing left to refund twice.
+        let counters = engine.get_payment(&shop, &payment).await.unwrap();
+        assert_eq!(
+            (
+                counters.amount_refunded,
+                counters.amount_in_flight,
+                counters.refundable
+            ),
+            (3_000, 0, 7_000)
+        );
+        assert_eq!(fake.total_paid_fen(), 0);
+        // The merchant paid out of pocket: its balance is as before the refund.
+        assert_eq!(engine.merchant_balance(&merchant_id).await.unwrap(), before);
+        assert!(engine.check_ledger().await.unwrap().balanced);
+        // The day's statement debits it and credits it back, saying why.
+        let date = yuanlu_domain::time::shanghai_date(h.clock.now());
+        h.clock.advance(Duration::days(1));
+        let run = engine
+            .run_settlement(&Principal::Admin, date)
+            .await
+            .unwrap();
+        let statement = &run
+            .iter()
+            .find(|s| s.merchant_id == merchant_id)
+            .unwrap()
+            .statement;
+        let lines: Vec<_> = statement
+            .lines
+            .iter()
+            .filter(|l| l.reference == id)
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.iter().map(|l| l.net_fen).sum::<i64>(), 0);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.net_fen > 0 && l.explanation.contains("paid by the merchant directly")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            (statement.credited_back_count, statement.credited_back_fen),
+            (1, 3_000)
+        );
+        assert!(engine.check_ledger().await.unwrap().balanced);
+    }
+);
+
+contract!(
+    a_reroute_to_the_merchant_refuses_an_unknown_method_and_a_bank_account_merchant_fields,
     |h| {
         let (engine, fake) = with_fake(&h);
         let (shop, payment) = shop_and_payment(&h, "unionpay_qr", 10_000).await;
         let id = refund(&h, &shop, &payment, 3_000, "abm").await;
         fake.script(&id, &[Script::Abnormal]);
         drain(&h, &engine, &config("w1")).await;
+        for (body, field) in [
+            (json!({ "to": "merchant", "method": "cheque" }), "method"),
+            (
+                json!({ "to": "merchant", "paid_by": "x".repeat(65) }),
+                "paid_by",
+            ),
+            (json!({ "to": "merchant", "note": "a\u{0007}b" }), "note"),
+            (
+                json!({ "to": "bank_account", "method": "cash",
+                     "account": { "number": "6222021234567890", "bank": "ICBC" } }),
+                "method",
+            ),
+        ] {
+            let input: RerouteInput = serde_json::from_value(body).unwrap();
+            let refused = engine
+                .reroute_refund(&Principal::Admin, &id, input)
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), "validation_error", "{refused}");
+            assert!(refused.to_string().contains(field), "{refused}");
+        }
+        let refund = engine.get_refund(&shop, &id).await.unwrap();
+        assert_eq!(refund.status, RefundStatus::Abnormal, "nothing changed");
+        // Method defaults to `other`.
         let input: RerouteInput = serde_json::from_value(json!({ "to": "merchant" })).unwrap();
-        let failed = engine
+        let paid = engine
             .reroute_refund(&Principal::Admin, &id, input)
             .await
             .unwrap();
-        assert_eq!(failed.status, RefundStatus::Failed);
-        assert!(failed.failure_reason.unwrap().contains("merchant"));
-        assert_eq!(
-            engine
-                .get_payment(&shop, &payment)
-                .await
+        assert!(
+            paid.timeline
+                .last()
                 .unwrap()
-                .refundable,
-            10_000
+                .description
+                .contains("by other means")
         );
-        assert_eq!(fake.total_paid_fen(), 0);
     }
 );
 
