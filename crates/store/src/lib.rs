@@ -13,6 +13,7 @@
 //! call, and generics over the backend spread into every crate above. The enum keeps one
 //! SQL text per operation, which is what the contract suite checks on both backends.
 
+pub mod backup;
 pub mod db;
 pub mod error;
 pub mod queries;

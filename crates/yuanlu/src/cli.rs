@@ -48,6 +48,18 @@ pub enum Command {
     /// Import a channel statement (WeChat Pay, Alipay, card network, yuanlu CSV) for its
     /// business date and reconcile it against the books (对账).
     Reconcile(ReconcileArgs),
+    /// Copy the embedded SQLite database into a new file while servers run (a consistent
+    /// snapshot); PostgreSQL is backed up with pg_dump (docs/operations.md).
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The backup file to create; an existing file is refused.
+    #[arg(long)]
+    pub to: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// Which payment distributions `yuanlu bench` measures.

@@ -4,9 +4,11 @@
 //! - [`serve`]: start-up wiring: database, migrations, admin key, clock, HTTP server.
 //! - [`admin_key`]: where the admin key comes from.
 //! - [`account_key`]: where the key sealing rerouted account numbers comes from.
+//! - [`backup`]: `yuanlu backup`, a copy of the embedded database taken while servers run.
 
 mod account_key;
 mod admin_key;
+mod backup;
 mod bench;
 mod books;
 mod calendar;
@@ -48,6 +50,7 @@ async fn main() -> ExitCode {
             command: LedgerCommand::Check(db),
         } => books::ledger_check(db).await,
         Command::Reconcile(args) => reconcile_cli::run(args).await,
+        Command::Backup(args) => backup::run(args).await,
     };
     match result {
         Ok(code) => code,
