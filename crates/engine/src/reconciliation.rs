@@ -604,11 +604,20 @@ fn refund_record(row: ReconRefundRow) -> EngineResult<OurRecord> {
         our_ref: row.id,
         channel_txn_id: row.channel_refund_id,
         amount_fen: row.amount_fen,
-        status: our_status(status),
+        status: channel_side_status(status, row.received_account.as_deref()),
         payment_ref: Some(row.payment_id),
         settled_to_merchant_fen: None,
         refunded_fen: 0,
     })
+}
+
+/// Where a refund is as the channel should see it: a refund the merchant paid the consumer
+/// directly succeeded for us, but the channel paid nothing (its route was closed).
+pub fn channel_side_status(status: RefundStatus, received_account: Option<&str>) -> OurStatus {
+    if received_account == Some(crate::dispatch::PAID_BY_MERCHANT) {
+        return OurStatus::Failed;
+    }
+    our_status(status)
 }
 
 /// Where a refund is, in the matcher's words.
@@ -728,4 +737,28 @@ fn not_found(what: &'static str, id: &str) -> EngineError {
 
 fn date_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_refund_paid_by_the_merchant_is_not_expected_on_the_channel_statement() {
+        let paid = Some(crate::dispatch::PAID_BY_MERCHANT);
+        assert_eq!(
+            channel_side_status(RefundStatus::Succeeded, paid),
+            OurStatus::Failed
+        );
+        assert_eq!(
+            channel_side_status(RefundStatus::Succeeded, Some("余额")),
+            OurStatus::Succeeded
+        );
+        assert_eq!(
+            channel_side_status(RefundStatus::Abnormal, None),
+            OurStatus::Processing
+        );
+    }
 }

@@ -95,6 +95,8 @@ pub struct ReconRefundRow {
     pub status: String,
     pub amount_fen: i64,
     pub channel_refund_id: Option<String>,
+    /// Where the money went (`paid by the merchant directly` after a reroute to the merchant).
+    pub received_account: Option<String>,
 }
 
 /// Filters of an exception list; pages go by id ascending (file order within an import).
@@ -420,7 +422,8 @@ impl Conn<'_> {
         if channels.is_empty() {
             return Ok(Vec::new());
         }
-        let columns = "id, merchant_id, payment_id, status, amount_fen, channel_refund_id";
+        let columns =
+            "id, merchant_id, payment_id, status, amount_fen, channel_refund_id, received_account";
         let channel_list = placeholders(3, channels.len());
         let sql = format!(
             "SELECT {columns} FROM refunds WHERE succeeded_at_us IS NOT NULL \
