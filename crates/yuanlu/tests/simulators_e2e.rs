@@ -17,7 +17,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 const SIMULATED_AT: &str = "2026-09-29T02:00:00Z";
-const WAIT_AT_MOST: Duration = Duration::from_secs(60);
+// A failure guard only: every step normally takes tenths of a second (`fast_dispatch`).
+const WAIT_AT_MOST: Duration = Duration::from_secs(120);
 const POLL_EVERY: Duration = Duration::from_millis(50);
 const FULL_NUMBER: &str = "6222021234567890";
 const MASKED: &str = "6222********7890";
