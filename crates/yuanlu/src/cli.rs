@@ -48,6 +48,21 @@ pub enum Command {
     /// Import a channel statement (WeChat Pay, Alipay, card network, yuanlu CSV) for its
     /// business date and reconcile it against the books (对账).
     Reconcile(ReconcileArgs),
+    /// Fill an empty database with a believable month (merchants, payments, refunds of every
+    /// kind, settlements), made through the engine under a simulated clock.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Days of history, ending today.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// Seed of the generator: the same seed gives the same demo.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Which payment distributions `yuanlu bench` measures.
@@ -248,6 +263,10 @@ pub struct ServeArgs {
     #[arg(long, env = "YUANLU_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
         value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub request_timeout_ms: u64,
+    /// On an empty database, first fill it with `yuanlu demo` (30 days); then serve on a
+    /// simulated clock set to the demo's "now" (kept in `<data-dir>/demo.json`).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

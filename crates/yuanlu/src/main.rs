@@ -12,6 +12,7 @@ mod books;
 mod calendar;
 mod channels;
 mod cli;
+mod demo;
 mod reconcile_cli;
 mod secrets;
 mod serve;
@@ -48,6 +49,7 @@ async fn main() -> ExitCode {
             command: LedgerCommand::Check(db),
         } => books::ledger_check(db).await,
         Command::Reconcile(args) => reconcile_cli::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     };
     match result {
         Ok(code) => code,
