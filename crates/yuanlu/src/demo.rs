@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use yuanlu_domain::time::shanghai_date;
+use yuanlu_engine::Db;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::{Clock, SimulatedClock, SystemClock};
-use yuanlu_engine::Db;
 
 use crate::cli::DemoArgs;
 
@@ -69,7 +69,7 @@ pub async fn generate(db: Db, args: &DemoArgs) -> CommandResult {
     bar.finish_and_clear();
     world.reconcile(today).await?;
     let now = clock.now();
-    save_now(&args.database.data_dir, now, args)?;
+    save_now(&args.database.data_dir, now, args, &world.reconciliations)?;
     let ok = world.report(started.elapsed()).await?;
     world.stop().await;
     Ok(if ok {
@@ -92,11 +92,17 @@ pub(crate) async fn count(db: &Db, sql: &'static str) -> Result<i64, String> {
     result.map_err(|e| format!("cannot read the database: {e}"))
 }
 
-fn save_now(dir: &std::path::Path, now: DateTime<Utc>, args: &DemoArgs) -> Result<(), String> {
+fn save_now(
+    dir: &std::path::Path,
+    now: DateTime<Utc>,
+    args: &DemoArgs,
+    reconciliations: &[String],
+) -> Result<(), String> {
     let text = serde_json::json!({
         "now": now.to_rfc3339(),
         "days": args.days,
         "seed": args.seed,
+        "reconciliations": reconciliations,
     })
     .to_string();
     std::fs::write(dir.join(DEMO_FILE), text)

@@ -20,7 +20,12 @@ pub fn opening(date: NaiveDate) -> DateTime<Utc> {
 /// (channel, amount range in fen, sales per day) of a kind of shop.
 fn sales(kind: Kind) -> (&'static [&'static str], i64, i64, i64) {
     match kind {
-        Kind::Noodles => (&["wechat", "alipay", "wechat", "unionpay_qr"], 1_200, 4_800, 24),
+        Kind::Noodles => (
+            &["wechat", "alipay", "wechat", "unionpay_qr"],
+            1_200,
+            4_800,
+            24,
+        ),
         Kind::Supermarket => (&["debit_card", "credit_card", "alipay"], 2_000, 60_000, 14),
         Kind::Electronics => (&["credit_card", "debit_card"], 40_000, 900_000, 5),
         Kind::Kiosk => (&["wechat", "unionpay_qr"], 300, 2_000, 2),
@@ -44,7 +49,11 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
                 body["member"] = json!(world.rng.chance(40));
             }
             if kind == Kind::Electronics {
-                let shipping = if world.rng.chance(60) { "delivered" } else { "unshipped" };
+                let shipping = if world.rng.chance(60) {
+                    "delivered"
+                } else {
+                    "unshipped"
+                };
                 body["order"] = json!({ "merchant_order_no": format!("O{label}{i}"),
                     "shipping_status": shipping });
             }
@@ -58,8 +67,17 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
             world.shops[shop].payments.push((payment.id, amount, date));
             // A same-day mistake: voided at once.
             if world.rng.chance(4) {
-                let (id, _, _) = world.shops[shop].payments[world.shops[shop].payments.len() - 1].clone();
-                refund(world, shop, &id, None, "duplicate_charge", &format!("V{label}{i}")).await?;
+                let (id, _, _) =
+                    world.shops[shop].payments[world.shops[shop].payments.len() - 1].clone();
+                refund(
+                    world,
+                    shop,
+                    &id,
+                    None,
+                    "duplicate_charge",
+                    &format!("V{label}{i}"),
+                )
+                .await?;
             }
         }
         // Refunds of earlier sales: partial and full, some needing review or a return.
@@ -98,7 +116,8 @@ async fn refund(
     reason: &str,
     number: &str,
 ) -> Result<(), String> {
-    let mut body = json!({ "payment_id": payment_id, "reason": reason, "merchant_refund_no": number });
+    let mut body =
+        json!({ "payment_id": payment_id, "reason": reason, "merchant_refund_no": number });
     if let Some(amount) = amount {
         body["amount"] = Value::from(amount);
     }
@@ -127,9 +146,27 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
         world.tick(1);
         let roll = world.rng.next() % 10;
         let result = if roll < 5 {
-            world.engine.approve_refund(&super::admin(), &id, ReviewNote { note: Some("checked the receipt".into()) }).await
+            world
+                .engine
+                .approve_refund(
+                    &super::admin(),
+                    &id,
+                    ReviewNote {
+                        note: Some("checked the receipt".into()),
+                    },
+                )
+                .await
         } else if roll < 8 {
-            world.engine.reject_refund(&super::admin(), &id, ReviewNote { note: Some("the goods were used".into()) }).await
+            world
+                .engine
+                .reject_refund(
+                    &super::admin(),
+                    &id,
+                    ReviewNote {
+                        note: Some("the goods were used".into()),
+                    },
+                )
+                .await
         } else {
             continue;
         };
@@ -142,8 +179,14 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
         };
         world.tick(1);
         let who = world.shops[shop].who.clone();
-        let input = RecordReturn { tracking_no: format!("SF{label}{n:04}") };
-        world.engine.record_return(&who, &id, input).await.map_err(|e| format!("return {id}: {e}"))?;
+        let input = RecordReturn {
+            tracking_no: format!("SF{label}{n:04}"),
+        };
+        world
+            .engine
+            .record_return(&who, &id, input)
+            .await
+            .map_err(|e| format!("return {id}: {e}"))?;
     }
     Ok(())
 }
@@ -160,7 +203,11 @@ async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
             _ => continue,
         };
         let input = serde_json::from_value(body).map_err(|e| e.to_string())?;
-        world.engine.reroute_refund(&super::admin(), &id, input).await.map_err(|e| format!("reroute {id}: {e}"))?;
+        world
+            .engine
+            .reroute_refund(&super::admin(), &id, input)
+            .await
+            .map_err(|e| format!("reroute {id}: {e}"))?;
     }
     Ok(())
 }
@@ -169,8 +216,18 @@ async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
 async fn ids(world: &World, status: &str) -> Result<Vec<String>, String> {
     const SQL: &str = "SELECT id FROM refunds WHERE status = $1 ORDER BY created_at_us, id";
     let rows = match &world.engine.db {
-        yuanlu_engine::Db::Sqlite(pool) => sqlx::query_scalar::<_, String>(SQL).bind(status).fetch_all(pool).await,
-        yuanlu_engine::Db::Postgres(pool) => sqlx::query_scalar::<_, String>(SQL).bind(status).fetch_all(pool).await,
+        yuanlu_engine::Db::Sqlite(pool) => {
+            sqlx::query_scalar::<_, String>(SQL)
+                .bind(status)
+                .fetch_all(pool)
+                .await
+        }
+        yuanlu_engine::Db::Postgres(pool) => {
+            sqlx::query_scalar::<_, String>(SQL)
+                .bind(status)
+                .fetch_all(pool)
+                .await
+        }
     };
     rows.map_err(|e| e.to_string())
 }

@@ -12,6 +12,7 @@ use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::{Clock, SimulatedClock};
 use yuanlu_engine::dispatch::DispatchConfig;
 use yuanlu_engine::{Db, Engine};
+use yuanlu_reconcile::StatementChannel;
 use yuanlu_web::AppState;
 
 use crate::cli::{ChannelArgs, DatabaseArgs};
@@ -66,8 +67,13 @@ pub struct World {
     /// Refunds the engine refused (e.g. too little balance), by reason code.
     pub refused: BTreeMap<String, u64>,
     pub settlements: u64,
-    pub reconciliations: u64,
+    /// The reconciliations imported (ids), kept in `demo.json`.
+    pub reconciliations: Vec<String>,
+    pub exceptions: u64,
     server: tokio::task::JoinHandle<()>,
+    /// `http://127.0.0.1:PORT` of the simulators, and the key reading their statements.
+    base: String,
+    books_token: String,
 }
 
 impl World {
@@ -84,15 +90,16 @@ impl World {
             .map_err(|e| format!("cannot listen on a loopback port: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let books_token = yuanlu_engine::ids::new_secret_key("demo");
         let in_process = crate::channels::InProcess {
             clock: dyn_clock.clone(),
-            books_reader: Arc::new(NoReader),
+            books_reader: Arc::new(TokenReader(books_token.clone())),
         };
         // Only the `abnormal` fault: a few closed accounts to reroute, decided by the seed.
         let channels = ChannelArgs {
             simulator_url: None,
             simulator_secret_file: None,
-            sim_faults: Some(format!("abnormal=0.04,seed={seed}")),
+            sim_faults: Some(format!("abnormal=0.15,seed={seed}")),
             channel_timeout_ms: 10_000,
             dispatch_retry_ms: 1_000,
             dispatch_workers: 0,
@@ -136,8 +143,11 @@ impl World {
             },
             refused: BTreeMap::new(),
             settlements: 0,
-            reconciliations: 0,
+            reconciliations: Vec::new(),
+            exceptions: 0,
             server,
+            base: format!("http://{address}"),
+            books_token,
         })
     }
 
@@ -165,7 +175,11 @@ impl World {
                 Kind::Electronics,
                 json!({ "review": { "large_amount_fen": 300_000 } }),
             ),
-            ("Corner Kiosk", Kind::Kiosk, json!({ "funding": "require_balance" })),
+            (
+                "Corner Kiosk",
+                Kind::Kiosk,
+                json!({ "funding": "require_balance" }),
+            ),
         ];
         for (name, kind, settings) in shops {
             let input = serde_json::from_value(json!({ "name": name, "settings": settings }))
@@ -205,8 +219,46 @@ impl World {
         Err("dispatch did not drain".to_string())
     }
 
-    /// Imports yesterday's statement of each simulator (todo: exceptions).
-    pub async fn reconcile(&mut self, _today: NaiveDate) -> Result<(), String> {
+    /// Imports each simulator's statement of the last business day before `today`, a few
+    /// lines falsified (missing, amount off) so the reconciliation has exceptions to show.
+    pub async fn reconcile(&mut self, today: NaiveDate) -> Result<(), String> {
+        let mut date = today.pred_opt().ok_or("date overflow")?;
+        for _ in 0..14 {
+            if self.engine.calendar.is_business_day(date) {
+                break;
+            }
+            date = date.pred_opt().ok_or("date overflow")?;
+        }
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let files = [
+            ("wechat", StatementChannel::Wechat, "missing=1"),
+            ("alipay", StatementChannel::Alipay, "amount_off=1"),
+            ("card", StatementChannel::Card, "duplicate=1"),
+        ];
+        for (path, channel, inject) in files {
+            let url = format!(
+                "{}/sim/{path}/sim/statement?date={date}&inject={inject}",
+                self.base
+            );
+            let response = client
+                .get(&url)
+                .bearer_auth(&self.books_token)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| format!("fetch the {path} statement: {e}"))?;
+            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+            let view = self
+                .engine
+                .import_statement(&Principal::Admin, channel, &bytes, &mut |_| {})
+                .await
+                .map_err(|e| format!("reconcile the {path} statement of {date}: {e}"))?;
+            self.exceptions += view.exceptions as u64;
+            self.reconciliations.push(view.id);
+        }
         Ok(())
     }
 
@@ -229,16 +281,29 @@ impl World {
         }
         println!("settlement runs: {}", self.settlements);
         println!("settlement statements: {statements}");
+        println!(
+            "reconciliations: {} ({} exceptions)",
+            self.reconciliations.len(),
+            self.exceptions
+        );
         let audit = self
             .engine
             .verify_audit_against(&[])
             .await
             .map_err(|e| e.to_string())?;
-        let ledger = self.engine.check_ledger().await.map_err(|e| e.to_string())?;
+        let ledger = self
+            .engine
+            .check_ledger()
+            .await
+            .map_err(|e| e.to_string())?;
         println!("audit verify: {}", if audit.ok { "ok" } else { "BROKEN" });
         println!(
             "ledger check: {}",
-            if ledger.balanced { "balanced" } else { "UNBALANCED" }
+            if ledger.balanced {
+                "balanced"
+            } else {
+                "UNBALANCED"
+            }
         );
         Ok(audit.ok && ledger.balanced)
     }
@@ -247,18 +312,26 @@ impl World {
 async fn status_counts(db: &Db) -> Result<Vec<(String, i64)>, String> {
     const SQL: &str = "SELECT status, COUNT(*) FROM refunds GROUP BY status ORDER BY status";
     let rows = match db {
-        Db::Sqlite(pool) => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await,
-        Db::Postgres(pool) => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await,
+        Db::Sqlite(pool) => {
+            sqlx::query_as::<_, (String, i64)>(SQL)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as::<_, (String, i64)>(SQL)
+                .fetch_all(pool)
+                .await
+        }
     };
     rows.map_err(|e| e.to_string())
 }
 
-/// Nobody reads the demo simulators' books over HTTP.
-struct NoReader;
+/// Only the demo itself reads the simulators' statements (with a key it made).
+struct TokenReader(String);
 
 #[async_trait::async_trait]
-impl yuanlu_channels::simulator::BooksReader for NoReader {
-    async fn may_read(&self, _bearer: &str) -> bool {
-        false
+impl yuanlu_channels::simulator::BooksReader for TokenReader {
+    async fn may_read(&self, bearer: &str) -> bool {
+        bearer == self.0
     }
 }
