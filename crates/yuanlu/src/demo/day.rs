@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use yuanlu_engine::EngineError;
+use yuanlu_engine::clock::Clock;
+use yuanlu_engine::public::GiveFeedback;
 use yuanlu_engine::refunds::{CreateOutcome, RecordReturn, ReviewNote};
 
 use super::world::{Kind, World};
@@ -24,9 +26,9 @@ fn sales(kind: Kind) -> (&'static [&'static str], i64, i64, i64) {
             &["wechat", "alipay", "wechat", "unionpay_qr"],
             1_200,
             4_800,
-            24,
+            40,
         ),
-        Kind::Supermarket => (&["debit_card", "credit_card", "alipay"], 2_000, 60_000, 14),
+        Kind::Supermarket => (&["debit_card", "credit_card", "alipay"], 2_000, 60_000, 24),
         Kind::Electronics => (&["credit_card", "debit_card"], 40_000, 900_000, 5),
         Kind::Kiosk => (&["wechat", "unionpay_qr"], 300, 2_000, 2),
     }
@@ -34,6 +36,7 @@ fn sales(kind: Kind) -> (&'static [&'static str], i64, i64, i64) {
 
 pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
     let label = super::label(date);
+    world.day_started_us = world.clock.now().timestamp_micros();
     for shop in 0..world.shops.len() {
         let kind = world.shops[shop].kind;
         let (channels, lo, hi, per_day) = sales(kind);
@@ -105,7 +108,70 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
     review_and_return(world, &label).await?;
     world.drain_dispatch().await?;
     reroute_abnormal(world).await?;
-    world.drain_dispatch().await
+    world.drain_dispatch().await?;
+    world.tick(60);
+    feedback(world).await
+}
+
+/// About a third of the consumers whose refund arrived today rate it (most are pleased).
+async fn feedback(world: &mut World) -> Result<(), String> {
+    const COMMENTS: [&str; 5] = [
+        "took too long, and nobody told me where it was",
+        "arrived, but later than promised",
+        "fine",
+        "quick, thanks",
+        "back on my card the next day, very good",
+    ];
+    for (refund_id, payment_id) in succeeded_since(world, world.day_started_us).await? {
+        if !world.rng.chance(35) {
+            continue;
+        }
+        let rating: i64 = match world.rng.next() % 10 {
+            0 => 1,
+            1 => 2,
+            2 | 3 => 3,
+            4..=6 => 4,
+            _ => 5,
+        };
+        let comment = world
+            .rng
+            .chance(50)
+            .then(|| COMMENTS[(rating - 1) as usize].to_string());
+        let input = GiveFeedback {
+            rating,
+            comment,
+            reference: payment_id,
+        };
+        world
+            .engine
+            .public_feedback(&refund_id, input)
+            .await
+            .map_err(|e| format!("feedback on {refund_id}: {e:?}"))?;
+        world.ratings += 1;
+    }
+    Ok(())
+}
+
+/// Refunds that succeeded since `since_us`, without a rating: (refund id, payment id).
+async fn succeeded_since(world: &World, since_us: i64) -> Result<Vec<(String, String)>, String> {
+    const SQL: &str = "SELECT r.id, r.payment_id FROM refunds r WHERE r.status = 'succeeded' \
+        AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.refund_id = r.id) \
+        AND r.updated_at_us >= $1 ORDER BY r.created_at_us, r.id";
+    let rows = match &world.engine.db {
+        yuanlu_engine::Db::Sqlite(pool) => {
+            sqlx::query_as::<_, (String, String)>(SQL)
+                .bind(since_us)
+                .fetch_all(pool)
+                .await
+        }
+        yuanlu_engine::Db::Postgres(pool) => {
+            sqlx::query_as::<_, (String, String)>(SQL)
+                .bind(since_us)
+                .fetch_all(pool)
+                .await
+        }
+    };
+    rows.map_err(|e| e.to_string())
 }
 
 async fn refund(

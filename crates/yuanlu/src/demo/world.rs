@@ -67,6 +67,10 @@ pub struct World {
     /// Refunds the engine refused (e.g. too little balance), by reason code.
     pub refused: BTreeMap<String, u64>,
     pub settlements: u64,
+    /// Consumers' ratings given.
+    pub ratings: u64,
+    /// When the current day's first sale was made (µs), to find the day's refunds.
+    pub day_started_us: i64,
     /// The reconciliations imported (ids), kept in `demo.json`.
     pub reconciliations: Vec<String>,
     pub exceptions: u64,
@@ -143,6 +147,8 @@ impl World {
             },
             refused: BTreeMap::new(),
             settlements: 0,
+            ratings: 0,
+            day_started_us: 0,
             reconciliations: Vec::new(),
             exceptions: 0,
             server,
@@ -279,6 +285,7 @@ impl World {
         for (code, n) in &self.refused {
             println!("refunds refused ({code}): {n}");
         }
+        println!("consumer ratings: {}", self.ratings);
         println!("settlement runs: {}", self.settlements);
         println!("settlement statements: {statements}");
         println!(
