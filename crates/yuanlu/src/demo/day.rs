@@ -29,7 +29,7 @@ fn sales(kind: Kind) -> (&'static [&'static str], i64, i64, i64) {
             40,
         ),
         Kind::Supermarket => (&["debit_card", "credit_card", "alipay"], 2_000, 60_000, 24),
-        Kind::Electronics => (&["credit_card", "debit_card"], 40_000, 900_000, 5),
+        Kind::Electronics => (&["credit_card", "debit_card"], 40_000, 900_000, 8),
         Kind::Kiosk => (&["wechat", "unionpay_qr"], 300, 2_000, 2),
     }
 }
@@ -40,6 +40,25 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
     for shop in 0..world.shops.len() {
         let kind = world.shops[shop].kind;
         let (channels, lo, hi, per_day) = sales(kind);
+        if kind == Kind::Kiosk && world.rng.chance(50) {
+            // First thing in the morning, before any sale: the balance may not fund it.
+            let largest = world.shops[shop]
+                .payments
+                .iter()
+                .max_by_key(|p| p.1)
+                .cloned();
+            if let Some((id, _, _)) = largest {
+                refund(
+                    world,
+                    shop,
+                    &id,
+                    None,
+                    "customer_cancel",
+                    &format!("K{label}"),
+                )
+                .await?;
+            }
+        }
         let n = world.rng.range(per_day * 3 / 4, per_day * 5 / 4);
         for i in 0..n {
             let minutes = world.rng.range(1, 4);
@@ -205,10 +224,10 @@ async fn refund(
     }
 }
 
-/// Reviews most pending refunds (approve or reject) and receives most returned goods;
-/// the rest stay waiting, as on a real afternoon.
+/// Reviews most refunds left pending since an earlier day (approve or reject) and receives
+/// most returned goods; the rest, and today's, stay waiting, as on a real afternoon.
 async fn review_and_return(world: &mut World, label: &str) -> Result<(), String> {
-    for id in ids(world, "pending_review").await? {
+    for id in ids(world, "pending_review", world.day_started_us).await? {
         world.tick(1);
         let roll = world.rng.next() % 10;
         let result = if roll < 5 {
@@ -239,7 +258,11 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
         result.map_err(|e| format!("review {id}: {e}"))?;
     }
     let shop = world.shops.iter().position(|s| s.kind == Kind::Electronics);
-    for (n, id) in ids(world, "awaiting_return").await?.into_iter().enumerate() {
+    for (n, id) in ids(world, "awaiting_return", world.day_started_us)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
         let (Some(shop), true) = (shop, world.rng.chance(60)) else {
             continue;
         };
@@ -259,7 +282,7 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
 
 /// Two of three abnormal refunds are rerouted: to the merchant or a bank account.
 async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
-    for id in ids(world, "abnormal").await? {
+    for id in ids(world, "abnormal", i64::MAX).await? {
         let roll = world.rng.next() % 3;
         let body = match roll {
             0 => json!({ "to": "merchant" }),
@@ -279,18 +302,21 @@ async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
 }
 
 /// Refund ids in a status, oldest first (reading, not writing).
-async fn ids(world: &World, status: &str) -> Result<Vec<String>, String> {
-    const SQL: &str = "SELECT id FROM refunds WHERE status = $1 ORDER BY created_at_us, id";
+/// Only those created before `before_us`.
+async fn ids(world: &World, status: &str, before_us: i64) -> Result<Vec<String>, String> {
+    const SQL: &str = "SELECT id FROM refunds WHERE status = $1 AND created_at_us < $2 ORDER BY created_at_us, id";
     let rows = match &world.engine.db {
         yuanlu_engine::Db::Sqlite(pool) => {
             sqlx::query_scalar::<_, String>(SQL)
                 .bind(status)
+                .bind(before_us)
                 .fetch_all(pool)
                 .await
         }
         yuanlu_engine::Db::Postgres(pool) => {
             sqlx::query_scalar::<_, String>(SQL)
                 .bind(status)
+                .bind(before_us)
                 .fetch_all(pool)
                 .await
         }
