@@ -125,7 +125,7 @@ pub fn saved_now(dir: &std::path::Path) -> Result<Option<DateTime<Utc>>, String>
     Ok(Some(now.with_timezone(&Utc)))
 }
 
-/// For the merchants' principal: the date a day of the demo is.
+/// A date as it appears in the demo's refund and order numbers (`20261204`).
 pub fn label(date: NaiveDate) -> String {
     date.format("%Y%m%d").to_string()
 }
