@@ -51,6 +51,9 @@ pub enum Command {
     /// Copy the embedded SQLite database into a new file while servers run (a consistent
     /// snapshot); PostgreSQL is backed up with pg_dump (docs/operations.md).
     Backup(BackupArgs),
+    /// Fill an empty database with a believable month (merchants, payments, refunds of every
+    /// kind, settlements), made through the engine under a simulated clock.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +63,18 @@ pub struct BackupArgs {
     pub to: PathBuf,
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Days of history, ending today.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// Seed of the generator: the same seed gives the same demo.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Which payment distributions `yuanlu bench` measures.
@@ -260,6 +275,10 @@ pub struct ServeArgs {
     #[arg(long, env = "YUANLU_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
         value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub request_timeout_ms: u64,
+    /// On an empty database, first fill it with `yuanlu demo` (30 days); then serve on a
+    /// simulated clock set to the demo's "now" (kept in `<data-dir>/demo.json`).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

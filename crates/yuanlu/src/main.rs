@@ -14,6 +14,7 @@ mod books;
 mod calendar;
 mod channels;
 mod cli;
+mod demo;
 mod reconcile_cli;
 mod secrets;
 mod serve;
@@ -51,6 +52,7 @@ async fn main() -> ExitCode {
         } => books::ledger_check(db).await,
         Command::Reconcile(args) => reconcile_cli::run(args).await,
         Command::Backup(args) => backup::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -103,7 +103,11 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     let (admin_key, source) = admin_key::load_or_create(&args.database.data_dir)?;
     let (account_key, account_key_source) =
         account_key::load_or_create(&db, &args.database.data_dir)?;
-    let clock: Arc<dyn Clock> = match args.clock.unwrap_or(ClockChoice::Real) {
+    let mut clock_choice = args.clock.unwrap_or(ClockChoice::Real);
+    if args.demo {
+        clock_choice = ClockChoice::Simulated(Some(demo_now(&db, &args).await?));
+    }
+    let clock: Arc<dyn Clock> = match clock_choice {
         ClockChoice::Real => Arc::new(SystemClock),
         ClockChoice::Simulated(start) => Arc::new(SimulatedClock::starting_at(
             start.unwrap_or_else(|| SystemClock.now()),
@@ -214,6 +218,29 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     }
     db.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--demo`: fills an empty database with the demo first; the demo's "now" (kept in the
+/// data directory) is where the simulated clock resumes.
+async fn demo_now(db: &Db, args: &ServeArgs) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if crate::demo::is_empty(db).await? {
+        println!("empty database: running the demo first (30 days)");
+        let demo = crate::cli::DemoArgs {
+            database: args.database.clone(),
+            days: 30,
+            seed: 1,
+        };
+        if crate::demo::generate(db.clone(), &demo).await? != ExitCode::SUCCESS {
+            return Err("the demo's audit or ledger check failed".to_string());
+        }
+    }
+    crate::demo::saved_now(&args.database.data_dir)?.ok_or_else(|| {
+        format!(
+            "--demo: the database in {} holds data but no demo ({} is missing); serve it without --demo",
+            args.database.data_dir.display(),
+            crate::demo::DEMO_FILE
+        )
+    })
 }
 
 /// `--metrics-listen`: `GET /metrics` without a key on its own address, until shutdown.
