@@ -1,0 +1,3 @@
+# Words every room shares.
+language-name = English
+money-yuan = ¥{ $amount }
