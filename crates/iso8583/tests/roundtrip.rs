@@ -1,5 +1,7 @@
 //! Any message the codec accepts encodes and decodes back to itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use yuanlu_iso8583::spec::{Kind, Length, field_spec};
 use yuanlu_iso8583::{Frame, Message};
