@@ -20,12 +20,14 @@ pub mod queries;
 pub mod queries_ledger;
 pub mod queries_metrics;
 pub mod queries_notify;
+pub mod queries_pos;
 pub mod queries_recon;
 pub mod rows;
 pub mod rows_notify;
 
 pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
+pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries::{PaymentFilter, RefundFilter};
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
 pub use queries_recon::{

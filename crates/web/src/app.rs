@@ -85,6 +85,10 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::refunds::record_return))
         .routes(routes!(api::refunds::reroute_refund))
         .routes(routes!(api::channels::channel_callback))
+        .routes(routes!(
+            api::terminals::register_terminal,
+            api::terminals::list_terminals
+        ))
         .routes(routes!(api::settlements::run_settlement))
         .routes(routes!(api::settlements::list_settlements))
         .routes(routes!(api::settlements::check_ledger))

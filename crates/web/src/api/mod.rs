@@ -12,6 +12,7 @@ pub mod reconciliations;
 pub mod refunds;
 pub mod reports;
 pub mod settlements;
+pub mod terminals;
 
 use serde::Deserialize;
 
