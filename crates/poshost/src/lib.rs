@@ -7,6 +7,7 @@
 //! - [`txn`], [`settle`]: the transactions, each through the engine's use cases.
 //! - [`codes`]: field 39 and the mapping of engine refusals onto it.
 
+pub mod client;
 pub mod codes;
 pub mod connection;
 pub mod handler;
