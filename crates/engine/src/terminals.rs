@@ -72,7 +72,9 @@ pub struct PosTerminal {
 
 impl std::fmt::Debug for PosTerminal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PosTerminal").field("id", &self.row.id).finish_non_exhaustive()
+        f.debug_struct("PosTerminal")
+            .field("id", &self.row.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,14 +157,17 @@ impl Engine {
                 row.terminal_id, row.merchant_no
             )));
         }
-        audit::append(&mut conn, AuditEvent {
-            chain: &row.merchant_id,
-            at_us: now_us,
-            actor: &who.actor(),
-            action: "terminal.registered",
-            subject_id: &row.id,
-            data: json!({ "terminal_id": row.terminal_id, "merchant_no": row.merchant_no }),
-        })
+        audit::append(
+            &mut conn,
+            AuditEvent {
+                chain: &row.merchant_id,
+                at_us: now_us,
+                actor: &who.actor(),
+                action: "terminal.registered",
+                subject_id: &row.id,
+                data: json!({ "terminal_id": row.terminal_id, "merchant_no": row.merchant_no }),
+            },
+        )
         .await?;
         tx.commit().await?;
         Ok(CreatedTerminal {
@@ -187,7 +192,11 @@ impl Engine {
         merchant_no: &str,
     ) -> EngineResult<Option<PosTerminal>> {
         let mut pooled = self.db.acquire().await?;
-        let Some(row) = pooled.conn().find_terminal(terminal_id, merchant_no).await? else {
+        let Some(row) = pooled
+            .conn()
+            .find_terminal(terminal_id, merchant_no)
+            .await?
+        else {
             return Ok(None);
         };
         let key = self
@@ -200,7 +209,11 @@ impl Engine {
                 .and_then(|hex_text| key_from_hex(&hex_text))
         };
         let tmk = open("tmk", &row.tmk_sealed)?;
-        let mak = row.mak_sealed.as_deref().map(|s| open("mak", s)).transpose()?;
+        let mak = row
+            .mak_sealed
+            .as_deref()
+            .map(|s| open("mak", s))
+            .transpose()?;
         Ok(Some(PosTerminal { row, tmk, mak }))
     }
 
@@ -223,7 +236,12 @@ impl Engine {
             .map_err(EngineError::corrupt)?;
         let mut tx = self.db.begin().await?;
         tx.conn()
-            .sign_on_terminal(&terminal.row.id, &sealed, batch_no, to_micros(self.clock.now()))
+            .sign_on_terminal(
+                &terminal.row.id,
+                &sealed,
+                batch_no,
+                to_micros(self.clock.now()),
+            )
             .await?;
         tx.commit().await?;
         Ok(())

@@ -105,7 +105,13 @@ impl TerminalClient {
         format!("{:06}", self.trace)
     }
 
-    fn base(&self, mti: &str, trace: &str, field60_type: &str, tail: &str) -> Result<Message, ClientError> {
+    fn base(
+        &self,
+        mti: &str,
+        trace: &str,
+        field60_type: &str,
+        tail: &str,
+    ) -> Result<Message, ClientError> {
         let mut m = Message::new(mti)?;
         m.set(11, trace)?;
         m.set(41, self.terminal_id.as_str())?;
@@ -136,7 +142,12 @@ impl TerminalClient {
         Ok(m)
     }
 
-    pub fn void(&mut self, pan: &str, amount_fen: i64, original: &Original) -> Result<Message, ClientError> {
+    pub fn void(
+        &mut self,
+        pan: &str,
+        amount_fen: i64,
+        original: &Original,
+    ) -> Result<Message, ClientError> {
         let trace = self.next_trace();
         let mut m = self.base("0200", &trace, "23", "000")?;
         Self::card(&mut m, pan, amount_fen, "200000")?;
@@ -148,7 +159,12 @@ impl TerminalClient {
         Ok(m)
     }
 
-    pub fn refund(&mut self, pan: &str, amount_fen: i64, original: &Original) -> Result<Message, ClientError> {
+    pub fn refund(
+        &mut self,
+        pan: &str,
+        amount_fen: i64,
+        original: &Original,
+    ) -> Result<Message, ClientError> {
         let trace = self.next_trace();
         let mut m = self.base("0220", &trace, "25", "000")?;
         Self::card(&mut m, pan, amount_fen, "200000")?;
@@ -171,10 +187,20 @@ impl TerminalClient {
     }
 
     /// Settlement with field 48 totals (debit amount and count, credit amount and count).
-    pub fn settlement(&mut self, debit: (i64, i64), credit: (i64, i64)) -> Result<Message, ClientError> {
+    pub fn settlement(
+        &mut self,
+        debit: (i64, i64),
+        credit: (i64, i64),
+    ) -> Result<Message, ClientError> {
         let trace = self.next_trace();
         let mut m = self.base("0500", &trace, "00", "201")?;
-        m.set(48, format!("{:012}{:03}{:012}{:03}0", debit.0, debit.1, credit.0, credit.1))?;
+        m.set(
+            48,
+            format!(
+                "{:012}{:03}{:012}{:03}0",
+                debit.0, debit.1, credit.0, credit.1
+            ),
+        )?;
         m.set(49, "156")?;
         Ok(m)
     }

@@ -42,7 +42,10 @@ impl Kind {
 
     fn of(message: &Message) -> Option<Kind> {
         let code = message.get_str(3).unwrap_or_default();
-        let type_code = message.get_str(60).and_then(|v| v.get(..2)).unwrap_or_default();
+        let type_code = message
+            .get_str(60)
+            .and_then(|v| v.get(..2))
+            .unwrap_or_default();
         match (message.mti(), code, type_code) {
             ("0200", "000000", "22") => Some(Kind::Sale),
             ("0200", "200000", "23") => Some(Kind::Void),
@@ -98,7 +101,11 @@ impl Host {
             return reply::format_error(body);
         };
         let answer = self.answer(&frame).await;
-        frame.answer(answer.message).encode().ok().or_else(|| reply::format_error(body))
+        frame
+            .answer(answer.message)
+            .encode()
+            .ok()
+            .or_else(|| reply::format_error(body))
     }
 
     async fn answer(&self, frame: &Frame) -> Frame {
@@ -137,7 +144,10 @@ impl Host {
     async fn sign_on(&self, terminal: &PosTerminal, request: &Message) -> Message {
         let now = self.engine.clock.now();
         let field60 = request.get_str(60).unwrap_or_default();
-        let Some(batch) = field60.get(2..8).filter(|b| b.bytes().all(|c| c.is_ascii_digit())) else {
+        let Some(batch) = field60
+            .get(2..8)
+            .filter(|b| b.bytes().all(|c| c.is_ascii_digit()))
+        else {
             return reply::answer(request, codes::FORMAT_ERROR, now);
         };
         let pik: [u8; 16] = rand::random();
@@ -185,9 +195,14 @@ impl Host {
             payment_id: None,
             refund_id: None,
             original_rrn: request.get_str(37).map(str::to_string),
-            original_trace_no: request.get_str(61).and_then(|v| v.get(6..12)).map(str::to_string),
+            original_trace_no: request
+                .get_str(61)
+                .and_then(|v| v.get(6..12))
+                .map(str::to_string),
             reversed: false,
-            business_date: yuanlu_domain::time::shanghai_date(now).format("%Y-%m-%d").to_string(),
+            business_date: yuanlu_domain::time::shanghai_date(now)
+                .format("%Y-%m-%d")
+                .to_string(),
             created_at_us: yuanlu_domain::time::to_micros(now),
         };
         match self.claim(&row).await {

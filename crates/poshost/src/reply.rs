@@ -36,7 +36,12 @@ pub fn answer(request: &Message, code: &str, now: chrono::DateTime<chrono::Utc>)
 pub fn format_error(body: &[u8]) -> Option<Vec<u8>> {
     let tpdu: [u8; 5] = body.get(..5)?.try_into().ok()?;
     let header: [u8; 6] = body.get(5..11)?.try_into().ok()?;
-    let mti = yuanlu_iso8583::bcd::unpack(body.get(11..13)?, 4, yuanlu_iso8583::bcd::Align::Right, false)?;
+    let mti = yuanlu_iso8583::bcd::unpack(
+        body.get(11..13)?,
+        4,
+        yuanlu_iso8583::bcd::Align::Right,
+        false,
+    )?;
     let mti = String::from_utf8(mti).ok()?;
     let mut m = Message::new(&response_mti(&mti)).ok()?;
     m.set(39, crate::codes::FORMAT_ERROR).ok()?;

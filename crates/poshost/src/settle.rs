@@ -24,7 +24,10 @@ pub async fn settlement(engine: &Engine, req: &Request<'_>) -> Outcome {
     };
     let ours = async {
         let mut pooled = engine.db.acquire().await?;
-        let totals = pooled.conn().batch_totals(&req.terminal.row.id, &req.batch_no).await?;
+        let totals = pooled
+            .conn()
+            .batch_totals(&req.terminal.row.id, &req.batch_no)
+            .await?;
         Ok::<_, yuanlu_engine::EngineError>(totals)
     }
     .await;

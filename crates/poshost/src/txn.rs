@@ -60,7 +60,10 @@ async fn original_sale(engine: &Engine, req: &Request<'_>) -> Result<PosJournalR
     };
     let found = async {
         let mut pooled = engine.db.acquire().await?;
-        let row = pooled.conn().find_sale_by_rrn(&req.terminal.row.merchant_id, rrn).await?;
+        let row = pooled
+            .conn()
+            .find_sale_by_rrn(&req.terminal.row.merchant_id, rrn)
+            .await?;
         Ok::<_, yuanlu_engine::EngineError>(row)
     }
     .await;
@@ -71,14 +74,22 @@ async fn original_sale(engine: &Engine, req: &Request<'_>) -> Result<PosJournalR
     }
 }
 
-async fn create_refund(engine: &Engine, req: &Request<'_>, sale: &PosJournalRow, label: &str) -> Outcome {
+async fn create_refund(
+    engine: &Engine,
+    req: &Request<'_>,
+    sale: &PosJournalRow,
+    label: &str,
+) -> Outcome {
     let input = CreateRefund {
         payment_id: sale.payment_id.clone().unwrap_or_default(),
         amount: Some(json!(req.amount_fen)),
         reason: RefundReason::CustomerCancel,
         merchant_refund_no: format!(
             "pos-{label}-{}-{}-{}",
-            req.terminal.row.terminal_id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            req.terminal
+                .row
+                .terminal_id
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             req.batch_no,
             req.trace_no
         ),
@@ -117,7 +128,10 @@ pub async fn void(engine: &Engine, req: &Request<'_>) -> Outcome {
     if req.amount_fen != sale.amount_fen {
         return Outcome::code(codes::AMOUNT_MISMATCH);
     }
-    if req.card_masked.is_some() && sale.card_masked.is_some() && req.card_masked != sale.card_masked {
+    if req.card_masked.is_some()
+        && sale.card_masked.is_some()
+        && req.card_masked != sale.card_masked
+    {
         return Outcome::code(codes::CARD_DIFFERS);
     }
     create_refund(engine, req, &sale, "void").await
@@ -134,7 +148,10 @@ pub async fn refund(engine: &Engine, req: &Request<'_>) -> Outcome {
         Err(outcome) => return outcome,
     };
     let given_date = req.message.get_str(61).and_then(|v| v.get(12..16));
-    let sale_date = sale.business_date.get(5..7).zip(sale.business_date.get(8..10));
+    let sale_date = sale
+        .business_date
+        .get(5..7)
+        .zip(sale.business_date.get(8..10));
     match (given_date, sale_date) {
         (Some(given), Some((mm, dd))) if given == format!("{mm}{dd}") => {}
         (None, _) => return Outcome::code(codes::FORMAT_ERROR),
@@ -157,7 +174,9 @@ pub async fn reversal(engine: &Engine, req: &Request<'_>) -> Outcome {
     }
     .await;
     let original = match original {
-        Ok(Some(row)) if row.response_code.as_deref() == Some(codes::APPROVED) && !row.reversed => row,
+        Ok(Some(row)) if row.response_code.as_deref() == Some(codes::APPROVED) && !row.reversed => {
+            row
+        }
         Ok(_) => return Outcome::code(codes::APPROVED),
         Err(_) => return Outcome::code(codes::SYSTEM_ERROR),
     };
@@ -176,7 +195,13 @@ pub async fn reversal(engine: &Engine, req: &Request<'_>) -> Outcome {
         }
         "void" => match &original.refund_id {
             Some(refund_id) => match engine
-                .cancel_refund(&req.principal, refund_id, ReviewNote { note: Some("POS reversal".to_string()) })
+                .cancel_refund(
+                    &req.principal,
+                    refund_id,
+                    ReviewNote {
+                        note: Some("POS reversal".to_string()),
+                    },
+                )
                 .await
             {
                 Ok(refund) => Outcome {
@@ -197,7 +222,12 @@ pub async fn reversal(engine: &Engine, req: &Request<'_>) -> Outcome {
         let marked = async {
             let mut tx = engine.db.begin().await?;
             tx.conn()
-                .mark_journal_reversed(&original.terminal_ref, &original.batch_no, &original.trace_no, "0200")
+                .mark_journal_reversed(
+                    &original.terminal_ref,
+                    &original.batch_no,
+                    &original.trace_no,
+                    "0200",
+                )
                 .await?;
             tx.commit().await?;
             Ok::<_, yuanlu_engine::EngineError>(())

@@ -25,7 +25,10 @@ async fn terminal_day(setup: &Setup) {
     let sale1 = t.sale(PAN, 1000).unwrap();
     let a1 = t.exchange(sale1.clone()).await.unwrap();
     assert_eq!(code(&a1), "00");
-    assert!(mac::verify(&a1, t.mak.as_ref().unwrap()), "answers carry the MAC");
+    assert!(
+        mac::verify(&a1, t.mak.as_ref().unwrap()),
+        "answers carry the MAC"
+    );
     let sale2 = t.sale(PAN, 2500).unwrap();
     let a2 = t.exchange(sale2).await.unwrap();
     assert_eq!(code(&a2), "00");
@@ -43,7 +46,11 @@ async fn terminal_day(setup: &Setup) {
     let partial = t.refund(PAN, 300, &Original::of(&a1, &t.batch_no)).unwrap();
     assert_eq!(code(&t.exchange(partial).await.unwrap()), "00");
     let over = t.refund(PAN, 800, &Original::of(&a1, &t.batch_no)).unwrap();
-    assert_eq!(code(&t.exchange(over).await.unwrap()), "61", "700 left to refund");
+    assert_eq!(
+        code(&t.exchange(over).await.unwrap()),
+        "61",
+        "700 left to refund"
+    );
 
     // Sale 3's answer "timed out": the terminal reverses it, twice; and something never sent.
     let reversal = t.reversal(&sale3).unwrap();
@@ -57,15 +64,27 @@ async fn terminal_day(setup: &Setup) {
     // Debits: 1000 + 2500 − 2500 (void), sale 3 reversed; credits: the 300 refund.
     let wrong = t.settlement((3500, 2), (300, 1)).unwrap();
     let answer = t.exchange(wrong).await.unwrap();
-    assert_eq!(answer.get_str(48).unwrap().as_bytes()[30], b'2', "not balanced");
+    assert_eq!(
+        answer.get_str(48).unwrap().as_bytes()[30],
+        b'2',
+        "not balanced"
+    );
     let right = t.settlement((1000, 1), (300, 1)).unwrap();
     let answer = t.exchange(right).await.unwrap();
     assert_eq!(code(&answer), "00");
     assert_eq!(answer.get_str(48).unwrap().as_bytes()[30], b'1', "balanced");
 
     // The API shows the same payments and refunds.
-    let page = setup.engine.list_payments(&setup.merchant, 100, None).await.unwrap();
-    assert_eq!(page.data.len(), 3, "the repeat recorded nothing; the never-sent sale is not there");
+    let page = setup
+        .engine
+        .list_payments(&setup.merchant, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.data.len(),
+        3,
+        "the repeat recorded nothing; the never-sent sale is not there"
+    );
     for p in &page.data {
         assert_eq!(p.terminal_id.as_deref(), Some(common::TERMINAL_ID));
         assert_eq!(p.payer.account.as_deref(), Some("**** 7890"));
@@ -73,7 +92,11 @@ async fn terminal_day(setup: &Setup) {
     }
     let by_rrn = |answer: &Message| {
         let rrn = answer.get_str(37).unwrap().to_string();
-        page.data.iter().find(|p| p.voucher.rrn.as_deref() == Some(&rrn)).unwrap().clone()
+        page.data
+            .iter()
+            .find(|p| p.voucher.rrn.as_deref() == Some(&rrn))
+            .unwrap()
+            .clone()
     };
     let p1 = by_rrn(&a1);
     assert_eq!(p1.amount, 1000);
@@ -93,19 +116,28 @@ async fn refusals(setup: &Setup) {
     let mut sale = t.sale(PAN, 100).unwrap();
     mac::sign(&mut sale, t.mak.as_ref().unwrap()).unwrap();
     sale.set(4, "000000009999").unwrap();
-    let body = t.send_raw(&Frame::new(sale).encode().unwrap()).await.unwrap();
+    let body = t
+        .send_raw(&Frame::new(sale).encode().unwrap())
+        .await
+        .unwrap();
     assert_eq!(code(&Frame::decode_body(&body).unwrap().message), "A0");
 
     // An unregistered 41/42 pair: 97.
     let mut stranger = yuanlu_poshost::client::TerminalClient::connect(
-        &setup.address, "99999999", common::MERCHANT_NO, &setup.tmk, 1,
+        &setup.address,
+        "99999999",
+        common::MERCHANT_NO,
+        &setup.tmk,
+        1,
     )
     .await
     .unwrap();
     assert_eq!(code(&stranger.sign_on().await.unwrap()), "97");
 
     // A frame that does not decode: 30.
-    let mut garbage = vec![0x60, 0, 3, 0, 0, 0x60, 0x31, 0, 0x31, 0x10, 0x03, 0x02, 0x00];
+    let mut garbage = vec![
+        0x60, 0, 3, 0, 0, 0x60, 0x31, 0, 0x31, 0x10, 0x03, 0x02, 0x00,
+    ];
     garbage.extend([0x20, 0, 0, 0, 0, 0, 0, 0, 0xAA]);
     let mut framed = u16::try_from(garbage.len()).unwrap().to_be_bytes().to_vec();
     framed.extend(garbage);

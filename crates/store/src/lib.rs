@@ -27,9 +27,9 @@ pub mod rows_notify;
 
 pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
-pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries::{PaymentFilter, RefundFilter};
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
+pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
 };

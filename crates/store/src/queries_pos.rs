@@ -254,7 +254,11 @@ impl Conn<'_> {
 
     /// Of a batch's approved, unreversed requests: sales less their voids (debits) and
     /// refunds (credits).
-    pub async fn batch_totals(&mut self, terminal_ref: &str, batch_no: &str) -> StoreResult<BatchTotals> {
+    pub async fn batch_totals(
+        &mut self,
+        terminal_ref: &str,
+        batch_no: &str,
+    ) -> StoreResult<BatchTotals> {
         let sql = "SELECT \
             CAST(COALESCE(SUM(CASE kind WHEN 'sale' THEN amount_fen WHEN 'void' THEN -amount_fen ELSE 0 END), 0) AS BIGINT), \
             CAST(COALESCE(SUM(CASE kind WHEN 'sale' THEN 1 WHEN 'void' THEN -1 ELSE 0 END), 0) AS BIGINT), \

@@ -54,6 +54,9 @@ pub enum Command {
     /// Fill an empty database with a believable month (merchants, payments, refunds of every
     /// kind, settlements), made through the engine under a simulated clock.
     Demo(DemoArgs),
+    /// A POS terminal simulator: signs on with its TMK and runs sales, voids, refunds,
+    /// reversals and settlement against a POS host, printing receipts (docs/pos.md).
+    Pos(crate::pos::PosArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -270,6 +273,10 @@ pub struct ServeArgs {
     /// Also serve `GET /metrics` here, without a key (on the main listener it needs the admin key).
     #[arg(long, env = "YUANLU_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Also serve POS terminals (China UnionPay ISO 8583 over TCP) here; off unless given
+    /// (docs/pos.md).
+    #[arg(long, env = "YUANLU_POS_LISTEN")]
+    pub pos_listen: Option<SocketAddr>,
     /// How long a request may take before it is abandoned (its transaction rolled back)
     /// and answered 503 `request_timeout`.
     #[arg(long, env = "YUANLU_REQUEST_TIMEOUT_MS", default_value_t = 30_000,

@@ -15,6 +15,7 @@ mod calendar;
 mod channels;
 mod cli;
 mod demo;
+mod pos;
 mod reconcile_cli;
 mod secrets;
 mod serve;
@@ -53,6 +54,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(args) => reconcile_cli::run(args).await,
         Command::Backup(args) => backup::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Pos(args) => pos::run(args).await,
     };
     match result {
         Ok(code) => code,

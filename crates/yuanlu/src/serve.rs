@@ -176,6 +176,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     if let Some(metrics_address) = args.metrics_listen {
         workers.push(serve_metrics(metrics_address, &engine, &shutdown).await?);
     }
+    if let Some(pos_address) = args.pos_listen {
+        workers.push(crate::pos::serve_host(pos_address, &engine, &shutdown).await?);
+    }
     println!(
         "yuanlu listening on http://{address} ({})",
         describe(&args.database)

@@ -75,11 +75,14 @@ async fn sqlx_exec(pool: &sqlx::PgPool, sql: &str) {
 async fn setup(db: Db, cleanup: Cleanup) -> Setup {
     let clock = Arc::new(SimulatedClock::starting_at(start_instant()));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let engine = Engine::new(db, dyn_clock)
-        .with_account_key(AccountKey::from_bytes(&[7; 32]).unwrap());
+    let engine =
+        Engine::new(db, dyn_clock).with_account_key(AccountKey::from_bytes(&[7; 32]).unwrap());
     let input: CreateMerchant =
         serde_json::from_value(json!({ "name": "Test shop", "settings": {} })).unwrap();
-    let created = engine.create_merchant(&Principal::Admin, input).await.unwrap();
+    let created = engine
+        .create_merchant(&Principal::Admin, input)
+        .await
+        .unwrap();
     let merchant = Principal::Merchant {
         merchant_id: created.merchant.id.clone(),
         key_id: "key_test".into(),

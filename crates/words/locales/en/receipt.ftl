@@ -1,0 +1,25 @@
+# POS receipts printed by `yuanlu pos`, as a terminal prints them.
+receipt-title = POS SALES SLIP
+receipt-merchant-name = MERCHANT NAME
+receipt-terminal-id = TERMINAL NO.
+receipt-batch-no = BATCH NO.
+receipt-trace-no = VOUCHER NO.
+receipt-rrn = REF. NO.
+receipt-auth-code = AUTH NO.
+receipt-original-trace-no = ORIG. VOUCHER NO.
+receipt-original-rrn = ORIG. REF. NO.
+receipt-amount = AMOUNT
+receipt-type = TRANS. TYPE
+receipt-response = RESPONSE
+receipt-card = CARD NO.
+receipt-datetime = DATE/TIME
+receipt-type-sign-on = SIGN ON
+receipt-type-sale = SALE
+receipt-type-void = VOID
+receipt-type-refund = REFUND
+receipt-type-reversal = REVERSAL
+receipt-type-settlement = SETTLEMENT
+receipt-settlement-balanced = Totals agree with the host
+receipt-settlement-unbalanced = Totals differ from the host: batch upload needed
+receipt-approved = APPROVED
+receipt-declined = DECLINED ({ $code })

@@ -1,0 +1,25 @@
+# `yuanlu pos` 打印的签购单，与终端打印的一致。
+receipt-title = POS签购单
+receipt-merchant-name = 商户名称
+receipt-terminal-id = 终端号
+receipt-batch-no = 批次号
+receipt-trace-no = 凭证号
+receipt-rrn = 参考号
+receipt-auth-code = 授权码
+receipt-original-trace-no = 原凭证号
+receipt-original-rrn = 原参考号
+receipt-amount = 金额
+receipt-type = 交易类型
+receipt-response = 应答
+receipt-card = 卡号
+receipt-datetime = 日期/时间
+receipt-type-sign-on = 签到
+receipt-type-sale = 消费
+receipt-type-void = 消费撤销
+receipt-type-refund = 退货
+receipt-type-reversal = 冲正
+receipt-type-settlement = 结算
+receipt-settlement-balanced = 对账平
+receipt-settlement-unbalanced = 对账不平，需批上送
+receipt-approved = 交易成功
+receipt-declined = 交易失败（{ $code }）
