@@ -334,3 +334,14 @@ mod tests {
         assert!(parse_step("dance").is_err());
     }
 }
+
+#[cfg(test)]
+mod receipt_words {
+    use yuanlu_words::{Lang, Words};
+
+    #[test]
+    fn receipt_words_exist_in_both_languages() {
+        assert_eq!(Words::get().text(Lang::Zh, "receipt-terminal-id", &[]), "终端号");
+        assert_eq!(Words::get().text(Lang::En, "receipt-terminal-id", &[]), "TERMINAL NO.");
+    }
+}
