@@ -341,7 +341,13 @@ mod receipt_words {
 
     #[test]
     fn receipt_words_exist_in_both_languages() {
-        assert_eq!(Words::get().text(Lang::Zh, "receipt-terminal-id", &[]), "终端号");
-        assert_eq!(Words::get().text(Lang::En, "receipt-terminal-id", &[]), "TERMINAL NO.");
+        assert_eq!(
+            Words::get().text(Lang::Zh, "receipt-terminal-id", &[]),
+            "终端号"
+        );
+        assert_eq!(
+            Words::get().text(Lang::En, "receipt-terminal-id", &[]),
+            "TERMINAL NO."
+        );
     }
 }
