@@ -53,7 +53,7 @@ fn seed() -> u64 {
     std::env::var("YUANLU_POS_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_0F_8583)
+        .unwrap_or(0x005E_ED0F_8583)
         | 1
 }
 

@@ -277,7 +277,7 @@ impl Printer<'_> {
         );
         if slip.kind != "sign-on" {
             let pan = &self.args.card;
-            let masked = if pan.len() >= 10 {
+            let masked = if pan.len() >= 10 && pan.is_ascii() {
                 format!("{}******{}", &pan[..6], &pan[pan.len() - 4..])
             } else {
                 "****".to_string()
