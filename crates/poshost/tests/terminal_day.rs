@@ -74,6 +74,17 @@ async fn terminal_day(setup: &Setup) {
     assert_eq!(code(&answer), "00");
     assert_eq!(answer.get_str(48).unwrap().as_bytes()[30], b'1', "balanced");
 
+    // The terminal, as `GET /v1/terminals` lists it: signed on to batch 000001.
+    let mine = setup.engine.list_terminals(&setup.merchant).await.unwrap();
+    assert_eq!(mine.data.len(), 1);
+    assert_eq!(mine.data[0].batch_no.as_deref(), Some("000001"));
+    let all = setup
+        .engine
+        .list_terminals(&yuanlu_engine::auth::Principal::Admin)
+        .await
+        .unwrap();
+    assert_eq!(all.data.len(), 1);
+
     // The API shows the same payments and refunds.
     let page = setup
         .engine
