@@ -32,6 +32,7 @@ pub mod refund_writer;
 pub mod refunds;
 pub mod reports;
 pub mod settlement;
+pub mod staff;
 pub mod timeline;
 mod tx_memo;
 pub mod views;

@@ -21,6 +21,7 @@ pub mod queries_ledger;
 pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_recon;
+pub mod queries_staff;
 pub mod rows;
 pub mod rows_notify;
 
@@ -31,4 +32,5 @@ pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, Stateme
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
 };
+pub use queries_staff::{StaffSessionRow, StaffUserRow};
 pub use rows::*;
