@@ -54,6 +54,37 @@ pub enum Command {
     /// Fill an empty database with a believable month (merchants, payments, refunds of every
     /// kind, settlements), made through the engine under a simulated clock.
     Demo(DemoArgs),
+    /// Staff accounts of the pages (merchant cashiers and supervisors, acquirer reviewers
+    /// and admins).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add an account. The password comes from --password-file, YUANLU_USER_PASSWORD, or
+    /// a line on standard input.
+    Add(UsersAddArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UsersAddArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// 3–40 of a-z 0-9 . _ -
+    #[arg(long)]
+    pub username: String,
+    /// cashier, supervisor (with --merchant), reviewer or admin.
+    #[arg(long)]
+    pub role: String,
+    /// The merchant (mch_…) of a cashier or supervisor.
+    #[arg(long)]
+    pub merchant: Option<String>,
+    /// A file holding the password (its first line).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
