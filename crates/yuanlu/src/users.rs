@@ -25,7 +25,10 @@ fn password(args: &UsersAddArgs) -> Result<String, String> {
     if let Ok(text) = std::env::var(PASSWORD_VAR) {
         return Ok(text);
     }
-    eprintln!("password for {} (one line on standard input):", args.username);
+    eprintln!(
+        "password for {} (one line on standard input):",
+        args.username
+    );
     let mut line = String::new();
     std::io::stdin()
         .lock()
