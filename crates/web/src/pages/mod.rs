@@ -18,6 +18,8 @@ pub mod form;
 pub mod layer;
 pub mod merchant;
 pub mod signin;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
