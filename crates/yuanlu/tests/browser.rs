@@ -396,7 +396,7 @@ fn yuanlu_words_yuan(fen: i64) -> String {
     let whole = (fen.abs() / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
