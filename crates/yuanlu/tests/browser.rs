@@ -28,6 +28,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CASHIER: (&str, &str) = ("li.cashier", "cashier-pass-2026");
 const SUPERVISOR: (&str, &str) = ("wang.supervisor", "supervisor-pass-2026");
+const ADMIN: (&str, &str) = ("ops.admin", "admin-pass-2026-x");
 /// Monday 5 January 2026, 10:00 in Shanghai.
 const START: &str = "simulated=2026-01-05T10:00:00+08:00";
 /// A debit card refund accepted on Monday 5 January arrives within 3 business days.
@@ -157,13 +158,10 @@ async fn sign_in(c: &Client, server: &Server, who: (&str, &str)) {
     fill(c, "#username", who.0).await;
     fill(c, "#password", who.1).await;
     click(c, "#login-submit").await;
+    let path = c.current_url().await.unwrap().path().to_string();
     assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .starts_with("/merchant"),
-        "{} signed in",
+        path.starts_with("/merchant") || path.starts_with("/console"),
+        "{} signed in: {path}",
         who.0
     );
 }
@@ -246,6 +244,7 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
         .await;
     add_user(&server, CASHIER, "cashier", Some(&merchant));
     add_user(&server, SUPERVISOR, "supervisor", Some(&merchant));
+    add_user(&server, ADMIN, "admin", None);
 
     let (_driver, port) = start_driver();
     let c = browser(port).await;
@@ -388,6 +387,34 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     c.goto(&server.url("/merchant/reports")).await.unwrap();
     assert!(c.find(Locator::Css("#chart-per-day svg")).await.is_ok());
     shot(&c, "merchant-reports").await;
+    sign_out(&c).await;
+
+    // The acquirer's console: the admin adds a reviewer, and checks the audit chain.
+    sign_in(&c, &server, ADMIN).await;
+    shot(&c, "console-review-queue").await;
+    c.goto(&server.url("/console/merchants")).await.unwrap();
+    fill(&c, "#username", "zhao.reviewer").await;
+    c.find(Locator::Css("#role option[value=reviewer]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "#password", "reviewer-pass-2026").await;
+    click(&c, "#add-user-submit").await;
+    assert!(text_of(&c, "#staff").await.contains("zhao.reviewer"));
+    shot(&c, "console-staff").await;
+    c.goto(&server.url("/console/audit")).await.unwrap();
+    let audit = text_of(&c, "#audit").await;
+    assert!(audit.contains("审计链完整"), "{audit}");
+    shot(&c, "console-audit").await;
+    for path in ["/console/overdue", "/console/cases", "/console/exceptions"] {
+        c.goto(&server.url(path)).await.unwrap();
+        assert!(
+            c.find(Locator::Css("footer")).await.is_ok(),
+            "{path} renders"
+        );
+    }
     c.close().await.unwrap();
 }
 

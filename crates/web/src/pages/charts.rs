@@ -81,7 +81,7 @@ impl Chart {
         self.svg.replacen(
             "<svg ",
             &format!(
-                "<svg role=\"img\" aria-label=\"{}\" ",
+                "<svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" preserveAspectRatio=\"none\" ",
                 html_escape(&self.title)
             ),
             1,
