@@ -33,6 +33,7 @@ pub mod refunds;
 pub mod reports;
 pub mod settlement;
 pub mod terminals;
+pub mod staff;
 pub mod timeline;
 mod tx_memo;
 pub mod views;

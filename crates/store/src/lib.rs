@@ -22,6 +22,7 @@ pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_pos;
 pub mod queries_recon;
+pub mod queries_staff;
 pub mod rows;
 pub mod rows_notify;
 
@@ -33,4 +34,5 @@ pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
 };
+pub use queries_staff::{StaffSessionRow, StaffUserRow};
 pub use rows::*;

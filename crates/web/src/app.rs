@@ -142,7 +142,8 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
     let (api, document) = api_routes(simulated).split_for_parts();
     let document = std::sync::Arc::new(document);
     crate::metrics::install();
-    api.route("/metrics", get(crate::metrics::metrics_with_admin_key))
+    api.merge(crate::pages::routes())
+        .route("/metrics", get(crate::metrics::metrics_with_admin_key))
         .route(
             "/openapi.json",
             get(move || {

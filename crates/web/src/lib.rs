@@ -15,6 +15,7 @@ pub mod app;
 pub mod client_addr;
 pub mod extract;
 pub mod metrics;
+pub mod pages;
 pub mod problem;
 
 pub use app::{AppState, router, router_with_timeout};

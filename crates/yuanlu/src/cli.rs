@@ -57,6 +57,37 @@ pub enum Command {
     /// A POS terminal simulator: signs on with its TMK and runs sales, voids, refunds,
     /// reversals and settlement against a POS host, printing receipts (docs/pos.md).
     Pos(crate::pos::PosArgs),
+    /// Staff accounts of the pages (merchant cashiers and supervisors, acquirer reviewers
+    /// and admins).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add an account. The password comes from --password-file, YUANLU_USER_PASSWORD, or
+    /// a line on standard input.
+    Add(UsersAddArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UsersAddArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// 3–40 of a-z 0-9 . _ -
+    #[arg(long)]
+    pub username: String,
+    /// cashier, supervisor (with --merchant), reviewer or admin.
+    #[arg(long)]
+    pub role: String,
+    /// The merchant (mch_…) of a cashier or supervisor.
+    #[arg(long)]
+    pub merchant: Option<String>,
+    /// A file holding the password (its first line).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

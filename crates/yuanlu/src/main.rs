@@ -19,13 +19,14 @@ mod pos;
 mod reconcile_cli;
 mod secrets;
 mod serve;
+mod users;
 mod workers;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{AuditCommand, Cli, Command, LedgerCommand};
+use crate::cli::{AuditCommand, Cli, Command, LedgerCommand, UsersCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -48,6 +49,9 @@ async fn main() -> ExitCode {
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Settle(args) => books::settle(args).await,
+        Command::Users {
+            command: UsersCommand::Add(args),
+        } => users::add(args).await,
         Command::Ledger {
             command: LedgerCommand::Check(db),
         } => books::ledger_check(db).await,

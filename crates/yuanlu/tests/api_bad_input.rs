@@ -1486,7 +1486,8 @@ async fn lists_refuse_bad_filters_and_page_sizes_with_a_problem(backend: Backend
             Some("not_found"),
         ),
         get("/v1/nope", 404, Some("not_found")),
-        get("/", 404, Some("not_found")),
+        // `/` is the pages' entry (a redirect to /login); an unknown path is still a problem.
+        get("/nope", 404, Some("not_found")),
         get("/v2/refunds", 404, Some("not_found")),
         case(
             "unknown route without a key",

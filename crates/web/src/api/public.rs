@@ -177,7 +177,7 @@ impl RateLimiter {
     }
 }
 
-fn rate_limit(state: &AppState, client: &ClientKey) -> ApiResult<()> {
+pub(crate) fn rate_limit(state: &AppState, client: &ClientKey) -> ApiResult<()> {
     state
         .public
         .limiter
