@@ -56,23 +56,7 @@ impl Engine {
         let mut counters = payment.counters();
         let mut status = status;
         if late_success {
-            let change = Change {
-                to: RefundStatus::Processing,
-                action: action::ACCEPTED,
-                review_note: Some("the channel answered after dispatch stopped".to_string()),
-                reviewed_by: None,
-                tracking_no: None,
-            };
-            apply_transition(
-                &mut conn,
-                &mut row,
-                &mut counters,
-                status,
-                &change,
-                DISPATCH_ACTOR,
-                now_us,
-            )
-            .await?;
+            reopen_for_late_success(&mut conn, &mut row, &mut counters, now_us).await?;
             status = RefundStatus::Processing;
         }
         let channel =
@@ -206,6 +190,25 @@ impl Engine {
             accepted_at,
         ))
     }
+}
+
+/// An `abnormal` refund the channel paid after all goes back to `processing`, so that the
+/// success is applied as any other.
+async fn reopen_for_late_success(
+    conn: &mut Conn<'_>,
+    row: &mut RefundRow,
+    counters: &mut yuanlu_store::PaymentCounters,
+    now_us: i64,
+) -> EngineResult<()> {
+    let change = Change {
+        to: RefundStatus::Processing,
+        action: action::ACCEPTED,
+        review_note: Some("the channel answered after dispatch stopped".to_string()),
+        reviewed_by: None,
+        tracking_no: None,
+    };
+    let from = RefundStatus::Abnormal;
+    apply_transition(conn, row, counters, from, &change, DISPATCH_ACTOR, now_us).await
 }
 
 /// What is known while an answer is applied, under the payment's lock.
