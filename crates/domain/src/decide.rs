@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::fees::{FeeRefundPolicy, proportional_fee_refund};
+use crate::money::PositiveFen;
 use crate::payment::PaymentState;
 use crate::refund::{RefundReason, RefundStatus, RefundType, RequesterRole};
 use crate::review::{DayTotals, RequiredReviewer, ReviewInput, ReviewReason, review_reasons};
@@ -89,8 +90,10 @@ pub fn decide_refund(
     }
     let refundable = payment.refundable_fen();
     let amount = match ask.amount_fen {
-        Some(amount) if amount >= 1 => amount,
-        Some(_) => return Err(RefundRefusal::InvalidAmount),
+        // The one positivity rule, `PositiveFen`, as the edge applies it too.
+        Some(amount) => PositiveFen::new(amount)
+            .map_err(|_| RefundRefusal::InvalidAmount)?
+            .get(),
         None if refundable >= 1 => refundable,
         None => {
             return Err(RefundRefusal::AmountExceedsRefundable {

@@ -296,6 +296,49 @@ fn carried(merchant_id: &str) -> Account {
     Account::MerchantCarried(merchant_id.to_owned())
 }
 
+/// The money event a posting records (its `event` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerEvent {
+    PaymentCaptured,
+    VoidCompleted,
+    RefundQueued,
+    RefundReleased,
+    RefundSucceeded,
+    SettlementPayout,
+    CarryForward,
+    CarryApplied,
+}
+
+impl LedgerEvent {
+    pub const ALL: [LedgerEvent; 8] = [
+        LedgerEvent::PaymentCaptured,
+        LedgerEvent::VoidCompleted,
+        LedgerEvent::RefundQueued,
+        LedgerEvent::RefundReleased,
+        LedgerEvent::RefundSucceeded,
+        LedgerEvent::SettlementPayout,
+        LedgerEvent::CarryForward,
+        LedgerEvent::CarryApplied,
+    ];
+
+    pub fn parse(id: &str) -> Option<LedgerEvent> {
+        LedgerEvent::ALL.into_iter().find(|e| e.id() == id)
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            LedgerEvent::PaymentCaptured => "payment_captured",
+            LedgerEvent::VoidCompleted => "void_completed",
+            LedgerEvent::RefundQueued => "refund_queued",
+            LedgerEvent::RefundReleased => "refund_released",
+            LedgerEvent::RefundSucceeded => "refund_succeeded",
+            LedgerEvent::SettlementPayout => "settlement_payout",
+            LedgerEvent::CarryForward => "carry_forward",
+            LedgerEvent::CarryApplied => "carry_applied",
+        }
+    }
+}
+
 /// A payment was captured: the channel owes its amount; the merchant is owed it less the fee.
 ///
 /// ```text

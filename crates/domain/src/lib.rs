@@ -11,6 +11,8 @@
 //! - [`arrival`]: when a refund accepted by the channel is expected to arrive.
 //! - [`payment`]: a captured payment and what is still refundable.
 //! - [`refund`]: refund states, reasons, the state machine.
+//! - [`transition`]: what each refund transition does to money: payment counters, ledger
+//!   event, funding check; and the overdue rule.
 //! - [`review`]: which refunds wait for a reviewer, and who may approve them.
 //! - [`decide`]: the rules checked when a refund is asked for, in one pure function.
 //! - [`audit`]: the canonical content and SHA-256 chaining of audit entries.
@@ -33,3 +35,4 @@ pub mod review;
 pub mod settings;
 pub mod settlement;
 pub mod time;
+pub mod transition;

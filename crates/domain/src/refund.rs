@@ -76,6 +76,26 @@ impl RefundStatus {
         )
     }
 
+    /// The merchant has been debited for the refund (after the funding rule) and the ledger
+    /// holds it until it succeeds, fails or is canceled.
+    pub fn is_debited(self) -> bool {
+        use RefundStatus::*;
+        matches!(self, Queued | Processing | Abnormal)
+    }
+
+    /// The refund counts against the merchant's day (the ratio of refunds to sales): held
+    /// or paid.
+    pub fn counts_against_day(self) -> bool {
+        self.holds_money() || self == RefundStatus::Succeeded
+    }
+
+    /// Sent to its channel and not yet final: the only statuses that can be overdue (see
+    /// [`crate::transition::is_overdue`]).
+    pub fn may_be_overdue(self) -> bool {
+        use RefundStatus::*;
+        matches!(self, Processing | Abnormal)
+    }
+
     /// No further transition is possible.
     pub fn is_final(self) -> bool {
         use RefundStatus::*;

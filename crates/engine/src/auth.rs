@@ -92,6 +92,36 @@ impl Principal {
             .ok_or_else(|| EngineError::Forbidden("this operation is for a merchant key".into()))
     }
 
+    /// The one per-merchant authorization check: the admin, or a key of `merchant_id` (with
+    /// `supervisor_only` set, a supervisor's key, else `forbidden` with that message).
+    /// Another merchant's id is "not found", never "forbidden", so ids cannot be probed.
+    pub fn authorize_merchant(
+        &self,
+        merchant_id: &str,
+        supervisor_only: Option<&str>,
+    ) -> EngineResult<()> {
+        let Principal::Merchant {
+            merchant_id: own,
+            role,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if own != merchant_id {
+            return Err(EngineError::NotFound {
+                what: "merchant",
+                id: merchant_id.to_string(),
+            });
+        }
+        match supervisor_only {
+            Some(why) if *role != MerchantRole::Supervisor => {
+                Err(EngineError::Forbidden(why.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn require_admin(&self) -> EngineResult<()> {
         match self {
             Principal::Admin => Ok(()),

@@ -26,48 +26,7 @@ pub const POSTING: &str = "pst";
 /// At most this many unbalanced postings are named by a ledger check.
 pub const CHECK_NAMED_MAX: i64 = 20;
 
-/// The money event a posting records (its `event` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LedgerEvent {
-    PaymentCaptured,
-    VoidCompleted,
-    RefundQueued,
-    RefundReleased,
-    RefundSucceeded,
-    SettlementPayout,
-    CarryForward,
-    CarryApplied,
-}
-
-impl LedgerEvent {
-    pub const ALL: [LedgerEvent; 8] = [
-        LedgerEvent::PaymentCaptured,
-        LedgerEvent::VoidCompleted,
-        LedgerEvent::RefundQueued,
-        LedgerEvent::RefundReleased,
-        LedgerEvent::RefundSucceeded,
-        LedgerEvent::SettlementPayout,
-        LedgerEvent::CarryForward,
-        LedgerEvent::CarryApplied,
-    ];
-
-    pub fn parse(id: &str) -> Option<LedgerEvent> {
-        LedgerEvent::ALL.into_iter().find(|e| e.id() == id)
-    }
-
-    pub fn id(self) -> &'static str {
-        match self {
-            LedgerEvent::PaymentCaptured => "payment_captured",
-            LedgerEvent::VoidCompleted => "void_completed",
-            LedgerEvent::RefundQueued => "refund_queued",
-            LedgerEvent::RefundReleased => "refund_released",
-            LedgerEvent::RefundSucceeded => "refund_succeeded",
-            LedgerEvent::SettlementPayout => "settlement_payout",
-            LedgerEvent::CarryForward => "carry_forward",
-            LedgerEvent::CarryApplied => "carry_applied",
-        }
-    }
-}
+pub use yuanlu_domain::ledger::LedgerEvent;
 
 /// What a posting is about.
 pub struct PostingFacts<'a> {

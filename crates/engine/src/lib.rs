@@ -6,8 +6,15 @@
 //! - [`auth`]: API keys and the [`auth::Principal`] they stand for.
 //! - [`error`]: [`EngineError`], whose `code()` is the API's stable error code.
 //! - [`audit`]: appending to and verifying the SHA-256 chain.
-//! - [`merchants`], [`payments`], [`refunds`]: the use cases.
-//! - [`dispatch`]: workers that take refunds to their channel, exactly once.
+//! - [`merchants`], [`payments`]: the use cases of merchants, keys and payments.
+//! - [`refunds`]: `create` (with [`refund_writer`]'s group commit), `review` (approve,
+//!   reject, cancel, returned goods) and `read`.
+//! - `transition`: the one writer of a refund's status change and its money effects,
+//!   below `refunds` and `dispatch` (which both call it).
+//! - [`dispatch`]: `worker` takes refunds to their channel, exactly once; `outcome` applies
+//!   each channel answer; `reroute` is the operator's way out of `abnormal`.
+//! - [`notify`]: merchants' webhooks (`webhooks`: signed delivery) and consumers' SMS
+//!   (`sms`), both written to an outbox in the transaction that caused them.
 //! - [`views`]: what the API returns, built from stored rows.
 //! - [`timeline`]: a refund's history, where the money is, and what happens next.
 
@@ -35,6 +42,7 @@ pub mod settlement;
 pub mod terminals;
 pub mod staff;
 pub mod timeline;
+pub(crate) mod transition;
 mod tx_memo;
 pub mod views;
 pub mod webhook_net;
@@ -102,6 +110,12 @@ impl Engine {
             db: self.db.clone(),
             stats: self.group_commit.clone(),
         }
+    }
+
+    /// The database answers (a connection can be taken from the pool): the health check.
+    pub async fn database_answers(&self) -> EngineResult<()> {
+        self.db.acquire().await?;
+        Ok(())
     }
 
     /// What group commit has done since this engine started.

@@ -91,12 +91,7 @@ impl Engine {
     /// Admin or that merchant: the merchant and its settings. Another merchant's id is
     /// "not found", never "forbidden", so ids cannot be probed.
     pub async fn get_merchant(&self, who: &Principal, id: &str) -> EngineResult<Merchant> {
-        if who.merchant_scope().is_some_and(|own| own != id) {
-            return Err(EngineError::NotFound {
-                what: "merchant",
-                id: id.to_string(),
-            });
-        }
+        who.authorize_merchant(id, None)?;
         let mut pooled = self.db.acquire().await?;
         let mut conn = pooled.conn();
         let row = conn.get_merchant(id).await?;
@@ -118,26 +113,10 @@ impl Engine {
         merchant_id: &str,
         input: CreateApiKey,
     ) -> EngineResult<CreatedApiKey> {
-        match who {
-            Principal::Admin => {}
-            Principal::Merchant {
-                merchant_id: own,
-                role,
-                ..
-            } => {
-                if own != merchant_id {
-                    return Err(EngineError::NotFound {
-                        what: "merchant",
-                        id: merchant_id.to_string(),
-                    });
-                }
-                if *role != MerchantRole::Supervisor {
-                    return Err(EngineError::Forbidden(
-                        "only a merchant supervisor may issue keys".into(),
-                    ));
-                }
-            }
-        }
+        who.authorize_merchant(
+            merchant_id,
+            Some("only a merchant supervisor may issue keys"),
+        )?;
         let now_us = to_micros(self.clock.now());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();

@@ -10,7 +10,6 @@ use yuanlu_domain::refund::RefundStatus;
 use yuanlu_domain::time::to_micros;
 
 use crate::Engine;
-use crate::dispatch::UNCONFIRMED_OVERDUE_HOURS;
 use crate::error::EngineResult;
 
 /// Requests sent to a channel, by `channel`.
@@ -81,7 +80,7 @@ impl Engine {
     /// queue, the overdue and abnormal counts.
     pub async fn refresh_gauges(&self) -> EngineResult<()> {
         let now = self.clock.now();
-        let before = now - chrono::Duration::hours(UNCONFIRMED_OVERDUE_HOURS);
+        let before = yuanlu_domain::transition::unconfirmed_before(now);
         let counts = {
             let mut pooled = self.db.acquire().await?;
             pooled

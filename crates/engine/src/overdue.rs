@@ -19,9 +19,9 @@ use yuanlu_store::rows_notify::CaseRow;
 
 use crate::Engine;
 use crate::cases::{CASE_ID_PREFIX, CaseKind, CaseOpener, CaseStatus, insert_case};
-use crate::dispatch::UNCONFIRMED_OVERDUE_HOURS;
 use crate::error::{EngineError, EngineResult};
 use crate::ids::new_id;
+use yuanlu_domain::transition::{UNCONFIRMED_OVERDUE_HOURS, unconfirmed_before};
 
 /// Refunds examined per pass at most; the next pass takes the rest.
 pub const OVERDUE_BATCH_MAX: i64 = 500;
@@ -40,7 +40,7 @@ impl Engine {
     pub async fn monitor_overdue_once(&self) -> EngineResult<usize> {
         let now = self.clock.now();
         let now_us = to_micros(now);
-        let before_us = to_micros(now - chrono::Duration::hours(UNCONFIRMED_OVERDUE_HOURS));
+        let before_us = to_micros(unconfirmed_before(now));
         let ids = {
             let mut pooled = self.db.acquire().await?;
             pooled

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::fees::payment_fee;
 use yuanlu_domain::money::CURRENCY;
+use yuanlu_domain::money::PositiveFen;
 use yuanlu_domain::payment::{PaymentKind, ShippingStatus};
 use yuanlu_domain::time::to_micros;
 use yuanlu_store::{PaymentFilter, PaymentRow};
@@ -76,14 +77,21 @@ pub struct RecordPayment {
     pub captured_at: Option<DateTime<Utc>>,
 }
 
-/// A positive integer amount in fen from JSON, or `invalid_amount`.
+/// A positive integer amount in fen from JSON, at most [`PAYMENT_AMOUNT_FEN_MAX`], or
+/// `invalid_amount`.
 pub fn parse_amount(value: &serde_json::Value) -> EngineResult<i64> {
-    match value.as_i64() {
-        Some(amount) if (1..=PAYMENT_AMOUNT_FEN_MAX).contains(&amount) => Ok(amount),
-        _ => Err(EngineError::Refused(
+    parse_positive_amount(value).map(PositiveFen::get)
+}
+
+/// [`parse_amount`], typed.
+pub fn parse_positive_amount(value: &serde_json::Value) -> EngineResult<PositiveFen> {
+    value
+        .as_i64()
+        .filter(|amount| *amount <= PAYMENT_AMOUNT_FEN_MAX)
+        .and_then(|amount| PositiveFen::new(amount).ok())
+        .ok_or(EngineError::Refused(
             yuanlu_domain::decide::RefundRefusal::InvalidAmount,
-        )),
-    }
+        ))
 }
 
 /// Optional text: trimmed, empty means absent, at most `max` characters, printable.

@@ -24,7 +24,6 @@ use yuanlu_store::queries_notify::ReportRange;
 
 use crate::Engine;
 use crate::auth::Principal;
-use crate::dispatch::UNCONFIRMED_OVERDUE_HOURS;
 use crate::error::{EngineError, EngineResult};
 
 /// Most succeeded refunds whose durations are read for the percentiles of one report.
@@ -274,7 +273,7 @@ impl Engine {
                 .durations_us
                 .push(row.duration_us);
         }
-        let unconfirmed_before = now - Duration::hours(UNCONFIRMED_OVERDUE_HOURS);
+        let unconfirmed_before = yuanlu_domain::transition::unconfirmed_before(now);
         for row in conn
             .report_overdue(&range, to_micros(now), to_micros(unconfirmed_before))
             .await?

@@ -4,13 +4,22 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use yuanlu_domain::channel::Channel;
 use yuanlu_domain::money::format_cny;
 use yuanlu_domain::refund::{RefundStatus, RefundType};
 use yuanlu_domain::review::RequiredReviewer;
 use yuanlu_domain::time::from_micros;
 use yuanlu_store::AuditRow;
 
-use crate::views::Destination;
+/// Where the money goes back to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Destination {
+    pub channel: Channel,
+    pub account: Option<String>,
+    pub bank: Option<String>,
+    /// In words, e.g. "the credit card **** 1234 it was paid with".
+    pub description: String,
+}
 
 /// Audit actions about refunds, which are also the timeline's event names.
 pub mod action {
@@ -83,7 +92,7 @@ pub fn money_at(
         Succeeded if refund_type == RefundType::Void => {
             "the payment was reversed before settlement; nothing was taken from the payer".to_string()
         }
-        Succeeded if destination.description == crate::dispatch::PAID_BY_MERCHANT => {
+        Succeeded if destination.description == crate::transition::PAID_BY_MERCHANT => {
             "paid to the consumer by the merchant directly; the amount held for it went back to the merchant's balance".to_string()
         }
         Succeeded => format!("credited to {}", destination.description),
@@ -237,7 +246,7 @@ fn describe(
         // The note says how and by whom; consumers read only that the merchant paid.
         action::PAID_BY_MERCHANT if staff => format!(
             "refunded: {}",
-            text(data, "note").unwrap_or(crate::dispatch::PAID_BY_MERCHANT)
+            text(data, "note").unwrap_or(crate::transition::PAID_BY_MERCHANT)
         ),
         action::PAID_BY_MERCHANT => "refunded: paid by the merchant directly".to_string(),
         "refund.feedback" => {

@@ -128,15 +128,8 @@ pub struct Review {
     pub reviewed_by: Option<String>,
 }
 
-/// Where the money goes back to.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Destination {
-    pub channel: Channel,
-    pub account: Option<String>,
-    pub bank: Option<String>,
-    /// In words, e.g. "the credit card **** 1234 it was paid with".
-    pub description: String,
-}
+/// Where the money goes back to (defined beside the timeline, which reads it).
+pub use crate::timeline::Destination;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Refund {
@@ -336,7 +329,7 @@ pub fn refund(
         },
         review,
         destination: match row.received_account.as_deref() {
-            Some(received) if received == crate::dispatch::PAID_BY_MERCHANT => Destination {
+            Some(received) if received == crate::transition::PAID_BY_MERCHANT => Destination {
                 channel,
                 account: None,
                 bank: None,

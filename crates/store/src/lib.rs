@@ -5,7 +5,11 @@
 //!   backends accept, and run on whichever backend the enum holds; only locking differs
 //!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL).
 //! - [`rows`]: the rows as stored, decoded the same way on both backends.
-//! - [`queries`]: the store's operations, methods on [`Conn`].
+//! - [`queries`]: the store's operations, methods on [`Conn`]; one file per table group:
+//!   [`queries_ledger`], [`queries_notify`] (outboxes), [`queries_cases`] (cases, overdue),
+//!   [`queries_public`] (feedback, consumer lookup), [`queries_reports`], [`queries_recon`],
+//!   [`queries_metrics`].
+//! - [`sql`]: SQL fragments generated from the domain's rules (status lists, overdue).
 //! - [`error`]: [`StoreError`], which tells unique violations and deadlock/serialization conflicts apart.
 //!
 //! Why enums and not a trait: a transaction has to outlive several awaited calls and be
@@ -17,14 +21,18 @@ pub mod backup;
 pub mod db;
 pub mod error;
 pub mod queries;
+pub mod queries_cases;
 pub mod queries_ledger;
 pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_pos;
+pub mod queries_public;
 pub mod queries_recon;
+pub mod queries_reports;
 pub mod queries_staff;
 pub mod rows;
 pub mod rows_notify;
+pub mod sql;
 
 pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;

@@ -7,32 +7,10 @@ use crate::db::Conn;
 use crate::error::{StoreError, StoreResult};
 use crate::on_conn;
 use crate::rows::*;
-
-const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, channel, amount_fen, currency, fee_fen, kind, member, \
-    payer_account, payer_bank, batch_no, trace_no, rrn, order_no, shipping_status, phone, captured_at_us, \
-    created_at_us, amount_refunded_fen, amount_in_flight_fen, fee_returned_fen, refund_count, voided";
-
-/// The columns a refund is created with.
-const REFUND_INSERT_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
-    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
-    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
-    next_attempt_at_us";
-
-/// Every column of a refund, in [`RefundRow`]'s order.
-const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
-    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
-    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
-    dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
-    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors, reroute_account_sealed";
-
-/// Statuses whose amount is held from the payment (see `RefundStatus::holds_money`), plus
-/// succeeded: the refunds that count against a merchant's day.
-const LIVE_REFUND_STATUSES: &str =
-    "('awaiting_return','pending_review','queued','processing','abnormal','succeeded')";
-
-/// Every column of an API key, in [`ApiKeyRow`]'s order.
-const API_KEY_COLUMNS: &str = "key_hash, id, merchant_id, role, created_at_us, prefix, origin, \
-    expires_at_us, revoked_at_us, last_used_at_us, replaced_by";
+use crate::sql::{
+    API_KEY_COLUMNS, AUDIT_HEAD_INSERT, AUDIT_HEAD_UPDATE, AUDIT_INSERT, MERCHANT_BY_ID,
+    PAYMENT_COLUMNS, REFUND_COLUMNS, REFUND_INSERT_COLUMNS, SETTLED_COUNT, UPDATE_PAYMENT_COUNTERS,
+};
 
 /// A value bound to a dynamically built query.
 #[derive(Debug, Clone)]
@@ -121,7 +99,7 @@ impl Conn<'_> {
     }
 
     pub async fn get_merchant(&mut self, id: &str) -> StoreResult<Option<MerchantRow>> {
-        let sql = "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
+        let sql = MERCHANT_BY_ID;
         Ok(on_conn!(self, |c| sqlx::query_as::<_, MerchantRow>(sql)
             .bind(id)
             .fetch_optional(&mut **c)
@@ -158,13 +136,11 @@ impl Conn<'_> {
 
     /// The key with this hash, whatever its state (the caller decides whether it is live).
     pub async fn find_api_key(&mut self, key_hash: &str) -> StoreResult<Option<ApiKeyRow>> {
-        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ApiKeyRow>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(key_hash)
-        .fetch_optional(&mut **c)
-        .await)?)
+        let sql = crate::sql::API_KEY_BY_HASH.as_str();
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, ApiKeyRow>(sql)
+            .bind(key_hash)
+            .fetch_optional(&mut **c)
+            .await)?)
     }
 
     pub async fn get_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRow>> {
@@ -354,8 +330,7 @@ impl Conn<'_> {
         id: &str,
         counters: &PaymentCounters,
     ) -> StoreResult<()> {
-        let sql = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, fee_returned_fen = $4, \
-            refund_count = $5, voided = $6 WHERE id = $1";
+        let sql = UPDATE_PAYMENT_COUNTERS;
         let result = on_conn!(self, |c| sqlx::query(sql)
             .bind(id)
             .bind(counters.amount_refunded_fen)
@@ -400,22 +375,14 @@ impl Conn<'_> {
         to_us: i64,
     ) -> StoreResult<RangeTotals> {
         // Both sums in one round trip.
-        let sql = format!(
-            "SELECT \
-             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-              WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3), \
-             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
-              AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES})"
-        );
+        let sql = crate::sql::DAY_TOTALS.as_str();
         let (sales_fen, refunds_fen): (i64, i64) =
-            on_conn!(self, |c| sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(
-                sql.clone()
-            ))
-            .bind(merchant_id)
-            .bind(from_us)
-            .bind(to_us)
-            .fetch_one(&mut **c)
-            .await)?;
+            on_conn!(self, |c| sqlx::query_as::<_, (i64, i64)>(sql)
+                .bind(merchant_id)
+                .bind(from_us)
+                .bind(to_us)
+                .fetch_one(&mut **c)
+                .await)?;
         Ok(RangeTotals {
             sales_fen,
             refunds_fen,
@@ -424,7 +391,7 @@ impl Conn<'_> {
 
     /// Settlement has run for this business date (`YYYY-MM-DD`).
     pub async fn is_settled(&mut self, business_date: &str) -> StoreResult<bool> {
-        let sql = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
+        let sql = SETTLED_COUNT;
         let count: i64 = on_conn!(self, |c| sqlx::query_scalar::<_, i64>(sql)
             .bind(business_date)
             .fetch_one(&mut **c)
@@ -589,9 +556,10 @@ impl Conn<'_> {
             query.binds.push(Bind::Int(now));
             query.binds.push(Bind::Int(unconfirmed_before));
             let (a, b) = (query.binds.len() - 1, query.binds.len());
-            query.conditions.push(format!(
-                "status IN ('processing','abnormal') AND (expected_arrival_by_us < ${a} \
-                 OR (send_state <> 'accepted' AND dispatched_at_us < ${b}))"
+            query.conditions.push(crate::sql::overdue_condition(
+                "",
+                &format!("${a}"),
+                &format!("${b}"),
             ));
         }
         if let Some(v) = text(&filter.starting_after) {
@@ -700,7 +668,7 @@ impl Conn<'_> {
         if let Some(head) = self.select_audit_head_for_update(chain).await? {
             return Ok(head);
         }
-        let insert = "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
+        let insert = AUDIT_HEAD_INSERT;
         on_conn!(self, |c| sqlx::query(insert)
             .bind(chain)
             .bind(genesis_hash)
@@ -734,8 +702,7 @@ impl Conn<'_> {
 
     /// Appends an entry and moves the chain's head to it.
     pub async fn append_audit(&mut self, row: &AuditRow) -> StoreResult<()> {
-        let insert = "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let insert = AUDIT_INSERT;
         on_conn!(self, |c| sqlx::query(insert)
             .bind(&row.chain)
             .bind(row.seq)
@@ -749,7 +716,7 @@ impl Conn<'_> {
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
-        let update = "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1";
+        let update = AUDIT_HEAD_UPDATE;
         on_conn!(self, |c| sqlx::query(update)
             .bind(&row.chain)
             .bind(row.seq)

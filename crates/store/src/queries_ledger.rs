@@ -5,6 +5,7 @@ use sqlx::AssertSqlSafe;
 use crate::db::Conn;
 use crate::error::{StoreError, StoreResult};
 use crate::on_conn;
+use crate::sql::{BALANCE_INSERT, BALANCE_UPDATE, POSTING_INSERT, entries_insert_sql};
 
 /// One posting as stored, with its entries.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -59,36 +60,14 @@ pub struct LedgerTotals {
 const POSTING_COLUMNS: &str = "id, merchant_id, event, reference, payment_id, channel, amount_fen, fee_fen, business_date, at_us";
 const STATEMENT_COLUMNS: &str = "id, merchant_id, business_date, payout_date, payout_fen, closing_carried_fen, statement, created_at_us";
 
-/// `INSERT INTO ledger_entries … VALUES ($1, …, $5), ($6, …)` for `rows` entries.
-fn entries_insert_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|row| {
-            let first = row * 5 + 1;
-            format!(
-                "(${first}, ${}, ${}, ${}, ${})",
-                first + 1,
-                first + 2,
-                first + 3,
-                first + 4
-            )
-        })
-        .collect();
-    format!(
-        "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) VALUES {}",
-        values.join(", ")
-    )
-}
-
 impl Conn<'_> {
     pub async fn insert_posting(
         &mut self,
         posting: &PostingRow,
         entries: &[EntryRow],
     ) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO ledger_postings ({POSTING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        );
-        on_conn!(self, |c| sqlx::query(AssertSqlSafe(sql.clone()))
+        let sql = POSTING_INSERT;
+        on_conn!(self, |c| sqlx::query(sql)
             .bind(&posting.id)
             .bind(&posting.merchant_id)
             .bind(&posting.event)
@@ -128,7 +107,7 @@ impl Conn<'_> {
         if let Some(row) = self.select_balance_for_update(merchant_id).await? {
             return Ok(row);
         }
-        let insert = "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) VALUES ($1, 0, 0) ON CONFLICT (merchant_id) DO NOTHING";
+        let insert = BALANCE_INSERT;
         on_conn!(self, |c| sqlx::query(insert)
             .bind(merchant_id)
             .execute(&mut **c)
@@ -172,7 +151,7 @@ impl Conn<'_> {
     }
 
     pub async fn set_balance(&mut self, merchant_id: &str, balance: BalanceRow) -> StoreResult<()> {
-        let sql = "UPDATE merchant_balances SET unsettled_fen = $2, carried_fen = $3 WHERE merchant_id = $1";
+        let sql = BALANCE_UPDATE;
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(merchant_id)
             .bind(balance.unsettled_fen)

@@ -3,7 +3,7 @@
 use sqlx::AssertSqlSafe;
 
 use crate::error::StoreResult;
-use crate::queries_notify::overdue_condition;
+use crate::queries_cases::overdue_condition;
 use crate::{Conn, Db, on_conn};
 
 /// Refund counts for the metrics gauges.

@@ -64,6 +64,17 @@ pub struct PaymentCounters {
     pub voided: bool,
 }
 
+impl PaymentCounters {
+    /// Moves the counters as the domain decided (`yuanlu_domain::transition`).
+    pub fn apply(&mut self, delta: &yuanlu_domain::transition::CounterDelta) {
+        self.amount_in_flight_fen += delta.in_flight_fen;
+        self.amount_refunded_fen += delta.refunded_fen;
+        self.fee_returned_fen += delta.fee_returned_fen;
+        self.refund_count += delta.refund_count;
+        self.voided |= delta.voided;
+    }
+}
+
 impl PaymentRow {
     pub fn counters(&self) -> PaymentCounters {
         PaymentCounters {

@@ -37,7 +37,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Benchmark refund creation end to end (real server over HTTP) against the bare
     /// database doing the same statements, on SQLite and, given a URL, PostgreSQL.
-    Bench(BenchArgs),
+    #[command(disable_help_flag = true)]
+    Bench(BenchForward),
     /// Settle a business date (T+1): one statement per merchant, payout and carried balance.
     Settle(SettleArgs),
     /// Ledger commands.
@@ -111,64 +112,13 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// Which payment distributions `yuanlu bench` measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchScenario {
-    /// Payments spread over `--merchants` merchants.
-    Spread,
-    /// Every payment on one hot merchant.
-    Hot,
-    /// Spread, then hot.
-    Both,
-}
-
+/// `yuanlu bench …`: handed whole to the `yuanlu-bench` program (crate `yuanlu-bench`), so
+/// the benchmark is not in the shipped binary.
 #[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
-    /// Refunds created per scenario and backend (timed).
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub refunds: u64,
-    /// Concurrent clients, each with one keep-alive HTTP connection (or one task in the
-    /// baseline).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4_096))]
-    pub clients: u64,
-    /// Merchants the payments are spread over (scenario `spread`).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub merchants: u64,
-    /// Also run on PostgreSQL (`postgres://user@host/db`); each run uses fresh schemas and
-    /// drops them at the end.
-    #[arg(long, env = "YUANLU_BENCH_DATABASE_URL")]
-    pub database_url: Option<String>,
-    #[arg(long, value_enum, default_value_t = BenchScenario::Both)]
-    pub scenario: BenchScenario,
-    /// Also write the report as Markdown to this file.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// Also run the server's dispatch workers, which send the queued refunds to the
-    /// in-process simulators while the bench runs. By default the server is API-only
-    /// (`YUANLU_DISPATCH_WORKERS=0`): refund creation alone is measured.
-    #[arg(long)]
-    pub with_dispatch: bool,
-    /// Lines of the generated statement matched against our records (0 skips it).
-    #[arg(long, default_value_t = 1_000_000)]
-    pub matching_lines: usize,
-    /// Payments of the business day settled through the engine, against the bare database
-    /// settling the same day (0 skips it); loaded untimed into a fresh database per backend.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub settle_payments: usize,
-    /// Open-loop phases after the closed-loop ones: per backend and scenario, `--refunds`
-    /// refunds sent to yuanlu on a fixed schedule of this many per second, latency counted
-    /// from each request's due time (0 or absent: none; a list runs each rate, `500,1000`).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
-    pub rate: Vec<u64>,
-    /// Keep-alive connections of an open-loop phase (0: the larger of `--clients` and a
-    /// quarter of a second's requests at the rate).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    pub rate_connections: u64,
-    /// Extra captured payments bulk-loaded (untimed) into yuanlu's and the baseline's
-    /// database per scenario before its timed phase, over the scenario's merchants, captured
-    /// on the 30 days before today.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
-    pub preload_payments: u64,
+pub struct BenchForward {
+    /// The bench's own arguments (`yuanlu bench --help` lists them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,6 +4,7 @@
 //! - [`serve`]: start-up wiring: database, migrations, admin key, clock, HTTP server.
 //! - [`admin_key`]: where the admin key comes from.
 //! - [`account_key`]: where the key sealing rerouted account numbers comes from.
+//! - [`bench`]: `yuanlu bench …` runs the separate `yuanlu-bench` program (crate `bench`).
 //! - [`backup`]: `yuanlu backup`, a copy of the embedded database taken while servers run.
 
 mod account_key;

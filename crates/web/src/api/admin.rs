@@ -115,7 +115,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    state.engine.db.acquire().await.map_err(|_| {
+    state.engine.database_answers().await.map_err(|_| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

@@ -28,9 +28,6 @@ enum Value {
     Int(i64),
 }
 
-const LIVE_REFUND_STATUSES: &str =
-    "('awaiting_return','pending_review','queued','processing','abnormal','succeeded')";
-
 fn statements(backend: Backend, job: &Job) -> Vec<Statement> {
     let lock = if backend == Backend::Postgres {
         " FOR UPDATE"
@@ -66,13 +63,7 @@ fn statements(backend: Backend, job: &Job) -> Vec<Statement> {
         },
         Statement {
             what: "the day's sales and live refunds",
-            sql: format!(
-                "SELECT \
-                 (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-                  WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3), \
-                 (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
-                  AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES})"
-            ),
+            sql: yuanlu_store::sql::DAY_TOTALS.clone(),
             binds: vec![
                 merchant.clone(),
                 Value::Int(to_micros(day_start)),

@@ -3,8 +3,8 @@
 //! queries), with the same durability, from a minimal loop: no HTTP, no rules, no views,
 //! and no group commit: one transaction and one commit per refund.
 //!
-//! The SQL texts below are copies of `crates/store/src/queries.rs` (the constants there are
-//! private): when the create path changes, change them here too. Per refund:
+//! The SQL texts are the store's own (`yuanlu_store::sql`), so the baseline cannot drift from
+//! the create path's statements. Per refund:
 //!
 //! 0. the API key lookup of `Engine::authenticate` (its own statement, outside the
 //!    transaction);
@@ -44,51 +44,16 @@ use super::driver::micros;
 use super::report::Run;
 use super::{PAYMENT_FEN, Plan, REFUND_FEN, Scenario, progress};
 
-const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, channel, amount_fen, currency, fee_fen, kind, member, \
-    payer_account, payer_bank, batch_no, trace_no, rrn, order_no, shipping_status, phone, captured_at_us, \
-    created_at_us, amount_refunded_fen, amount_in_flight_fen, fee_returned_fen, refund_count, voided";
-
-const REFUND_INSERT_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
-    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
-    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
-    next_attempt_at_us";
-
-const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_no, channel, type, status, amount_fen, \
-    fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
-    review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
-    dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
-    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors, reroute_account_sealed";
-
-const LIVE_REFUND_STATUSES: &str =
-    "('awaiting_return','pending_review','queued','processing','abnormal','succeeded')";
-
-const API_KEY_SQL: &str = "SELECT key_hash, id, merchant_id, role, created_at_us, prefix, origin, \
-    expires_at_us, revoked_at_us, last_used_at_us, replaced_by FROM api_keys WHERE key_hash = $1";
-const MERCHANT_SQL: &str = "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
-const SETTLED_SQL: &str = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
-const UPDATE_COUNTERS_SQL: &str = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, \
-    fee_returned_fen = $4, refund_count = $5, voided = $6 WHERE id = $1";
-const HEAD_INSERT_SQL: &str =
-    "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
-const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-const HEAD_UPDATE_SQL: &str = "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1";
-
-const BALANCE_INSERT_SQL: &str = "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen) \
-    VALUES ($1, 0, 0) ON CONFLICT (merchant_id) DO NOTHING";
-const BALANCE_UPDATE_SQL: &str =
-    "UPDATE merchant_balances SET unsettled_fen = $2, carried_fen = $3 WHERE merchant_id = $1";
-const POSTING_INSERT_SQL: &str = "INSERT INTO ledger_postings (id, merchant_id, event, reference, payment_id, \
-    channel, amount_fen, fee_fen, business_date, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-/// `INSERT INTO ledger_entries` for a posting of two entries (no fee share) or three.
-const ENTRIES_INSERT_SQL: [&str; 2] = [
-    "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) \
-     VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)",
-    "INSERT INTO ledger_entries (posting_id, line_no, merchant_id, account, amount_fen) \
-     VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10), ($11, $12, $13, $14, $15)",
-];
-const WEBHOOK_SQL: &str = "SELECT merchant_id, url, secret, created_at_us, updated_at_us FROM merchant_webhooks \
-    WHERE merchant_id = $1";
+// The statements the store runs, from the store itself.
+use yuanlu_store::sql::{
+    API_KEY_BY_HASH, AUDIT_HEAD_INSERT as HEAD_INSERT_SQL, AUDIT_HEAD_UPDATE as HEAD_UPDATE_SQL,
+    AUDIT_INSERT as AUDIT_INSERT_SQL, BALANCE_INSERT as BALANCE_INSERT_SQL,
+    BALANCE_UPDATE as BALANCE_UPDATE_SQL, DAY_TOTALS, LIVE_REFUND_STATUSES,
+    MERCHANT_BY_ID as MERCHANT_SQL, PAYMENT_COLUMNS, POSTING_INSERT as POSTING_INSERT_SQL,
+    REFUND_COLUMNS, REFUND_INSERT_COLUMNS, SETTLED_COUNT as SETTLED_SQL,
+    UPDATE_PAYMENT_COUNTERS as UPDATE_COUNTERS_SQL, WEBHOOK_BY_MERCHANT as WEBHOOK_SQL,
+    entries_insert_sql,
+};
 
 /// The SQL texts that differ per backend, built once.
 struct Sql {
@@ -111,13 +76,7 @@ impl Sql {
             find_refund: Arc::from(format!(
                 "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND merchant_refund_no = $2"
             )),
-            day_sums: Arc::from(format!(
-                "SELECT \
-                 (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-                  WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3), \
-                 (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
-                  AND created_at_us >= $2 AND created_at_us < $3 AND status IN {LIVE_REFUND_STATUSES})"
-            )),
+            day_sums: Arc::from(DAY_TOTALS.as_str()),
             insert_refund: Arc::from(format!(
                 "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
                  $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
@@ -396,10 +355,12 @@ async fn create_one(
     {
         let mut pooled = db.acquire().await.map_err(store_error("acquire"))?;
         let mut conn = pooled.conn();
-        let key = on_conn!(&mut conn, |c| sqlx::query_as::<_, ApiKeyRow>(API_KEY_SQL)
-            .bind(&job.key_hash)
-            .fetch_optional(&mut **c)
-            .await)
+        let key = on_conn!(&mut conn, |c| sqlx::query_as::<_, ApiKeyRow>(
+            API_KEY_BY_HASH.as_str()
+        )
+        .bind(&job.key_hash)
+        .fetch_optional(&mut **c)
+        .await)
         .map_err(db_error("api key"))?;
         statements += 1;
         if key.is_none() {
@@ -654,17 +615,9 @@ async fn post_refund_queued(
     .map_err(db_error("posting insert"))?;
     statements += 1;
     let entries = posting.entries();
-    let entries_sql = match entries.len() {
-        2 => ENTRIES_INSERT_SQL[0],
-        3 => ENTRIES_INSERT_SQL[1],
-        n => {
-            return Err(format!(
-                "a refund_queued posting has 2 or 3 entries, not {n}"
-            ));
-        }
-    };
+    let entries_sql = entries_insert_sql(entries.len());
     on_conn!(conn, |c| {
-        let mut query = sqlx::query(entries_sql);
+        let mut query = sqlx::query(AssertSqlSafe(entries_sql.clone()));
         for (line_no, entry) in entries.iter().enumerate() {
             query = query
                 .bind(&posting_id)
@@ -739,7 +692,8 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         format!("SELECT id, name, settings, created_at_us FROM merchants WHERE id = {mid};"),
         format!(
-            "SELECT (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us}), (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {LIVE_REFUND_STATUSES});"
+            "SELECT (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us}), (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {live};",
+            live = *LIVE_REFUND_STATUSES
         ),
         format!("SELECT COUNT(*) FROM settlement_runs WHERE business_date = '{capture_date}';"),
         // The baseline's loop has made every balance row: the one-statement lock.

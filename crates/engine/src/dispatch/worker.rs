@@ -1,0 +1,417 @@
+//! The dispatch worker: claim due refunds under a lease, send or query each, and hand the
+//! channel's answer to [`super::outcome`].
+
+use super::*;
+
+impl Engine {
+    pub(super) fn channel_set(&self) -> EngineResult<&ChannelSet> {
+        self.channels
+            .as_deref()
+            .ok_or_else(|| EngineError::corrupt("no channel connectors are configured"))
+    }
+
+    /// One pass of a worker: lease the due refunds and work each. Returns how many it took.
+    /// Tests call this directly to drain the queue deterministically.
+    pub async fn dispatch_once(&self, config: &DispatchConfig) -> EngineResult<usize> {
+        let now = self.clock.now();
+        let lease_until =
+            now + chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
+        let mut tx = self.db.begin().await?;
+        let claimed = tx
+            .conn()
+            .claim_due_refunds(
+                &config.worker_id,
+                to_micros(lease_until),
+                to_micros(now),
+                config.batch_refunds_max,
+            )
+            .await?;
+        tx.commit().await?;
+        let count = claimed.len();
+        // Each leased refund is worked on its own task: a slow channel call for one refund
+        // does not hold up the others of the batch.
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in claimed {
+            let (engine, config) = (self.clone(), config.clone());
+            tasks.spawn(async move { engine.work_refund(&config, row).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "dispatch step failed; the refund is retried when its lease expires")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "dispatch task panicked; the refund is retried when its lease expires")
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// The earliest time any refund is due, for a worker deciding how long to wait.
+    pub async fn next_dispatch_due(&self) -> EngineResult<Option<DateTime<Utc>>> {
+        let mut pooled = self.db.acquire().await?;
+        Ok(pooled.conn().next_due_at().await?.map(from_micros))
+    }
+
+    pub(super) async fn work_refund(
+        &self,
+        config: &DispatchConfig,
+        row: RefundRow,
+    ) -> EngineResult<()> {
+        let channel = Channel::parse(&row.channel).ok_or_else(|| {
+            EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
+        })?;
+        let connector = self
+            .channel_set()?
+            .connector(channel)
+            .cloned()
+            .ok_or_else(|| EngineError::corrupt(format!("no connector for {channel}")))?;
+        let payment = self.payment_of(&row).await?;
+        let step = match (parse_status(&row)?, row.send_state.as_str()) {
+            (RefundStatus::Queued, _) | (RefundStatus::Processing, SEND_STATE_NOT_SENT) => {
+                Step::Send
+            }
+            (RefundStatus::Processing, _) => Step::Query,
+            _ => Step::Nothing,
+        };
+        // A rerouted refund's account, whole, for a send; a query (by refund id) needs none.
+        let opened = match step {
+            Step::Nothing => Ok(None),
+            Step::Send | Step::Query => self.reroute_account_for_channel(&row),
+        };
+        let request = refund_request(&row, &payment, channel, opened.clone().ok().flatten());
+        match step {
+            Step::Nothing => self.release(config, &row.id, None).await,
+            Step::Query => match connector.query(&request).await {
+                // The channel's record is the closed original route; the rerouted request
+                // has not been taken yet, so it goes out (same refund id, new account).
+                Ok(Some(ChannelOutcome::Abnormal { .. })) if row.reroute_account.is_some() => {
+                    self.resend_if_opened(config, &row, connector.as_ref(), &request, opened)
+                        .await
+                }
+                Ok(Some(outcome)) => self.apply_outcome(Some(config), &row.id, outcome).await,
+                Ok(None) => {
+                    self.resend_if_opened(config, &row, connector.as_ref(), &request, opened)
+                        .await
+                }
+                Err(error) => self.query_failed(config, &row.id, &error).await,
+            },
+            Step::Send => match opened {
+                Ok(_) => {
+                    self.send(config, &row.id, connector.as_ref(), &request)
+                        .await
+                }
+                Err(reason) => self.unsendable(config, &row.id, reason).await,
+            },
+        }
+    }
+
+    /// Resends (see `resend_or_give_up`) unless the reroute's account could not be opened.
+    pub(super) async fn resend_if_opened(
+        &self,
+        config: &DispatchConfig,
+        row: &RefundRow,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+        opened: Result<Option<String>, String>,
+    ) -> EngineResult<()> {
+        match opened {
+            Ok(_) => {
+                self.resend_or_give_up(config, row, connector, request)
+                    .await
+            }
+            Err(reason) => self.unsendable(config, &row.id, reason).await,
+        }
+    }
+
+    /// A rerouted refund whose account number cannot be had whole: never sent masked, it goes
+    /// back to `abnormal` with `reason` for an operator to reroute again.
+    pub(super) async fn unsendable(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        reason: String,
+    ) -> EngineResult<()> {
+        let outcome = ChannelOutcome::Abnormal {
+            channel_refund_id: None,
+            reason,
+        };
+        self.apply_outcome(Some(config), refund_id, outcome).await
+    }
+
+    /// The account a rerouted refund is sent to, in full: opened from its sealed copy. Only
+    /// the worker opens it, for the request it is about to make. `Err` is the note the refund
+    /// goes abnormal with when the number cannot be had.
+    pub(super) fn reroute_account_for_channel(
+        &self,
+        row: &RefundRow,
+    ) -> Result<Option<String>, String> {
+        if row.reroute_account.is_none() {
+            return Ok(None);
+        }
+        let Some(sealed) = row.reroute_account_sealed.as_deref() else {
+            return Err(
+                "the full account number of this reroute is not kept (it was rerouted before yuanlu kept it sealed); reroute it again"
+                    .to_string(),
+            );
+        };
+        let Some(key) = self.account_key.as_deref() else {
+            return Err(
+                "no account key is configured to open this reroute's account number (YUANLU_ACCOUNT_KEY_FILE or YUANLU_ACCOUNT_KEY); configure it and reroute again"
+                    .to_string(),
+            );
+        };
+        match key.open(&row.id, sealed) {
+            Ok(account) => Ok(Some(account)),
+            Err(error) => {
+                tracing::error!(refund_id = %row.id, %error, "a rerouted account number does not open");
+                Err(format!(
+                    "the account key does not match the one that sealed this reroute's account number ({error}); nothing was sent — check YUANLU_ACCOUNT_KEY_FILE / YUANLU_ACCOUNT_KEY on every server, then reroute again"
+                ))
+            }
+        }
+    }
+
+    pub(super) async fn payment_of(&self, row: &RefundRow) -> EngineResult<PaymentRow> {
+        let mut pooled = self.db.acquire().await?;
+        pooled
+            .conn()
+            .get_payment(None, &row.payment_id)
+            .await?
+            .ok_or_else(|| {
+                EngineError::corrupt(format!("refund {} names a missing payment", row.id))
+            })
+    }
+
+    /// The channel has no record of a refund we may have sent: resend the same request,
+    /// unless it has had its attempts. Then it ends `abnormal`, never `failed`: a request
+    /// may still be on its way and the channel may yet pay, so releasing the money to the
+    /// merchant is an operator's decision.
+    pub(super) async fn resend_or_give_up(
+        &self,
+        config: &DispatchConfig,
+        row: &RefundRow,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+    ) -> EngineResult<()> {
+        if row.dispatch_attempts >= config.attempts_max {
+            let last = row.last_error.clone().unwrap_or_else(|| "no answer".into());
+            let reason = format!(
+                "{} gave no definitive answer after {} attempts (last: {last}) and its final query found no record; it may still pay: query the channel before rerouting the refund or returning it to the merchant",
+                connector.channel_name(),
+                row.dispatch_attempts
+            );
+            return self.give_up_unknown(config, &row.id, reason).await;
+        }
+        self.send(config, &row.id, connector, request).await
+    }
+
+    /// A confirmation query failed: query again later, backing off per failed query, until
+    /// `query_errors_max` failed in a row; then the refund ends `abnormal`.
+    pub(super) async fn query_failed(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        error: &ConnectorError,
+    ) -> EngineResult<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
+            || parse_status(&row)? != RefundStatus::Processing
+        {
+            return Ok(());
+        }
+        row.query_errors += 1;
+        row.last_error = Some(error.to_string());
+        if row.query_errors >= config.query_errors_max {
+            let reason = format!(
+                "the channel could not be queried {} times in a row (last: {error}); the refund's outcome is unknown and the channel may still pay: query the channel before rerouting the refund or returning it to the merchant",
+                row.query_errors
+            );
+            let now_us = to_micros(now);
+            end_unknown(&mut conn, &mut row, &payment, reason, now_us).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let delay = jittered(config.retry_base, config.retry_cap, row.query_errors);
+        row.next_attempt_at_us = Some(to_micros(now + delay));
+        drop_lease(&mut row);
+        conn.update_refund_dispatch(&row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Dispatch gave up without a definitive answer: the refund ends `abnormal` (its money
+    /// held) with the reason on its timeline, for an operator to decide.
+    pub(super) async fn give_up_unknown(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        reason: String,
+    ) -> EngineResult<()> {
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
+            || parse_status(&row)? != RefundStatus::Processing
+        {
+            return Ok(());
+        }
+        end_unknown(&mut conn, &mut row, &payment, reason, now_us).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the refund `sent` (committed), then calls the channel, then applies the answer.
+    pub(super) async fn send(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        connector: &dyn RefundConnector,
+        request: &RefundRequest,
+    ) -> EngineResult<()> {
+        if !self
+            .mark_sending(config, refund_id, connector.channel_name())
+            .await?
+        {
+            return Ok(());
+        }
+        let answer = connector.execute(request).await;
+        crate::metrics::record_dispatch(request, &answer);
+        match answer {
+            Ok(outcome) => self.apply_outcome(Some(config), refund_id, outcome).await,
+            Err(ConnectorError::Final(reason)) => {
+                let reason = format!("{} refused the refund: {reason}", connector.channel_name());
+                self.apply_outcome(Some(config), refund_id, ChannelOutcome::Failed { reason })
+                    .await
+            }
+            Err(error) => self.retry_later(config, refund_id, &error).await,
+        }
+    }
+
+    /// Records that a request is about to leave: `queued → processing` on the first send,
+    /// `send_state = sent`, one more attempt. Returns false if the refund is no longer ours.
+    pub(super) async fn mark_sending(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        channel_name: &str,
+    ) -> EngineResult<bool> {
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(false);
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) {
+            return Ok(false);
+        }
+        let status = parse_status(&row)?;
+        if status == RefundStatus::Queued {
+            let mut counters = payment.counters();
+            let change = Change {
+                to: RefundStatus::Processing,
+                action: action::SENT,
+                review_note: None,
+                reviewed_by: None,
+                tracking_no: None,
+            };
+            apply_transition(
+                &mut conn,
+                &mut row,
+                &mut counters,
+                status,
+                &change,
+                DISPATCH_ACTOR,
+                now_us,
+            )
+            .await?;
+            row.dispatched_at_us = Some(now_us);
+        } else if status != RefundStatus::Processing {
+            return Ok(false);
+        } else if row.send_state == SEND_STATE_NOT_SENT {
+            // A new route (after a reroute): a new send on the timeline.
+            append_refund_event(
+                &mut conn,
+                &row,
+                action::SENT,
+                now_us,
+                json!({
+                    "status": "processing", "channel": row.channel,
+                    "rerouted_to": row.received_account,
+                }),
+            )
+            .await?;
+        }
+        row.send_state = SEND_STATE_SENT.to_string();
+        row.dispatch_attempts += 1;
+        row.query_errors = 0;
+        row.next_attempt_at_us = Some(now_us + to_micros_duration(config.lease));
+        conn.update_refund_dispatch(&row).await?;
+        let _ = channel_name;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A transient error or an unknown outcome: try again later (a query first, since the
+    /// request may have arrived).
+    pub(super) async fn retry_later(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        error: &ConnectorError,
+    ) -> EngineResult<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, _)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
+            || parse_status(&row)?.is_final()
+        {
+            return Ok(());
+        }
+        let delay = match error {
+            ConnectorError::Unknown(_) => jittered(config.retry_base, config.retry_cap, 1),
+            _ => jittered(config.retry_base, config.retry_cap, row.dispatch_attempts),
+        };
+        row.last_error = Some(error.to_string());
+        row.next_attempt_at_us = Some(to_micros(now + delay));
+        drop_lease(&mut row);
+        conn.update_refund_dispatch(&row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives the refund back without scheduling more work (nothing to do for it).
+    pub(super) async fn release(
+        &self,
+        config: &DispatchConfig,
+        refund_id: &str,
+        next_attempt_at_us: Option<i64>,
+    ) -> EngineResult<()> {
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let Some((mut row, _)) = lock_refund(&mut conn, refund_id).await? else {
+            return Ok(());
+        };
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) {
+            return Ok(());
+        }
+        drop_lease(&mut row);
+        row.next_attempt_at_us = next_attempt_at_us;
+        conn.update_refund_dispatch(&row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,407 @@
+//! Creating a refund: parse at the edge, plan under the payment's lock (every rule of the
+//! domain), write the row, its money effects, audit entry and webhook.
+
+use super::*;
+
+fn valid_merchant_refund_no(value: &str) -> EngineResult<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-|*@".contains(c);
+    if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
+        return Err(EngineError::validation(
+            "merchant_refund_no",
+            "give 1 to 64 of 0-9 A-Z a-z _ - | * @",
+        ));
+    }
+    Ok(())
+}
+
+/// Everything of a create request that can be checked before touching the database.
+struct ParsedCreate {
+    ask: RefundAsk,
+    note: Option<String>,
+    requested_by_name: Option<String>,
+}
+
+fn parse_create(input: &CreateRefund) -> EngineResult<ParsedCreate> {
+    valid_merchant_refund_no(&input.merchant_refund_no)?;
+    let amount_fen = match input.amount {
+        None => None,
+        Some(AskedAmount::Fen(fen)) => Some(fen.get()),
+        Some(AskedAmount::Invalid) => {
+            return Err(EngineError::Refused(RefundRefusal::InvalidAmount));
+        }
+    };
+    let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?;
+    if input.reason == RefundReason::Other && note.is_none() {
+        return Err(EngineError::validation(
+            "note",
+            "a refund for reason `other` needs a note saying why",
+        ));
+    }
+    let requested_by = input.requested_by.clone().unwrap_or_default();
+    Ok(ParsedCreate {
+        ask: RefundAsk {
+            amount_fen,
+            reason: input.reason,
+            requested_by: requested_by.role.unwrap_or_default(),
+        },
+        note,
+        requested_by_name: optional_text(
+            "requested_by.name",
+            requested_by.name.as_deref(),
+            IDENTIFIER_CHARS_MAX,
+        )?,
+    })
+}
+
+impl Engine {
+    pub async fn create_refund(
+        &self,
+        who: &Principal,
+        input: CreateRefund,
+    ) -> EngineResult<CreateOutcome> {
+        let merchant_id = who.require_merchant()?.to_string();
+        let parsed = parse_create(&input)?;
+        let job = CreateJob {
+            who: who.clone(),
+            merchant_id,
+            input,
+            parsed,
+            clock: self.clock.clone(),
+        };
+        self.refund_writer().submit(job).await
+    }
+
+    /// Writes these creates as one group commit, in this order, and answers each: what the
+    /// refund writer does with the creates it finds queued together. Tests and benchmarks
+    /// call it to make a batch's make-up certain; the API goes through [`Self::create_refund`].
+    pub async fn create_refunds_together(
+        &self,
+        who: &Principal,
+        inputs: Vec<CreateRefund>,
+    ) -> Vec<EngineResult<CreateOutcome>> {
+        let merchant_id = match who.require_merchant() {
+            Ok(id) => id.to_string(),
+            Err(_) => {
+                return inputs
+                    .iter()
+                    .filter_map(|_| who.require_merchant().err())
+                    .map(Err)
+                    .collect();
+            }
+        };
+        let mut answers: Vec<Option<EngineResult<CreateOutcome>>> = Vec::new();
+        let mut jobs = Vec::new();
+        for input in inputs {
+            match parse_create(&input) {
+                Ok(parsed) => {
+                    answers.push(None);
+                    jobs.push(CreateJob {
+                        who: who.clone(),
+                        merchant_id: merchant_id.clone(),
+                        input,
+                        parsed,
+                        clock: self.clock.clone(),
+                    });
+                }
+                Err(error) => answers.push(Some(Err(error))),
+            }
+        }
+        let mut written = crate::refund_writer::write_batch(&self.batch_target(), &jobs)
+            .await
+            .into_iter();
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    written.next().unwrap_or_else(|| {
+                        Err(EngineError::corrupt(
+                            "a batch answered fewer creates than it held",
+                        ))
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
+/// One create, alone in its own transaction: the path when group commit is not possible
+/// (a batch of one, or a batch that broke). Retries once when a concurrent create took the
+/// same `merchant_refund_no` for another payment between our check and our insert: looking
+/// again finds it and answers as an idempotent repeat or a conflict.
+pub(crate) async fn create_alone(
+    db: &Db,
+    job: &CreateJob,
+    stats: &crate::refund_writer::GroupCommitStats,
+) -> EngineResult<CreateOutcome> {
+    use yuanlu_store::StoreError::{Conflict, UniqueViolation};
+    let mut conflicts = 0;
+    let mut attempts = 0;
+    while attempts < CREATE_ATTEMPTS_MAX {
+        let mut tx = db.begin().await?;
+        let outcome = match create_in(&mut tx.conn(), &mut TxMemo::default(), job).await {
+            Ok(outcome) => tx
+                .commit()
+                .await
+                .map(|()| outcome)
+                .map_err(EngineError::Store),
+            Err(CreateFailure::Refused(error)) => return Err(error),
+            Err(CreateFailure::Broken(error)) => Err(error),
+        };
+        match outcome {
+            // PostgreSQL broke a deadlock with another server's transaction (or a
+            // concurrent worker's) by aborting ours: nothing of it was written.
+            Err(EngineError::Store(Conflict(why))) if conflicts < CONFLICT_RETRIES_MAX => {
+                conflicts += 1;
+                stats.count_conflict_retry();
+                tracing::debug!(%why, conflicts, "create aborted by a conflict; running it again");
+            }
+            Err(EngineError::Store(UniqueViolation(_))) => attempts += 1,
+            other => return other,
+        }
+    }
+    Err(EngineError::MerchantRefundNoConflict {
+        merchant_refund_no: job.input.merchant_refund_no.clone(),
+        existing_refund_id: String::new(),
+        existing_payment_id: String::new(),
+        existing_amount: 0,
+    })
+}
+
+/// A create request, parsed and ready for a transaction.
+pub(crate) struct CreateJob {
+    pub who: Principal,
+    pub merchant_id: String,
+    pub input: CreateRefund,
+    parsed: ParsedCreate,
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+}
+
+/// Why a create inside a (possibly shared) transaction did not produce a refund.
+pub(crate) enum CreateFailure {
+    /// A rule said no before anything was written: the transaction goes on for the others.
+    Refused(EngineError),
+    /// The database failed, or failed after writing: the transaction must be rolled back.
+    Broken(EngineError),
+}
+
+/// Runs one create inside `conn`'s transaction, which may hold other creates of a group
+/// commit: every rule is checked against what the transaction already holds.
+pub(crate) async fn create_in(
+    conn: &mut Conn<'_>,
+    memo: &mut TxMemo,
+    job: &CreateJob,
+) -> Result<CreateOutcome, CreateFailure> {
+    let now = job.clock.now();
+    let planned = match plan_create(conn, memo, now, job).await {
+        Ok(Planned::Existing(view)) => return Ok(CreateOutcome::Existing(view)),
+        Ok(Planned::New(planned)) => planned,
+        // On PostgreSQL a failed statement aborts the whole transaction.
+        Err(error @ EngineError::Store(_)) => return Err(CreateFailure::Broken(error)),
+        Err(error) => return Err(CreateFailure::Refused(error)),
+    };
+    write_create(conn, memo, now, job, *planned)
+        .await
+        .map_err(CreateFailure::Broken)
+}
+
+/// What the reads and rules decided: an idempotent repeat, or a new refund to write.
+enum Planned {
+    Existing(Box<Refund>),
+    New(Box<NewRefund>),
+}
+
+struct NewRefund {
+    payment_row: PaymentRow,
+    plan: RefundPlan,
+    /// The merchant's balance row, locked and read by the funding rule.
+    balance: BalanceRow,
+}
+
+/// The reads and every rule; writes nothing but the merchant's balance row if it had none.
+async fn plan_create(
+    conn: &mut Conn<'_>,
+    memo: &mut TxMemo,
+    now: DateTime<Utc>,
+    job: &CreateJob,
+) -> EngineResult<Planned> {
+    let (merchant_id, input, parsed) = (job.merchant_id.as_str(), &job.input, &job.parsed);
+    let payment_row = conn
+        .lock_payment(merchant_id, &input.payment_id)
+        .await?
+        .ok_or_else(|| EngineError::PaymentNotFound(input.payment_id.clone()))?;
+    if let Some(existing) = conn
+        .find_refund_by_merchant_no(merchant_id, &input.merchant_refund_no)
+        .await?
+    {
+        let same = existing.payment_id == input.payment_id
+            && parsed
+                .ask
+                .amount_fen
+                .is_none_or(|a| a == existing.amount_fen);
+        if !same {
+            return Err(EngineError::MerchantRefundNoConflict {
+                merchant_refund_no: input.merchant_refund_no.clone(),
+                existing_refund_id: existing.id,
+                existing_payment_id: existing.payment_id,
+                existing_amount: existing.amount_fen,
+            });
+        }
+        let view = refund_view(conn, &existing, &payment_row).await?;
+        return Ok(Planned::Existing(Box::new(view)));
+    }
+    let settings = memo.settings(conn, merchant_id).await?;
+    let payment = views::payment_state(&payment_row)?;
+    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
+    let totals = memo
+        .day_totals(conn, merchant_id, to_micros(day_start), to_micros(day_end))
+        .await?;
+    let capture_date = shanghai_date(payment.captured_at)
+        .format("%Y-%m-%d")
+        .to_string();
+    let plan = decide_refund(
+        &parsed.ask,
+        &DecideContext {
+            settings: &settings,
+            payment: &payment,
+            now,
+            today: DayTotals {
+                sales_fen: totals.sales_fen,
+                refunds_fen: totals.refunds_fen,
+            },
+            capture_day_settled: memo.is_settled(conn, &capture_date).await?,
+        },
+    )?;
+    // The funding rule, under the merchant's balance lock: checked when the refund is asked
+    // for, and again when it is queued (debited) if it waits first.
+    let balance = memo.locked_balance(conn, merchant_id).await?;
+    ledger::check_funded(
+        balance,
+        settings.funding,
+        plan.amount_fen - plan.fee_refunded_fen,
+    )?;
+    Ok(Planned::New(Box::new(NewRefund {
+        payment_row,
+        plan,
+        balance,
+    })))
+}
+
+/// The writes of a new refund: the row, its ledger posting, the payment's counters, the
+/// audit entry, the webhook; a void completes at once.
+async fn write_create(
+    conn: &mut Conn<'_>,
+    memo: &mut TxMemo,
+    now: DateTime<Utc>,
+    job: &CreateJob,
+    planned: NewRefund,
+) -> EngineResult<CreateOutcome> {
+    let (merchant_id, input, parsed, who) =
+        (job.merchant_id.as_str(), &job.input, &job.parsed, &job.who);
+    let NewRefund {
+        payment_row,
+        plan,
+        balance,
+    } = planned;
+    let now_us = to_micros(now);
+    let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
+    conn.insert_refund(&row).await?;
+    memo.created_refund(merchant_id, now_us, row.amount_fen);
+    let effects = transition::created(plan.status, &refund_money(&row));
+    if let Some(event) = effects.ledger {
+        // The funding rule ran in `plan_create`, under this balance lock.
+        let after =
+            ledger::post_locked(conn, &refund_posting(&row, event, now_us)?, balance).await?;
+        memo.wrote_balance(merchant_id, after);
+    }
+    let mut counters = payment_row.counters();
+    counters.apply(&effects.counters);
+    conn.update_payment_counters(&payment_row.id, &counters)
+        .await?;
+    let actor = who.actor();
+    let head = memo.locked_audit_head(conn, merchant_id).await?;
+    let entry = audit::append_after(
+        conn,
+        head,
+        AuditEvent {
+            chain: merchant_id,
+            at_us: now_us,
+            actor: &actor,
+            action: action::CREATED,
+            subject_id: &row.id,
+            data: json!({
+                "status": row.status,
+                "type": row.refund_type,
+                "amount": row.amount_fen,
+                "fee_refunded": row.fee_refunded_fen,
+                "payment_id": row.payment_id,
+                "merchant_refund_no": row.merchant_refund_no,
+                "requested_by_role": row.requested_by_role,
+                "requested_by_name": row.requested_by_name,
+                "review_reasons": row.review_reasons,
+            }),
+        },
+    )
+    .await?;
+    memo.appended(&entry);
+    let has_webhook = memo.has_webhook(conn, merchant_id).await?;
+    notify::enqueue_refund_event_if(conn, has_webhook, &row, notify::EVENT_CREATED, now_us).await?;
+    if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
+        complete_void(conn, &mut row, &mut counters, "system", now_us).await?;
+        memo.forget_locked(merchant_id);
+        notify::enqueue_refund_sms(conn, &row, &payment_row, notify::SmsKind::Arrived, now_us)
+            .await?;
+        let view = refund_view(conn, &row, &payment_row).await?;
+        return Ok(CreateOutcome::Created(Box::new(view)));
+    }
+    // The new refund's only audit entry is the one just written: no need to read it back.
+    let view = refund_view_of(&row, &payment_row, &[entry])?;
+    Ok(CreateOutcome::Created(Box::new(view)))
+}
+
+fn refund_row(
+    merchant_id: &str,
+    input: &CreateRefund,
+    parsed: &ParsedCreate,
+    payment: &PaymentRow,
+    plan: &RefundPlan,
+    now_us: i64,
+) -> RefundRow {
+    RefundRow {
+        id: new_id(ids::REFUND),
+        merchant_id: merchant_id.to_string(),
+        payment_id: payment.id.clone(),
+        merchant_refund_no: input.merchant_refund_no.clone(),
+        channel: payment.channel.clone(),
+        refund_type: plan.refund_type.id().to_string(),
+        status: plan.status.id().to_string(),
+        amount_fen: plan.amount_fen,
+        fee_refunded_fen: plan.fee_refunded_fen,
+        reason: input.reason.id().to_string(),
+        note: parsed.note.clone(),
+        requested_by_role: parsed.ask.requested_by.id().to_string(),
+        requested_by_name: parsed.requested_by_name.clone(),
+        review_reasons: views::join_review_reasons(&plan.review_reasons),
+        required_reviewer: plan.required_reviewer.map(|r| r.id().to_string()),
+        review_note: None,
+        reviewed_by: None,
+        tracking_no: None,
+        failure_reason: None,
+        expected_arrival_by_us: None,
+        created_at_us: now_us,
+        updated_at_us: now_us,
+        dispatch_attempts: 0,
+        next_attempt_at_us: transition::needs_dispatch(plan.status, plan.refund_type)
+            .then_some(now_us),
+        lease_owner: None,
+        lease_until_us: None,
+        send_state: crate::dispatch::SEND_STATE_NOT_SENT.to_string(),
+        dispatched_at_us: None,
+        channel_refund_id: None,
+        received_account: None,
+        succeeded_at_us: None,
+        reroute_account: None,
+        last_error: None,
+        query_errors: 0,
+        reroute_account_sealed: None,
+    }
+}
