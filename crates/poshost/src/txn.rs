@@ -82,7 +82,7 @@ async fn create_refund(
 ) -> Outcome {
     let input = CreateRefund {
         payment_id: sale.payment_id.clone().unwrap_or_default(),
-        amount: Some(json!(req.amount_fen)),
+        amount: Some(req.amount_fen.into()),
         reason: RefundReason::CustomerCancel,
         merchant_refund_no: format!(
             "pos-{label}-{}-{}-{}",

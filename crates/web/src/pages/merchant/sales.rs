@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use serde_json::json;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::{RefundReason, RequesterRole};
 use yuanlu_domain::time::shanghai_date;
@@ -312,7 +311,7 @@ pub async fn confirm(
         .unwrap_or_default();
     let input = CreateRefund {
         payment_id: payment.id.clone(),
-        amount: Some(json!(ask.amount)),
+        amount: Some(ask.amount.into()),
         reason: ask.reason,
         merchant_refund_no: ask.refund_no,
         note: ask.note,
