@@ -25,6 +25,7 @@ pub mod merchants;
 pub mod metrics;
 pub mod notify;
 pub mod overdue;
+pub mod payment_search;
 pub mod payments;
 pub mod public;
 pub mod reconciliation;

@@ -21,6 +21,7 @@ pub mod queries_ledger;
 pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_recon;
+pub mod queries_search;
 pub mod rows;
 pub mod rows_notify;
 
