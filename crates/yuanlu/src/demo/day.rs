@@ -37,28 +37,13 @@ fn sales(kind: Kind) -> (&'static [&'static str], i64, i64, i64) {
 /// One day; `hold` on the last business day, whose evening has the kiosk's held refund.
 pub async fn run_day(world: &mut World, date: NaiveDate, hold: bool) -> Result<(), String> {
     let label = super::label(date);
+    world.yesterday_started_us = world.day_started_us;
     world.day_started_us = world.clock.now().timestamp_micros();
     for shop in 0..world.shops.len() {
         let kind = world.shops[shop].kind;
         let (channels, lo, hi, per_day) = sales(kind);
         if kind == Kind::Kiosk && world.rng.chance(50) {
-            // First thing in the morning, before any sale: the balance may not fund it.
-            let largest = world.shops[shop]
-                .payments
-                .iter()
-                .max_by_key(|p| p.1)
-                .cloned();
-            if let Some((id, _, _)) = largest {
-                refund(
-                    world,
-                    shop,
-                    &id,
-                    None,
-                    "customer_cancel",
-                    &format!("K{label}"),
-                )
-                .await?;
-            }
+            kiosk_morning(world, shop, &label).await?;
         }
         let n = world.rng.range(per_day * 3 / 4, per_day * 5 / 4);
         // The kiosk, in an office building, is closed on days off.
@@ -138,6 +123,21 @@ pub async fn run_day(world: &mut World, date: NaiveDate, hold: bool) -> Result<(
     world.tick(60);
     super::story::daily_cases(world).await?;
     feedback(world).await
+}
+
+/// First thing in the morning, before any sale, the kiosk refunds its largest sale: its
+/// balance may not fund it.
+async fn kiosk_morning(world: &mut World, shop: usize, label: &str) -> Result<(), String> {
+    let largest = world.shops[shop]
+        .payments
+        .iter()
+        .max_by_key(|p| p.1)
+        .cloned();
+    if let Some((id, _, _)) = largest {
+        let number = format!("K{label}");
+        refund(world, shop, &id, None, "customer_cancel", &number).await?;
+    }
+    Ok(())
 }
 
 /// About a third of the consumers whose refund arrived today rate it (most are pleased).
@@ -307,10 +307,14 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
     Ok(())
 }
 
-/// Two of three abnormal refunds of earlier days are rerouted: to the merchant or a bank
-/// account (today's wait for tomorrow's operator).
+/// Two of three of yesterday's abnormal refunds are rerouted, to the merchant or a bank
+/// account; the third is left to an operator, and today's wait for tomorrow.
 async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
+    let yesterday = world.yesterday_started_us;
     for id in ids(world, "abnormal", world.day_started_us).await? {
+        if created_us(world, &id).await? < yesterday {
+            continue;
+        }
         let roll = world.rng.next() % 3;
         let body = match roll {
             0 => json!({ "to": "merchant" }),
@@ -327,6 +331,26 @@ async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
             .map_err(|e| format!("reroute {id}: {e}"))?;
     }
     Ok(())
+}
+
+/// When a refund was created (reading, not writing).
+async fn created_us(world: &World, id: &str) -> Result<i64, String> {
+    const SQL: &str = "SELECT created_at_us FROM refunds WHERE id = $1";
+    let row = match &world.engine.db {
+        yuanlu_engine::Db::Sqlite(pool) => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+        }
+        yuanlu_engine::Db::Postgres(pool) => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+        }
+    };
+    row.map_err(|e| e.to_string())
 }
 
 /// Refund ids in a status, oldest first (reading, not writing).

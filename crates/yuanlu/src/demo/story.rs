@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 use yuanlu_domain::refund::RefundStatus;
-use yuanlu_engine::cases::{AssignCase, CaseError, CaseKind, ResolveCase};
+use yuanlu_engine::cases::{AssignCase, CaseError, CaseKind, OpenCase, ResolveCase};
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::public::OpenPublicCase;
 use yuanlu_engine::refunds::{CreateOutcome, ReviewNote};
@@ -19,6 +19,7 @@ use super::world::{Kind, World};
 pub struct Story {
     pub cases_by_consumers: u64,
     pub cases_by_monitor: u64,
+    pub cases_by_merchants: u64,
     pub cases_resolved: u64,
     pub canceled: u64,
     /// Approvals refused with `insufficient_merchant_balance`: the refund stays in review.
@@ -30,8 +31,11 @@ pub struct Story {
 impl Story {
     pub fn print(&self) {
         println!(
-            "cases: {} opened by consumers, {} by the overdue monitor, {} resolved",
-            self.cases_by_consumers, self.cases_by_monitor, self.cases_resolved
+            "cases: {} opened by consumers, {} by merchants, {} by the overdue monitor, {} resolved",
+            self.cases_by_consumers,
+            self.cases_by_merchants,
+            self.cases_by_monitor,
+            self.cases_resolved
         );
         println!("refunds canceled by the merchant: {}", self.canceled);
         println!(
@@ -127,10 +131,8 @@ pub async fn kiosk_hold(world: &mut World, date: NaiveDate) -> Result<(), String
     let payment = record_payment(world, shop, body).await?;
     let refund = json!({ "payment_id": payment, "reason": "quality_issue",
         "merchant_refund_no": format!("H{label}") });
-    if let Some((id, status)) = create_refund(world, shop, refund).await? {
-        if status == RefundStatus::PendingReview {
-            world.story.kiosk_hold = Some(id);
-        }
+    if let Some((id, RefundStatus::PendingReview)) = create_refund(world, shop, refund).await? {
+        world.story.kiosk_hold = Some(id);
     }
     Ok(())
 }
@@ -139,6 +141,13 @@ pub async fn kiosk_hold(world: &mut World, date: NaiveDate) -> Result<(), String
 /// (refused: too little balance), refunds arrive that the dispatcher has not taken yet, a
 /// delivered order's refund waits for its goods, and another is canceled.
 pub async fn final_morning(world: &mut World) -> Result<(), String> {
+    let raised = world
+        .engine
+        .monitor_overdue_once()
+        .await
+        .map_err(|e| format!("overdue monitor: {e}"))?;
+    world.story.cases_by_monitor += raised as u64;
+    merchant_case(world).await?;
     if let Some(id) = world.story.kiosk_hold.clone() {
         world.tick(2);
         let note = ReviewNote {
@@ -196,6 +205,49 @@ pub async fn final_morning(world: &mut World) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
+
+/// The supermarket opens a case this morning: a customer says yesterday's refund was short.
+async fn merchant_case(world: &mut World) -> Result<(), String> {
+    const SQL: &str = "SELECT id FROM refunds WHERE merchant_id = $1 AND status = 'succeeded' \
+        ORDER BY created_at_us DESC, id LIMIT 1";
+    let Some(shop) = shop_of(world, Kind::Supermarket) else {
+        return Ok(());
+    };
+    let who = world.shops[shop].who.clone();
+    let merchant = who.merchant_scope().unwrap_or_default().to_string();
+    let found = match &world.engine.db {
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar::<_, String>(SQL)
+                .bind(&merchant)
+                .fetch_optional(pool)
+                .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_scalar::<_, String>(SQL)
+                .bind(&merchant)
+                .fetch_optional(pool)
+                .await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let Some(refund_id) = found else {
+        return Ok(());
+    };
+    world.tick(2);
+    let input = OpenCase {
+        refund_id,
+        kind: CaseKind::WrongAmount,
+        description: "the customer says less came back than the receipt shows".into(),
+        contact: Some("front desk, ext. 12".into()),
+    };
+    world
+        .engine
+        .open_case(&who, input)
+        .await
+        .map_err(|e| format!("open a merchant case: {e}"))?;
+    world.story.cases_by_merchants += 1;
     Ok(())
 }
 

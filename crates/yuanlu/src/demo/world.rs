@@ -72,6 +72,8 @@ pub struct World {
     pub ratings: u64,
     /// When the current day's first sale was made (µs), to find the day's refunds.
     pub day_started_us: i64,
+    /// When the previous day's first sale was made (µs).
+    pub yesterday_started_us: i64,
     /// The reconciliations imported (ids), kept in `demo.json`.
     pub reconciliations: Vec<String>,
     pub exceptions: u64,
@@ -156,6 +158,7 @@ impl World {
             settlements: 0,
             ratings: 0,
             day_started_us: 0,
+            yesterday_started_us: 0,
             reconciliations: Vec::new(),
             exceptions: 0,
             story: super::story::Story::default(),
