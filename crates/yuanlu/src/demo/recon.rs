@@ -34,7 +34,14 @@ pub async fn reconcile_day(world: &mut World, date: NaiveDate, n: u64) -> Result
             .bearer_auth(&world.books_token)
             .send()
             .await
-            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("fetch the {path} statement: {e}"))?;
+        // WeChat Pay issues no bill for a day without refunds (404): nothing to reconcile.
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            world.statements_missing += 1;
+            continue;
+        }
+        let response = response
+            .error_for_status()
             .map_err(|e| format!("fetch the {path} statement: {e}"))?;
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
         let view = world

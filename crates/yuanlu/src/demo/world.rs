@@ -77,6 +77,8 @@ pub struct World {
     /// The reconciliations imported (ids), kept in `demo.json`.
     pub reconciliations: Vec<String>,
     pub exceptions: u64,
+    /// Statements the channel did not issue (no refund that day).
+    pub statements_missing: u64,
     /// What the story scenes did (cases, cancellations, the kiosk's held refund).
     pub story: super::story::Story,
     server: tokio::task::JoinHandle<()>,
@@ -161,6 +163,7 @@ impl World {
             yesterday_started_us: 0,
             reconciliations: Vec::new(),
             exceptions: 0,
+            statements_missing: 0,
             story: super::story::Story::default(),
             server,
             base: format!("http://{address}"),
@@ -258,9 +261,10 @@ impl World {
         println!("settlement runs: {}", self.settlements);
         println!("settlement statements: {statements}");
         println!(
-            "reconciliations: {} ({} exceptions)",
+            "reconciliations: {} ({} exceptions; {} days without a statement from a channel)",
             self.reconciliations.len(),
-            self.exceptions
+            self.exceptions,
+            self.statements_missing
         );
         self.story.print();
         let missing = super::story::missing_statuses(db).await?;
