@@ -32,6 +32,7 @@ pub mod merchants;
 pub mod metrics;
 pub mod notify;
 pub mod overdue;
+pub mod payment_search;
 pub mod payments;
 pub mod public;
 pub mod reconciliation;

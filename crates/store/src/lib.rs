@@ -29,6 +29,7 @@ pub mod queries_pos;
 pub mod queries_public;
 pub mod queries_recon;
 pub mod queries_reports;
+pub mod queries_search;
 pub mod queries_staff;
 pub mod rows;
 pub mod rows_notify;

@@ -151,6 +151,7 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
                 async move { Json(document.as_ref().clone()) }
             }),
         )
+        .merge(crate::docs::viewer())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))

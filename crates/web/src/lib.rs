@@ -13,6 +13,7 @@
 pub mod api;
 pub mod app;
 pub mod client_addr;
+pub mod docs;
 pub mod extract;
 pub mod metrics;
 pub mod pages;

@@ -7,6 +7,9 @@
 //! one refund at a time (the simulators decide faults by the order they meet refunds).
 
 mod day;
+mod recon;
+mod sale;
+mod story;
 mod world;
 
 use std::process::ExitCode;
@@ -51,6 +54,7 @@ pub async fn generate(db: Db, args: &DemoArgs) -> CommandResult {
     let clock = Arc::new(SimulatedClock::starting_at(day::opening(first_day)));
     let mut world = world::World::start(db, &args.database, clock.clone(), args.seed).await?;
     world.create_merchants().await?;
+    story::staff_and_terminals(&mut world).await?;
     let bar = indicatif::ProgressBar::new(u64::from(args.days));
     bar.set_style(
         indicatif::ProgressStyle::with_template("demo {bar:40} {pos}/{len} days {msg}")
@@ -58,16 +62,17 @@ pub async fn generate(db: Db, args: &DemoArgs) -> CommandResult {
     );
     let mut date = first_day;
     let today = shanghai_date(real_now);
+    let hold_day = last_business_day(&world.engine.calendar, first_day, today);
     while date < today {
         bar.set_message(date.to_string());
-        day::run_day(&mut world, date).await?;
+        day::run_day(&mut world, date, Some(date) == hold_day).await?;
         date = date.succ_opt().ok_or("date overflow")?;
         world.advance_to(day::opening(date));
         day::close_previous(&mut world, date).await?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    world.reconcile(today).await?;
+    story::final_morning(&mut world).await?;
     let now = clock.now();
     save_now(&args.database.data_dir, now, args, &world.reconciliations)?;
     let ok = world.report(started.elapsed()).await?;
@@ -77,6 +82,22 @@ pub async fn generate(db: Db, args: &DemoArgs) -> CommandResult {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The last business day in `first..today`, if any.
+fn last_business_day(
+    calendar: &yuanlu_domain::calendar::BusinessCalendar,
+    first: NaiveDate,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    let mut date = today.pred_opt()?;
+    while date >= first {
+        if calendar.is_business_day(date) {
+            return Some(date);
+        }
+        date = date.pred_opt()?;
+    }
+    None
 }
 
 /// Whether the database holds no merchant yet.

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use yuanlu_engine::payments::RecordPayment;
 use yuanlu_engine::views::{Page, Payment};
 
-use super::{ListParams, page_limit};
+use super::payment_search::PaymentListParams;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::problem::{ApiResult, Problem};
@@ -26,22 +26,19 @@ pub async fn record_payment(
     ))
 }
 
-/// Payments, newest first.
+/// Payments, newest first; with filters, the search a cashier uses to find the original
+/// sale (date, amount, last four digits of card or phone, reference, voucher number,
+/// terminal, order number).
 #[utoipa::path(get, path = "/v1/payments", tag = "payments", security(("bearer" = [])),
-    params(ListParams),
+    params(PaymentListParams),
     responses((status = 200, body = Page<Payment>), (status = "4XX", body = Problem)))]
 pub async fn list_payments(
     State(state): State<AppState>,
     Auth(who): Auth,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<PaymentListParams>,
 ) -> ApiResult<Json<Page<Payment>>> {
-    let limit = page_limit(params.limit)?;
-    Ok(Json(
-        state
-            .engine
-            .list_payments(&who, limit, params.starting_after)
-            .await?,
-    ))
+    let filters = params.filters()?;
+    Ok(Json(state.engine.search_payments(&who, &filters).await?))
 }
 
 /// A payment with `amount_refunded`, `refundable` and its refunds.

@@ -34,33 +34,21 @@ fn sales(kind: Kind) -> (&'static [&'static str], i64, i64, i64) {
     }
 }
 
-pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
+/// One day; `hold` on the last business day, whose evening has the kiosk's held refund.
+pub async fn run_day(world: &mut World, date: NaiveDate, hold: bool) -> Result<(), String> {
     let label = super::label(date);
+    world.yesterday_started_us = world.day_started_us;
     world.day_started_us = world.clock.now().timestamp_micros();
     for shop in 0..world.shops.len() {
         let kind = world.shops[shop].kind;
         let (channels, lo, hi, per_day) = sales(kind);
         if kind == Kind::Kiosk && world.rng.chance(50) {
-            // First thing in the morning, before any sale: the balance may not fund it.
-            let largest = world.shops[shop]
-                .payments
-                .iter()
-                .max_by_key(|p| p.1)
-                .cloned();
-            if let Some((id, _, _)) = largest {
-                refund(
-                    world,
-                    shop,
-                    &id,
-                    None,
-                    "customer_cancel",
-                    &format!("K{label}"),
-                )
-                .await?;
-            }
+            kiosk_morning(world, shop, &label).await?;
         }
         let n = world.rng.range(per_day * 3 / 4, per_day * 5 / 4);
-        for i in 0..n {
+        // The kiosk, in an office building, is closed on days off.
+        let open = kind != Kind::Kiosk || world.engine.calendar.is_business_day(date);
+        for i in (0..n).filter(|_| open) {
             let minutes = world.rng.range(1, 4);
             world.tick(minutes);
             let channel = channels[(world.rng.next() % channels.len() as u64) as usize];
@@ -70,12 +58,10 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
             if kind == Kind::Supermarket {
                 body["member"] = json!(world.rng.chance(40));
             }
+            super::sale::slip(&mut world.rng, channel, &label, i, &mut body);
+            let delivered = kind == Kind::Electronics && world.rng.chance(60);
             if kind == Kind::Electronics {
-                let shipping = if world.rng.chance(60) {
-                    "delivered"
-                } else {
-                    "unshipped"
-                };
+                let shipping = if delivered { "delivered" } else { "unshipped" };
                 body["order"] = json!({ "merchant_order_no": format!("O{label}{i}"),
                     "shipping_status": shipping });
             }
@@ -86,6 +72,9 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
                 .record_payment(&who, input)
                 .await
                 .map_err(|e| format!("record a payment: {e}"))?;
+            if delivered {
+                world.shops[shop].delivered.push(payment.id.clone());
+            }
             world.shops[shop].payments.push((payment.id, amount, date));
             // A same-day mistake: voided at once.
             if world.rng.chance(4) {
@@ -123,13 +112,32 @@ pub async fn run_day(world: &mut World, date: NaiveDate) -> Result<(), String> {
             refund(world, shop, &id, amount, reason, &format!("R{label}{r}")).await?;
         }
     }
+    if hold {
+        super::story::kiosk_hold(world, date).await?;
+    }
     world.tick(30);
     review_and_return(world, &label).await?;
     world.drain_dispatch().await?;
     reroute_abnormal(world).await?;
     world.drain_dispatch().await?;
     world.tick(60);
+    super::story::daily_cases(world).await?;
     feedback(world).await
+}
+
+/// First thing in the morning, before any sale, the kiosk refunds its largest sale: its
+/// balance may not fund it.
+async fn kiosk_morning(world: &mut World, shop: usize, label: &str) -> Result<(), String> {
+    let largest = world.shops[shop]
+        .payments
+        .iter()
+        .max_by_key(|p| p.1)
+        .cloned();
+    if let Some((id, _, _)) = largest {
+        let number = format!("K{label}");
+        refund(world, shop, &id, None, "customer_cancel", &number).await?;
+    }
+    Ok(())
 }
 
 /// About a third of the consumers whose refund arrived today rate it (most are pleased).
@@ -171,9 +179,11 @@ async fn feedback(world: &mut World) -> Result<(), String> {
     Ok(())
 }
 
-/// Refunds that succeeded since `since_us`, without a rating: (refund id, payment id).
+/// Refunds that succeeded since `since_us`, without a rating: (refund id, the payment's
+/// reference: its `rrn`, or its id when it has none).
 async fn succeeded_since(world: &World, since_us: i64) -> Result<Vec<(String, String)>, String> {
-    const SQL: &str = "SELECT r.id, r.payment_id FROM refunds r WHERE r.status = 'succeeded' \
+    const SQL: &str = "SELECT r.id, COALESCE(p.rrn, p.id) FROM refunds r \
+        JOIN payments p ON p.id = r.payment_id WHERE r.status = 'succeeded' \
         AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.refund_id = r.id) \
         AND r.updated_at_us >= $1 ORDER BY r.created_at_us, r.id";
     let rows = match &world.engine.db {
@@ -228,6 +238,9 @@ async fn refund(
 /// most returned goods; the rest, and today's, stay waiting, as on a real afternoon.
 async fn review_and_return(world: &mut World, label: &str) -> Result<(), String> {
     for id in ids(world, "pending_review", world.day_started_us).await? {
+        if world.story.kiosk_hold.as_deref() == Some(id.as_str()) {
+            continue;
+        }
         world.tick(1);
         let roll = world.rng.next() % 10;
         let result = if roll < 5 {
@@ -255,7 +268,12 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
         } else {
             continue;
         };
-        result.map_err(|e| format!("review {id}: {e}"))?;
+        match result {
+            Ok(_) => {}
+            // Too little balance to fund it: it stays in review until the balance grows.
+            Err(EngineError::InsufficientBalance { .. }) => world.story.held_for_balance += 1,
+            Err(e) => return Err(format!("review {id}: {e}")),
+        }
     }
     let shop = world.shops.iter().position(|s| s.kind == Kind::Electronics);
     for (n, id) in ids(world, "awaiting_return", world.day_started_us)
@@ -263,9 +281,18 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
         .into_iter()
         .enumerate()
     {
-        let (Some(shop), true) = (shop, world.rng.chance(60)) else {
+        let Some(shop) = shop else {
             continue;
         };
+        let roll = world.rng.next() % 10;
+        if roll == 9 {
+            // The customer kept the goods after all.
+            super::story::cancel(world, shop, &id, "the customer kept the goods").await?;
+            continue;
+        }
+        if roll >= 6 {
+            continue;
+        }
         world.tick(1);
         let who = world.shops[shop].who.clone();
         let input = RecordReturn {
@@ -280,9 +307,14 @@ async fn review_and_return(world: &mut World, label: &str) -> Result<(), String>
     Ok(())
 }
 
-/// Two of three abnormal refunds are rerouted: to the merchant or a bank account.
+/// Two of three of yesterday's abnormal refunds are rerouted, to the merchant or a bank
+/// account; the third is left to an operator, and today's wait for tomorrow.
 async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
-    for id in ids(world, "abnormal", i64::MAX).await? {
+    let yesterday = world.yesterday_started_us;
+    for id in ids(world, "abnormal", world.day_started_us).await? {
+        if created_us(world, &id).await? < yesterday {
+            continue;
+        }
         let roll = world.rng.next() % 3;
         let body = match roll {
             0 => json!({ "to": "merchant" }),
@@ -299,6 +331,26 @@ async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
             .map_err(|e| format!("reroute {id}: {e}"))?;
     }
     Ok(())
+}
+
+/// When a refund was created (reading, not writing).
+async fn created_us(world: &World, id: &str) -> Result<i64, String> {
+    const SQL: &str = "SELECT created_at_us FROM refunds WHERE id = $1";
+    let row = match &world.engine.db {
+        yuanlu_engine::Db::Sqlite(pool) => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+        }
+        yuanlu_engine::Db::Postgres(pool) => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+        }
+    };
+    row.map_err(|e| e.to_string())
 }
 
 /// Refund ids in a status, oldest first (reading, not writing).
@@ -324,7 +376,8 @@ async fn ids(world: &World, status: &str, before_us: i64) -> Result<Vec<String>,
     rows.map_err(|e| e.to_string())
 }
 
-/// The morning after: settles the day that ended (business days only).
+/// The morning after: settles the day that ended and reconciles the channels' statements
+/// of it (business days only).
 pub async fn close_previous(world: &mut World, today: NaiveDate) -> Result<(), String> {
     let Some(previous) = today.pred_opt() else {
         return Ok(());
@@ -338,5 +391,6 @@ pub async fn close_previous(world: &mut World, today: NaiveDate) -> Result<(), S
         .await
         .map_err(|e| format!("settle {previous}: {e}"))?;
     world.settlements += 1;
-    Ok(())
+    let n = world.settlements;
+    super::recon::reconcile_day(world, previous, n).await
 }

@@ -12,7 +12,6 @@ use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::{Clock, SimulatedClock};
 use yuanlu_engine::dispatch::DispatchConfig;
 use yuanlu_engine::{Db, Engine};
-use yuanlu_reconcile::StatementChannel;
 use yuanlu_web::AppState;
 
 use crate::cli::{ChannelArgs, DatabaseArgs};
@@ -35,6 +34,8 @@ pub struct Shop {
     pub who: Principal,
     /// Payments so far: (id, amount fen, day captured).
     pub payments: Vec<(String, i64, NaiveDate)>,
+    /// Payments whose goods were delivered (a refund waits for them to come back).
+    pub delivered: Vec<String>,
 }
 
 /// SplitMix64: small, seeded, the same numbers on every platform.
@@ -71,13 +72,19 @@ pub struct World {
     pub ratings: u64,
     /// When the current day's first sale was made (µs), to find the day's refunds.
     pub day_started_us: i64,
+    /// When the previous day's first sale was made (µs).
+    pub yesterday_started_us: i64,
     /// The reconciliations imported (ids), kept in `demo.json`.
     pub reconciliations: Vec<String>,
     pub exceptions: u64,
+    /// Statements the channel did not issue (no refund that day).
+    pub statements_missing: u64,
+    /// What the story scenes did (cases, cancellations, the kiosk's held refund).
+    pub story: super::story::Story,
     server: tokio::task::JoinHandle<()>,
     /// `http://127.0.0.1:PORT` of the simulators, and the key reading their statements.
-    base: String,
-    books_token: String,
+    pub(super) base: String,
+    pub(super) books_token: String,
 }
 
 impl World {
@@ -99,11 +106,15 @@ impl World {
             clock: dyn_clock.clone(),
             books_reader: Arc::new(TokenReader(books_token.clone())),
         };
-        // Only the `abnormal` fault: a few closed accounts to reroute, decided by the seed.
+        // A few closed accounts to reroute (`abnormal`) and a few refunds the channel accepts
+        // but does not confirm while the demo runs (`slow`, an hour of real time): they stay
+        // `processing` past their expected arrival, overdue, and get cases. Decided by the seed.
         let channels = ChannelArgs {
             simulator_url: None,
             simulator_secret_file: None,
-            sim_faults: Some(format!("abnormal=0.15,seed={seed}")),
+            sim_faults: Some(format!(
+                "abnormal=0.15,slow=0.1,confirm_delay_ms=3600000,seed={seed}"
+            )),
             channel_timeout_ms: 10_000,
             dispatch_retry_ms: 1_000,
             dispatch_workers: 0,
@@ -149,8 +160,11 @@ impl World {
             settlements: 0,
             ratings: 0,
             day_started_us: 0,
+            yesterday_started_us: 0,
             reconciliations: Vec::new(),
             exceptions: 0,
+            statements_missing: 0,
+            story: super::story::Story::default(),
             server,
             base: format!("http://{address}"),
             books_token,
@@ -184,7 +198,7 @@ impl World {
             (
                 "Corner Kiosk",
                 Kind::Kiosk,
-                json!({ "funding": "require_balance" }),
+                json!({ "funding": "require_balance", "review": { "large_amount_fen": 5_000 } }),
             ),
         ];
         for (name, kind, settings) in shops {
@@ -205,6 +219,7 @@ impl World {
                 kind,
                 who,
                 payments: Vec::new(),
+                delivered: Vec::new(),
             });
         }
         Ok(())
@@ -223,49 +238,6 @@ impl World {
             }
         }
         Err("dispatch did not drain".to_string())
-    }
-
-    /// Imports each simulator's statement of the last business day before `today`, a few
-    /// lines falsified (missing, amount off) so the reconciliation has exceptions to show.
-    pub async fn reconcile(&mut self, today: NaiveDate) -> Result<(), String> {
-        let mut date = today.pred_opt().ok_or("date overflow")?;
-        for _ in 0..14 {
-            if self.engine.calendar.is_business_day(date) {
-                break;
-            }
-            date = date.pred_opt().ok_or("date overflow")?;
-        }
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let files = [
-            ("wechat", StatementChannel::Wechat, "missing=1"),
-            ("alipay", StatementChannel::Alipay, "amount_off=1"),
-            ("card", StatementChannel::Card, "duplicate=1"),
-        ];
-        for (path, channel, inject) in files {
-            let url = format!(
-                "{}/sim/{path}/sim/statement?date={date}&inject={inject}",
-                self.base
-            );
-            let response = client
-                .get(&url)
-                .bearer_auth(&self.books_token)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| format!("fetch the {path} statement: {e}"))?;
-            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-            let view = self
-                .engine
-                .import_statement(&Principal::Admin, channel, &bytes, &mut |_| {})
-                .await
-                .map_err(|e| format!("reconcile the {path} statement of {date}: {e}"))?;
-            self.exceptions += view.exceptions as u64;
-            self.reconciliations.push(view.id);
-        }
-        Ok(())
     }
 
     /// Prints the counts and checks audit and ledger; false when either fails.
@@ -289,10 +261,16 @@ impl World {
         println!("settlement runs: {}", self.settlements);
         println!("settlement statements: {statements}");
         println!(
-            "reconciliations: {} ({} exceptions)",
+            "reconciliations: {} ({} exceptions; {} days without a statement from a channel)",
             self.reconciliations.len(),
-            self.exceptions
+            self.exceptions,
+            self.statements_missing
         );
+        self.story.print();
+        let missing = super::story::missing_statuses(db).await?;
+        if !missing.is_empty() {
+            println!("statuses not reached: {}", missing.join(", "));
+        }
         let audit = self
             .engine
             .verify_audit_against(&[])
