@@ -10,8 +10,8 @@
 use sqlx::AssertSqlSafe;
 
 use crate::error::StoreResult;
-use crate::sql::PAYMENT_COLUMNS;
 use crate::rows::PaymentRow;
+use crate::sql::PAYMENT_COLUMNS;
 use crate::{Conn, on_conn};
 
 /// The last four characters of the masked payer account, as indexed.

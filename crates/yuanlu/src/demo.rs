@@ -12,6 +12,8 @@ mod sale;
 mod story;
 mod world;
 
+pub use story::{DEMO_PASSWORD, sign_ins};
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

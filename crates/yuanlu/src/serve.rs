@@ -179,6 +179,17 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     if let Some(pos_address) = args.pos_listen {
         workers.push(crate::pos::serve_host(pos_address, &engine, &shutdown).await?);
     }
+    if args.demo {
+        let users: Vec<String> = crate::demo::sign_ins()
+            .into_iter()
+            .map(|(username, role)| format!("{username} ({})", role.id()))
+            .collect();
+        println!(
+            "pages: http://{address}/login; demo sign-ins, password {:?}: {}",
+            crate::demo::DEMO_PASSWORD,
+            users.join(", ")
+        );
+    }
     println!(
         "yuanlu listening on http://{address} ({})",
         describe(&args.database)

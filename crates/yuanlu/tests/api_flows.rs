@@ -561,7 +561,15 @@ async fn a_merchant_key_never_sees_or_touches_another_merchants_data() {
 #[tokio::test]
 async fn reviews_are_given_by_whom_the_rules_require() {
     let dir = common::data_dir();
-    let server = Server::start(dir.path());
+    // No dispatch workers: the test cancels approved (queued) refunds, which a worker could
+    // otherwise pay first on a loaded machine.
+    let server = Server::start_with(
+        dir.path(),
+        &common::Options {
+            args: vec!["--dispatch-workers".into(), "0".into()],
+            ..Default::default()
+        },
+    );
     // A refund ratio of 100 % keeps `refund_ratio` out of the way of the rules under test.
     let (merchant_id, supervisor) = server
         .merchant_with(json!({ "name": "Review Mart", "settings": { "review": { "refund_ratio_percent": 100 } } }))

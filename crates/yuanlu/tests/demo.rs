@@ -118,8 +118,61 @@ async fn refunds(server: &Server, status: &str) -> Vec<Value> {
     }
 }
 
+/// Signs in on the pages as a demo user, as a browser would (the anonymous CSRF cookie,
+/// then the form); answers whether a session began.
+async fn signs_in(server: &Server, username: &str, password: &str) -> bool {
+    use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.strip_prefix(&format!("{name}="))
+                    .map(|rest| rest.split(';').next().unwrap_or("").to_string())
+            })
+    };
+    let login = http.get(server.url("/login")).send().await.unwrap();
+    let csrf = cookie(&login, "yl_csrf").expect("a CSRF cookie");
+    let answer = http
+        .post(server.url("/login"))
+        .header(COOKIE, format!("yl_csrf={csrf}"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={csrf}&username={username}&password={password}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    answer.status() == 303 && cookie(&answer, "yl_session").is_some()
+}
+
 /// The demo's claims, checked over the API of the server serving it.
 async fn check_claims(server: &Server, dir: &Path) {
+    // The sign-ins `serve --demo` prints work on the pages; a wrong password does not.
+    assert!(
+        server.startup_output.contains("noodles.cashier (cashier)"),
+        "{}",
+        server.startup_output
+    );
+    for user in [
+        "noodles.cashier",
+        "kiosk.supervisor",
+        "acquirer.reviewer",
+        "acquirer.admin",
+    ] {
+        assert!(
+            signs_in(server, user, "yuanlu-demo").await,
+            "{user} signs in"
+        );
+    }
+    assert!(!signs_in(server, "noodles.cashier", "not-the-password").await);
     let ledger = server.get("/v1/ledger/check", ADMIN_KEY).await;
     assert_eq!(ledger.body["balanced"], json!(true), "{:?}", ledger.body);
     assert!(ledger.body["merchants_checked"].as_i64().unwrap() >= 3);

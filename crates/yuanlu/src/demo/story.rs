@@ -10,6 +10,7 @@ use yuanlu_engine::cases::{AssignCase, CaseError, CaseKind, OpenCase, ResolveCas
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::public::OpenPublicCase;
 use yuanlu_engine::refunds::{CreateOutcome, ReviewNote};
+use yuanlu_engine::staff::{AddUser, StaffRole};
 use yuanlu_engine::{Db, EngineError};
 
 use super::world::{Kind, World};
@@ -45,10 +46,66 @@ impl Story {
     }
 }
 
-/// Where demo staff sign-ins and POS terminals will be made, once the pages (staff
-/// accounts) and the POS host (terminals) exist: called after the merchants are created,
-/// before the first day. Today it makes nothing.
-pub async fn staff_and_terminals(_world: &mut World) -> Result<(), String> {
+/// The demo's one password for every staff sign-in: the demo is a showroom on a simulated
+/// clock, and `serve --demo` prints it beside the usernames.
+pub const DEMO_PASSWORD: &str = "yuanlu-demo";
+
+/// The shop part of a demo username (`noodles.cashier`).
+pub fn slug(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Noodles => "noodles",
+        Kind::Supermarket => "supermarket",
+        Kind::Electronics => "electronics",
+        Kind::Kiosk => "kiosk",
+    }
+}
+
+/// The demo's sign-ins, (username, role): a cashier and a supervisor per shop, an acquirer
+/// reviewer and admin.
+pub fn sign_ins() -> Vec<(String, StaffRole)> {
+    let mut users = Vec::new();
+    for kind in [
+        Kind::Noodles,
+        Kind::Supermarket,
+        Kind::Electronics,
+        Kind::Kiosk,
+    ] {
+        users.push((format!("{}.cashier", slug(kind)), StaffRole::Cashier));
+        users.push((format!("{}.supervisor", slug(kind)), StaffRole::Supervisor));
+    }
+    users.push(("acquirer.reviewer".to_string(), StaffRole::Reviewer));
+    users.push(("acquirer.admin".to_string(), StaffRole::Admin));
+    users
+}
+
+/// Staff sign-ins for the pages, made through the same use case as `yuanlu users add`;
+/// called after the merchants are created, before the first day. Terminals are not made:
+/// the POS host needs the account key to seal their keys, and the demo's sales are recorded
+/// through the API's use case (README, "What is not built yet").
+pub async fn staff_and_terminals(world: &mut World) -> Result<(), String> {
+    for (username, role) in sign_ins() {
+        let merchant_id = if role.is_merchant_staff() {
+            let shop = world
+                .shops
+                .iter()
+                .find(|s| username.starts_with(&format!("{}.", slug(s.kind))))
+                .ok_or_else(|| format!("no demo shop for {username}"))?;
+            shop.who.merchant_scope().map(str::to_string)
+        } else {
+            None
+        };
+        let input = AddUser {
+            username: username.clone(),
+            role,
+            merchant_id,
+            password: DEMO_PASSWORD.to_string(),
+        };
+        world
+            .engine
+            .add_staff_user(None, input)
+            .await
+            .map_err(|e| format!("demo sign-in {username}: {e}"))?;
+    }
     Ok(())
 }
 

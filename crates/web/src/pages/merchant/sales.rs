@@ -11,6 +11,7 @@ use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::{RefundReason, RequesterRole};
 use yuanlu_domain::time::shanghai_date;
 use yuanlu_engine::auth::Principal;
+use yuanlu_engine::payment_search::PaymentFilters;
 use yuanlu_engine::refunds::{CreateOutcome, CreateRefund, RequestedByInput};
 use yuanlu_engine::views::Payment;
 
@@ -20,8 +21,8 @@ use crate::pages::ctx::Ctx;
 use crate::pages::error::{PageError, PageResult, render};
 use crate::pages::form::{PageForm, PageQuery, parse_yuan, text};
 
-/// Pages of 100 payments looked through when filtering (the newest 500).
-const SEARCH_PAGES_MAX: usize = 5;
+/// Sales shown for one search.
+const SALES_SHOWN_MAX: i64 = 50;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SaleFilter {
@@ -47,27 +48,7 @@ fn field(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// Whether a payment matches every filter given.
-fn matches(p: &Payment, f: &SaleFilter, date: Option<NaiveDate>, amount: Option<i64>) -> bool {
-    let has = |value: Option<&String>, want: Option<&str>| match want {
-        None => true,
-        Some(w) => value.is_some_and(|v| v.eq_ignore_ascii_case(w)),
-    };
-    date.is_none_or(|d| shanghai_date(p.captured_at) == d)
-        && amount.is_none_or(|a| p.amount == a)
-        && field(&f.last4)
-            .is_none_or(|l| p.payer.account.as_deref().is_some_and(|a| a.ends_with(l)))
-        && has(p.voucher.rrn.as_ref(), field(&f.rrn))
-        && has(p.voucher.trace_no.as_ref(), field(&f.trace))
-        && has(p.terminal_id.as_ref(), field(&f.terminal))
-        && has(
-            p.order.as_ref().map(|o| &o.merchant_order_no),
-            field(&f.order),
-        )
-}
-
-/// `/merchant`: the sale finder. The payment list has no search filters yet, so the newest
-/// payments are fetched and filtered here (see the README).
+/// `/merchant`: the sale finder, over the same indexed search as `GET /v1/payments`.
 pub async fn find_sale(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -90,25 +71,23 @@ pub async fn find_sale(
     ] {
         text(&ctx, value.as_deref(), "field-form")?;
     }
-    let mut payments = Vec::new();
-    let mut after = None;
-    for _ in 0..SEARCH_PAGES_MAX {
-        let page = state
-            .engine
-            .list_payments(&who, 100, after.clone())
-            .await
-            .map_err(|e| ctx.fail(e))?;
-        after = page.data.last().map(|p| p.id.clone());
-        payments.extend(
-            page.data
-                .into_iter()
-                .filter(|p| matches(p, &filter, date, amount)),
-        );
-        if !page.has_more || payments.len() >= 50 {
-            break;
-        }
-    }
-    payments.truncate(50);
+    let filters = PaymentFilters {
+        business_date: date,
+        amount,
+        last4: field(&filter.last4).map(str::to_string),
+        rrn: field(&filter.rrn).map(str::to_string),
+        trace_no: field(&filter.trace).map(str::to_string),
+        terminal_id: field(&filter.terminal).map(str::to_string),
+        order_no: field(&filter.order).map(str::to_string),
+        limit: SALES_SHOWN_MAX,
+        ..PaymentFilters::default()
+    };
+    let payments = state
+        .engine
+        .search_payments(&who, &filters)
+        .await
+        .map_err(|e| ctx.fail(e))?
+        .data;
     let searched = [
         &filter.date,
         &filter.amount,
