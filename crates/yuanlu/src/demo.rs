@@ -76,7 +76,7 @@ pub async fn generate(db: Db, args: &DemoArgs) -> CommandResult {
     bar.finish_and_clear();
     story::final_morning(&mut world).await?;
     let now = clock.now();
-    save_now(&args.database.data_dir, now, args, &world.reconciliations)?;
+    save_now(&args.database.data_dir, now, args, &world)?;
     let ok = world.report(started.elapsed()).await?;
     world.stop().await;
     Ok(if ok {
@@ -119,17 +119,21 @@ fn save_now(
     dir: &std::path::Path,
     now: DateTime<Utc>,
     args: &DemoArgs,
-    reconciliations: &[String],
+    world: &world::World,
 ) -> Result<(), String> {
     let text = serde_json::json!({
         "now": now.to_rfc3339(),
         "days": args.days,
         "seed": args.seed,
-        "reconciliations": reconciliations,
+        "reconciliations": world.reconciliations,
+        "terminals": world.terminals,
     })
     .to_string();
-    std::fs::write(dir.join(DEMO_FILE), text)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join(DEMO_FILE).display()))
+    // It holds the demo terminal's master key: readable by its owner only.
+    let path = dir.join(DEMO_FILE);
+    let _ = std::fs::remove_file(&path);
+    crate::admin_key::write_private(&path, &text)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The demo's "now" saved in the data directory, if a demo ran there.

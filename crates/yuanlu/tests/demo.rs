@@ -173,6 +173,23 @@ async fn check_claims(server: &Server, dir: &Path) {
         );
     }
     assert!(!signs_in(server, "noodles.cashier", "not-the-password").await);
+    // The supermarket's POS terminal is registered, its master key kept in demo.json only.
+    let terminals = server.get("/v1/terminals", ADMIN_KEY).await;
+    assert_eq!(terminals.status, 200, "{}", terminals.text);
+    assert_eq!(
+        terminals.body["data"][0]["terminal_id"],
+        json!("10000001"),
+        "{}",
+        terminals.text
+    );
+    assert!(!terminals.text.contains("tmk"), "{}", terminals.text);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("demo.json")).unwrap()).unwrap();
+    let tmk = saved["terminals"][0]["tmk"].as_str().unwrap_or_default();
+    assert!(
+        tmk.len() == 32 && tmk.chars().all(|c| c.is_ascii_hexdigit()),
+        "{saved}"
+    );
     let ledger = server.get("/v1/ledger/check", ADMIN_KEY).await;
     assert_eq!(ledger.body["balanced"], json!(true), "{:?}", ledger.body);
     assert!(ledger.body["merchants_checked"].as_i64().unwrap() >= 3);

@@ -11,6 +11,7 @@ use yuanlu_engine::clock::Clock;
 use yuanlu_engine::public::OpenPublicCase;
 use yuanlu_engine::refunds::{CreateOutcome, ReviewNote};
 use yuanlu_engine::staff::{AddUser, StaffRole};
+use yuanlu_engine::terminals::RegisterTerminal;
 use yuanlu_engine::{Db, EngineError};
 
 use super::world::{Kind, World};
@@ -78,10 +79,11 @@ pub fn sign_ins() -> Vec<(String, StaffRole)> {
     users
 }
 
-/// Staff sign-ins for the pages, made through the same use case as `yuanlu users add`;
-/// called after the merchants are created, before the first day. Terminals are not made:
-/// the POS host needs the account key to seal their keys, and the demo's sales are recorded
-/// through the API's use case (README, "What is not built yet").
+/// Staff sign-ins for the pages, made through the same use case as `yuanlu users add`, and
+/// the supermarket's POS terminal, registered as `POST /v1/terminals` does (its master key
+/// goes into `demo.json` so `yuanlu pos` can sign on); called after the merchants are
+/// created, before the first day. Without an account key (PostgreSQL without
+/// `YUANLU_ACCOUNT_KEY`) no terminal is registered: its keys could not be sealed.
 pub async fn staff_and_terminals(world: &mut World) -> Result<(), String> {
     for (username, role) in sign_ins() {
         let merchant_id = if role.is_merchant_staff() {
@@ -106,8 +108,40 @@ pub async fn staff_and_terminals(world: &mut World) -> Result<(), String> {
             .await
             .map_err(|e| format!("demo sign-in {username}: {e}"))?;
     }
+    if world.engine.account_key.is_none() {
+        return Ok(());
+    }
+    let merchant_id = world
+        .shops
+        .iter()
+        .find(|s| s.kind == Kind::Supermarket)
+        .and_then(|s| s.who.merchant_scope())
+        .ok_or("no demo supermarket")?
+        .to_string();
+    let created = world
+        .engine
+        .register_terminal(
+            &super::admin(),
+            RegisterTerminal {
+                merchant_id: merchant_id.clone(),
+                terminal_id: DEMO_TERMINAL_ID.to_string(),
+                merchant_no: DEMO_MERCHANT_NO.to_string(),
+            },
+        )
+        .await
+        .map_err(|e| format!("demo terminal: {e}"))?;
+    world.terminals.push(json!({
+        "merchant_id": merchant_id,
+        "terminal_id": DEMO_TERMINAL_ID,
+        "merchant_no": DEMO_MERCHANT_NO,
+        "tmk": created.tmk,
+    }));
     Ok(())
 }
+
+/// The supermarket's terminal (field 41) and merchant number (field 42).
+pub const DEMO_TERMINAL_ID: &str = "10000001";
+pub const DEMO_MERCHANT_NO: &str = "898100012340001";
 
 /// After the day's dispatch: some consumers whose refund is past its expected arrival open
 /// a case themselves; the overdue monitor raises the rest; operators resolve cases opened the day before.

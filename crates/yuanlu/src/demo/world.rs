@@ -76,6 +76,8 @@ pub struct World {
     pub yesterday_started_us: i64,
     /// The reconciliations imported (ids), kept in `demo.json`.
     pub reconciliations: Vec<String>,
+    /// POS terminals registered, with their master keys (kept in `demo.json`).
+    pub terminals: Vec<serde_json::Value>,
     pub exceptions: u64,
     /// Statements the channel did not issue (no refund that day).
     pub statements_missing: u64,
@@ -162,6 +164,7 @@ impl World {
             day_started_us: 0,
             yesterday_started_us: 0,
             reconciliations: Vec::new(),
+            terminals: Vec::new(),
             exceptions: 0,
             statements_missing: 0,
             story: super::story::Story::default(),
@@ -251,6 +254,14 @@ impl World {
         println!("merchants: {merchants}");
         println!("payments: {payments}");
         println!("refunds: {refunds}");
+        for terminal in &self.terminals {
+            println!(
+                "POS terminal {} / {} (the supermarket's); its TMK is in {}",
+                terminal["terminal_id"].as_str().unwrap_or_default(),
+                terminal["merchant_no"].as_str().unwrap_or_default(),
+                super::DEMO_FILE
+            );
+        }
         for (status, n) in status_counts(db).await? {
             println!("  {status}: {n}");
         }
