@@ -54,7 +54,8 @@ pub fn unpack(bytes: &[u8], count: usize, align: Align, track: bool) -> Option<V
         nibbles.push(b & 0x0F);
     }
     let pad_ok = |n: u8| n == 0 || (track && n == 0x0F);
-    let digits = match (nibbles.len() - count, align) {
+    // A caller asking for more digits than the bytes hold gets `None`, not an underflow.
+    let digits = match (nibbles.len().checked_sub(count)?, align) {
         (0, _) => &nibbles[..],
         (1, Align::Right) if pad_ok(nibbles[0]) => &nibbles[1..],
         (1, Align::Left) if pad_ok(nibbles[count]) => &nibbles[..count],
@@ -107,6 +108,12 @@ mod tests {
             Some(b"6222=2512".to_vec())
         );
         assert_eq!(pack(b"12=4", Align::Left, false), None);
+    }
+
+    #[test]
+    fn more_digits_than_the_bytes_hold_is_refused() {
+        assert_eq!(unpack(&[0x12], 3, Align::Left, false), None);
+        assert_eq!(unpack(&[], 1, Align::Right, false), None);
     }
 
     #[test]
