@@ -121,23 +121,13 @@ async fn refunds(server: &Server, status: &str) -> Vec<Value> {
 /// Signs in on the pages as a demo user, as a browser would (the anonymous CSRF cookie,
 /// then the form); answers whether a session began.
 async fn signs_in(server: &Server, username: &str, password: &str) -> bool {
-    use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+    use common::cookie;
+    use reqwest::header::{CONTENT_TYPE, COOKIE};
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie = |response: &reqwest::Response, name: &str| {
-        response
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| {
-                v.strip_prefix(&format!("{name}="))
-                    .map(|rest| rest.split(';').next().unwrap_or("").to_string())
-            })
-    };
     let login = http.get(server.url("/login")).send().await.unwrap();
     let csrf = cookie(&login, "yl_csrf").expect("a CSRF cookie");
     let answer = http

@@ -6,20 +6,8 @@
 
 mod common;
 
-use common::Server;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
-
-fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.strip_prefix(&format!("{name}="))
-                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
-        })
-}
+use common::{Server, cookie};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
 
 #[tokio::test]
 async fn bad_input_to_pages_is_a_4xx_page_never_a_500() {

@@ -685,3 +685,16 @@ fn read_log(path: Option<&Path>) -> String {
     path.map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .unwrap_or_else(|| "(not captured)".to_string())
 }
+
+/// The value of cookie `name` set by `response`, as a browser would keep it.
+pub fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
+        })
+}
