@@ -35,6 +35,8 @@ pub enum ShippingStatus {
     Unshipped,
     Shipped,
     Delivered,
+    /// The goods came back to the merchant (`POST /v1/payments/{id}/order`).
+    Returned,
 }
 
 impl ShippingStatus {
@@ -43,6 +45,7 @@ impl ShippingStatus {
             ShippingStatus::Unshipped => "unshipped",
             ShippingStatus::Shipped => "shipped",
             ShippingStatus::Delivered => "delivered",
+            ShippingStatus::Returned => "returned",
         }
     }
 
@@ -51,14 +54,32 @@ impl ShippingStatus {
             ShippingStatus::Unshipped,
             ShippingStatus::Shipped,
             ShippingStatus::Delivered,
+            ShippingStatus::Returned,
         ]
         .into_iter()
         .find(|k| k.id() == id)
     }
 
     /// The goods left the merchant, so a goods refund waits for them to come back.
+    /// Returned goods are back with the merchant: nothing to wait for.
     pub fn goods_left_merchant(self) -> bool {
         matches!(self, ShippingStatus::Shipped | ShippingStatus::Delivered)
+    }
+
+    /// Whether an order may move from `self` to `to` (`POST /v1/payments/{id}/order`):
+    /// forward only (unshipped → shipped → delivered, and shipped or delivered → returned);
+    /// repeating the current status is allowed (idempotent).
+    pub fn may_move_to(self, to: ShippingStatus) -> bool {
+        use ShippingStatus::*;
+        self == to
+            || matches!(
+                (self, to),
+                (Unshipped, Shipped)
+                    | (Unshipped, Delivered)
+                    | (Shipped, Delivered)
+                    | (Shipped, Returned)
+                    | (Delivered, Returned)
+            )
     }
 }
 

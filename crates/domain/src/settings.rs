@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::arrival::{ArrivalRule, ArrivalRules, ChannelArrival};
 use crate::channel::Channel;
 use crate::fees::FeeRefundPolicy;
 use crate::ledger::FundingPolicy;
@@ -15,6 +16,10 @@ use crate::ledger::FundingPolicy;
 pub const FEE_RATE_PPM_MAX: i64 = 100_000;
 /// Upper bound on a refund window: ten years.
 pub const REFUND_WINDOW_DAYS_MAX: i64 = 3_650;
+/// Upper bound on an arrival rule in hours: 30 days.
+pub const ARRIVAL_HOURS_MAX: u32 = 720;
+/// Upper bound on an arrival rule in business days.
+pub const ARRIVAL_BUSINESS_DAYS_MAX: u32 = 30;
 
 /// Fees and refund rules of one channel for one merchant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -26,6 +31,12 @@ pub struct ChannelSettings {
     /// Days after capture during which a payment can be refunded.
     pub refund_window_days: i64,
     pub fee_refund: FeeRefundPolicy,
+    /// When a refund is expected to arrive once the channel accepted it, per destination:
+    /// `{"balance": {"hours": 2}, "bank_card": {"business_days": 3}}`. Absent: the
+    /// acquirer's rules (the spec's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub arrival: Option<ChannelArrival>,
 }
 
 impl ChannelSettings {
@@ -35,8 +46,71 @@ impl ChannelSettings {
             fee_cap_fen: channel.default_fee_cap_fen(),
             refund_window_days: channel.default_refund_window_days(),
             fee_refund: channel.default_fee_refund(),
+            arrival: None,
         }
     }
+}
+
+/// 限额: the most a merchant may refund per day (Asia/Shanghai), counting the live refunds
+/// created that day (any status but rejected, canceled and failed). `null`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DailyRefundLimit {
+    /// Fen refunded per day at most.
+    pub amount_fen: Option<i64>,
+    /// Refunds per day at most.
+    pub count: Option<i64>,
+}
+
+/// Which part of the daily limit a refund would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DailyLimitExceeded {
+    Amount { limit_fen: i64, used_fen: i64 },
+    Count { limit: i64, used: i64 },
+}
+
+impl DailyRefundLimit {
+    pub fn is_unlimited(&self) -> bool {
+        self.amount_fen.is_none() && self.count.is_none()
+    }
+
+    /// Whether one more refund of `amount_fen`, after `count_today` refunds of
+    /// `amount_today_fen` today, stays within the limit.
+    pub fn check(
+        &self,
+        count_today: i64,
+        amount_today_fen: i64,
+        amount_fen: i64,
+    ) -> Result<(), DailyLimitExceeded> {
+        if let Some(limit) = self.count
+            && count_today.saturating_add(1) > limit
+        {
+            return Err(DailyLimitExceeded::Count {
+                limit,
+                used: count_today,
+            });
+        }
+        if let Some(limit_fen) = self.amount_fen
+            && amount_today_fen.saturating_add(amount_fen) > limit_fen
+        {
+            return Err(DailyLimitExceeded::Amount {
+                limit_fen,
+                used_fen: amount_today_fen,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A change of the daily limit: a number sets it, `null` removes it, omitted keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DailyRefundLimitPatch {
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<i64>)]
+    pub amount_fen: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<i64>)]
+    pub count: Option<Option<i64>>,
 }
 
 /// Thresholds of the review rules.
@@ -70,6 +144,9 @@ pub struct MerchantSettings {
     /// carried as a debt into later payouts (`carry_forward`).
     #[serde(default)]
     pub funding: FundingPolicy,
+    /// 限额: the daily refund limit; absent means none.
+    #[serde(default, skip_serializing_if = "DailyRefundLimit::is_unlimited")]
+    pub daily_refund_limit: DailyRefundLimit,
 }
 
 impl Default for MerchantSettings {
@@ -81,6 +158,7 @@ impl Default for MerchantSettings {
                 .collect(),
             review: ReviewSettings::default(),
             funding: FundingPolicy::default(),
+            daily_refund_limit: DailyRefundLimit::default(),
         }
     }
 }
@@ -96,6 +174,11 @@ pub struct ChannelSettingsPatch {
     pub fee_cap_fen: Option<Option<i64>>,
     pub refund_window_days: Option<i64>,
     pub fee_refund: Option<FeeRefundPolicy>,
+    /// Arrival rules of the channel (both destinations): an object sets them, `null`
+    /// returns to the acquirer's defaults, omitted keeps them.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<Object>)]
+    pub arrival: Option<Option<ChannelArrival>>,
 }
 
 /// A partial change of the review thresholds.
@@ -115,6 +198,7 @@ pub struct MerchantSettingsPatch {
     pub channels: BTreeMap<Channel, ChannelSettingsPatch>,
     pub review: Option<ReviewSettingsPatch>,
     pub funding: Option<FundingPolicy>,
+    pub daily_refund_limit: Option<DailyRefundLimitPatch>,
 }
 
 /// A setting outside its allowed range; `field` is the JSON path.
@@ -145,7 +229,27 @@ fn check_range(field: String, value: i64, min: i64, max: i64) -> Result<i64, Inv
     }
 }
 
+fn check_arrival(field: String, rule: ArrivalRule) -> Result<(), InvalidSetting> {
+    let (value, max) = match rule {
+        ArrivalRule::Hours(h) => (h, ARRIVAL_HOURS_MAX),
+        ArrivalRule::BusinessDays(d) => (d, ARRIVAL_BUSINESS_DAYS_MAX),
+    };
+    let min = u32::from(matches!(rule, ArrivalRule::Hours(_)));
+    check_range(field, i64::from(value), i64::from(min), i64::from(max)).map(|_| ())
+}
+
 impl MerchantSettings {
+    /// The arrival rules of this merchant: its own per channel where set, else `defaults`.
+    pub fn arrival_rules(&self, defaults: &ArrivalRules) -> ArrivalRules {
+        let mut rules = *defaults;
+        for (channel, settings) in &self.channels {
+            if let Some(own) = settings.arrival {
+                *rules.channel_mut(*channel) = own;
+            }
+        }
+        rules
+    }
+
     /// The settings of `channel` (always present: every channel has defaults).
     pub fn channel(&self, channel: Channel) -> ChannelSettings {
         self.channels
@@ -177,10 +281,41 @@ impl MerchantSettings {
             if let Some(policy) = change.fee_refund {
                 current.fee_refund = policy;
             }
+            if let Some(arrival) = change.arrival {
+                if let Some(rules) = arrival {
+                    check_arrival(path("arrival.balance"), rules.balance)?;
+                    check_arrival(path("arrival.bank_card"), rules.bank_card)?;
+                }
+                current.arrival = arrival;
+            }
             next.channels.insert(*channel, current);
         }
         if let Some(funding) = patch.funding {
             next.funding = funding;
+        }
+        if let Some(limit) = &patch.daily_refund_limit {
+            if let Some(amount) = limit.amount_fen {
+                next.daily_refund_limit.amount_fen = match amount {
+                    None => None,
+                    Some(v) => Some(check_range(
+                        "settings.daily_refund_limit.amount_fen".into(),
+                        v,
+                        1,
+                        i64::MAX,
+                    )?),
+                };
+            }
+            if let Some(count) = limit.count {
+                next.daily_refund_limit.count = match count {
+                    None => None,
+                    Some(v) => Some(check_range(
+                        "settings.daily_refund_limit.count".into(),
+                        v,
+                        1,
+                        1_000_000,
+                    )?),
+                };
+            }
         }
         if let Some(review) = &patch.review {
             if let Some(v) = review.large_amount_fen {

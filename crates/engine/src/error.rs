@@ -38,6 +38,16 @@ pub enum EngineError {
         "the merchant's balance ({available_fen} fen unsettled plus carried) cannot fund this refund's net debit of {needed_fen} fen; wait for more sales or ask the acquirer to allow carry-forward"
     )]
     InsufficientBalance { available_fen: i64, needed_fen: i64 },
+    /// 限额: the merchant's daily refund limit (settings `daily_refund_limit`) would be
+    /// exceeded; `what` is `amount` or `count`.
+    #[error(
+        "the merchant's daily refund limit of {limit} ({what}) would be exceeded: {used} used today; try tomorrow or ask the acquirer to raise the limit"
+    )]
+    DailyRefundLimitExceeded {
+        what: &'static str,
+        limit: i64,
+        used: i64,
+    },
     #[error(
         "a {callback_channel} callback cannot settle refund {refund_id}, which was sent to {refund_channel}; nothing was changed"
     )]
@@ -74,6 +84,7 @@ impl EngineError {
             EngineError::UnsupportedCurrency(_) => "validation_error",
             EngineError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             EngineError::InsufficientBalance { .. } => "insufficient_merchant_balance",
+            EngineError::DailyRefundLimitExceeded { .. } => "daily_refund_limit_exceeded",
             EngineError::CallbackChannelMismatch { .. } => "callback_channel_mismatch",
             EngineError::AccountKeyNotConfigured => "account_key_not_configured",
             EngineError::Store(_) => "internal_error",

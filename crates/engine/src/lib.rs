@@ -31,6 +31,7 @@ pub mod ledger;
 pub mod merchants;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod overdue;
 pub mod payment_search;
 pub mod payments;

@@ -10,6 +10,11 @@
 //! sorted durations), computed over at most [`REPORT_DURATIONS_MAX`] refunds (the oldest);
 //! `time_to_arrival_truncated` says when there were more. "Overdue" counts refunds that
 //! are overdue now. Amounts are fen; the average rating is ×100 and rounded half up.
+//!
+//! Review time (issue 16) is from a refund's creation (the request) to the first audit
+//! entry approving or rejecting it, for refunds created in the range; case handling time
+//! from a case's opening to its resolution, for cases opened in the range. Both use the
+//! same percentiles over at most [`REPORT_DURATIONS_MAX`] each.
 
 use std::collections::BTreeMap;
 
@@ -67,6 +72,15 @@ pub struct ArrivalFigures {
     pub p99_seconds: Option<i64>,
 }
 
+/// Seconds a step took (issue 16): `null` percentiles when nothing was measured.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StepFigures {
+    /// Refunds (or cases) measured.
+    pub count: i64,
+    pub p50_seconds: Option<i64>,
+    pub p90_seconds: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseFigures {
     pub open: i64,
@@ -92,6 +106,12 @@ pub struct ReportFigures {
     pub overdue: i64,
     pub cases: CaseFigures,
     pub satisfaction: SatisfactionFigures,
+    /// Review time: from the refund's request (creation) to the reviewer's decision
+    /// (approved or rejected), of the refunds created in the range that were decided.
+    pub review_time: StepFigures,
+    /// Case handling time: from opening to resolution, of the cases opened in the range
+    /// that are resolved.
+    pub case_handling_time: StepFigures,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -133,6 +153,21 @@ struct Acc {
     cases_open: i64,
     cases_resolved: i64,
     ratings: [i64; 5],
+    review_us: Vec<i64>,
+    case_us: Vec<i64>,
+}
+
+fn step_figures(durations_us: &[i64]) -> StepFigures {
+    let mut seconds: Vec<i64> = durations_us
+        .iter()
+        .map(|us| us.div_euclid(1_000_000).max(0))
+        .collect();
+    seconds.sort_unstable();
+    StepFigures {
+        count: seconds.len() as i64,
+        p50_seconds: percentile(&seconds, 50),
+        p90_seconds: percentile(&seconds, 90),
+    }
 }
 
 impl Acc {
@@ -149,6 +184,8 @@ impl Acc {
         for (sum, n) in self.ratings.iter_mut().zip(other.ratings) {
             *sum += n;
         }
+        self.review_us.extend_from_slice(&other.review_us);
+        self.case_us.extend_from_slice(&other.case_us);
     }
 
     fn figures(&self) -> ReportFigures {
@@ -204,6 +241,8 @@ impl Acc {
                 }),
                 distribution: self.ratings.to_vec(),
             },
+            review_time: step_figures(&self.review_us),
+            case_handling_time: step_figures(&self.case_us),
         }
     }
 }
@@ -303,6 +342,31 @@ impl Engine {
                     EngineError::corrupt(format!("stored rating {} is not 1–5", row.rating))
                 })?;
             *slot += row.count;
+        }
+        let cap = usize::try_from(REPORT_DURATIONS_MAX).unwrap_or(usize::MAX);
+        for row in conn
+            .report_review_durations(&range, REPORT_DURATIONS_MAX)
+            .await?
+            .into_iter()
+            .take(cap)
+        {
+            groups
+                .entry(key(&row.merchant_id, &row.channel))
+                .or_default()
+                .review_us
+                .push(row.duration_us);
+        }
+        for row in conn
+            .report_case_durations(&range, REPORT_DURATIONS_MAX)
+            .await?
+            .into_iter()
+            .take(cap)
+        {
+            groups
+                .entry(key(&row.merchant_id, &row.channel))
+                .or_default()
+                .case_us
+                .push(row.duration_us);
         }
         let mut total = Acc::default();
         let mut by_channel: BTreeMap<String, Acc> = BTreeMap::new();

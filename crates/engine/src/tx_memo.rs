@@ -26,6 +26,12 @@ pub(crate) struct TxMemo {
     /// A merchant's sales and live refunds in a range (its day), as summed at the first
     /// read plus the refunds this transaction has created since (every new refund is live).
     day_totals: HashMap<(String, i64, i64), RangeTotals>,
+    /// A merchant's live refunds (count, fen) created in a range (its day), read under its
+    /// balance lock, plus the refunds this transaction has created since: the daily limit.
+    day_refunds: HashMap<(String, i64, i64), (i64, i64)>,
+    /// A merchant's stored settings versions (issue 16): `(effective_from_us, version,
+    /// settings)`, oldest first; empty when its settings never changed.
+    settings_versions: HashMap<String, Vec<(i64, i64, MerchantSettings)>>,
 }
 
 impl TxMemo {
@@ -100,6 +106,70 @@ impl TxMemo {
                 totals.refunds_fen += amount_fen;
             }
         }
+        for ((merchant, from_us, to_us), (count, fen)) in &mut self.day_refunds {
+            if merchant == merchant_id && (*from_us..*to_us).contains(&at_us) {
+                *count += 1;
+                *fen += amount_fen;
+            }
+        }
+    }
+
+    /// The merchant's live refunds created in `[from_us, to_us)`: `(count, fen)`. Call it
+    /// while holding the merchant's balance lock ([`TxMemo::locked_balance`]), so that
+    /// concurrent creates of the merchant are counted.
+    pub async fn day_refunds(
+        &mut self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> EngineResult<(i64, i64)> {
+        let key = (merchant_id.to_string(), from_us, to_us);
+        if let Some(known) = self.day_refunds.get(&key) {
+            return Ok(*known);
+        }
+        let known = conn
+            .merchant_day_refunds(merchant_id, from_us, to_us)
+            .await?;
+        self.day_refunds.insert(key, known);
+        Ok(known)
+    }
+
+    /// The merchant's settings in force when a payment was recorded at `recorded_at_us`
+    /// (issue 16: a payment keeps the fee terms it was taken under), or `None` when the
+    /// merchant's settings never changed.
+    pub async fn settings_at(
+        &mut self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
+        recorded_at_us: i64,
+    ) -> EngineResult<Option<MerchantSettings>> {
+        if !self.settings_versions.contains_key(merchant_id) {
+            let mut versions = Vec::new();
+            for row in conn.settings_versions(merchant_id).await? {
+                let settings: MerchantSettings = serde_json::from_str(&row.settings)
+                    .map_err(|e| {
+                        EngineError::corrupt(format!(
+                            "settings version {} of {merchant_id}: {e}",
+                            row.version
+                        ))
+                    })?;
+                versions.push((row.effective_from_us, row.version, settings));
+            }
+            self.settings_versions
+                .insert(merchant_id.to_string(), versions);
+        }
+        Ok(self
+            .settings_versions
+            .get(merchant_id)
+            .and_then(|versions| {
+                versions
+                    .iter()
+                    .filter(|(from_us, _, _)| *from_us <= recorded_at_us)
+                    .max_by_key(|(from_us, version, _)| (*from_us, *version))
+                    .or_else(|| versions.first())
+            })
+            .map(|(_, _, settings)| settings.clone()))
     }
 
     /// The merchant's balance row, locked by this transaction.

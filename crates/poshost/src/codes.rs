@@ -23,7 +23,9 @@ pub const MAC_FAILURE: &str = "A0";
 /// The response code for an engine error, by its stable API code.
 pub fn for_engine_error(error: &EngineError) -> &'static str {
     match error.code() {
-        "amount_exceeds_refundable" | "too_many_refunds" => OVER_LIMIT,
+        "amount_exceeds_refundable" | "too_many_refunds" | "daily_refund_limit_exceeded" => {
+            OVER_LIMIT
+        }
         "invalid_amount" => INVALID_AMOUNT,
         "payment_voided" => ALREADY_VOIDED,
         "refund_window_expired" => INVALID_RELATED,

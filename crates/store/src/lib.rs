@@ -25,6 +25,7 @@ pub mod queries_cases;
 pub mod queries_ledger;
 pub mod queries_metrics;
 pub mod queries_notify;
+pub mod queries_ops;
 pub mod queries_pos;
 pub mod queries_public;
 pub mod queries_recon;
@@ -39,6 +40,7 @@ pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
 pub use queries::{PaymentFilter, RefundFilter};
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
+pub use queries_ops::{OpsDurationRow, SettingsVersionRow};
 pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,

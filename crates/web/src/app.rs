@@ -58,7 +58,11 @@ impl Modify for BearerAuth {
 fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::merchants::create_merchant))
-        .routes(routes!(api::merchants::get_merchant))
+        .routes(routes!(
+            api::merchants::get_merchant,
+            api::operations::update_merchant
+        ))
+        .routes(routes!(api::operations::settings_versions))
         .routes(routes!(
             api::merchants::create_api_key,
             api::keys::list_merchant_keys
@@ -74,6 +78,7 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
             api::payments::list_payments
         ))
         .routes(routes!(api::payments::get_payment))
+        .routes(routes!(api::operations::update_order))
         .routes(routes!(
             api::refunds::create_refund,
             api::refunds::list_refunds
@@ -106,6 +111,7 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::public::refund_by_id))
         .routes(routes!(api::public::give_feedback))
         .routes(routes!(api::public::open_public_case))
+        .routes(routes!(api::operations::request_refund))
         .routes(routes!(api::reports::refund_report))
         .routes(api::reconciliations::import_routes())
         .routes(routes!(api::reconciliations::get_reconciliation))

@@ -102,9 +102,9 @@ impl From<EngineError> for Problem {
             | EngineError::Validation { .. }
             | EngineError::UnsupportedCurrency(_)
             | EngineError::WebhookUrlNotAllowed(_) => StatusCode::BAD_REQUEST,
-            EngineError::Refused(_) | EngineError::InsufficientBalance { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            EngineError::Refused(_)
+            | EngineError::InsufficientBalance { .. }
+            | EngineError::DailyRefundLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::PaymentNotFound(_) | EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::MerchantRefundNoConflict { .. }
             | EngineError::InvalidTransition { .. }
@@ -145,6 +145,10 @@ impl From<EngineError> for Problem {
             } => {
                 problem.extra =
                     Some(serde_json::json!({ "available": available_fen, "needed": needed_fen }));
+            }
+            EngineError::DailyRefundLimitExceeded { what, limit, used } => {
+                problem.extra =
+                    Some(serde_json::json!({ "limit": what, "limit_value": limit, "used_today": used }));
             }
             EngineError::MerchantRefundNoConflict {
                 existing_refund_id, ..

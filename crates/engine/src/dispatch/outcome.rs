@@ -175,20 +175,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Expected arrival of a refund the channel accepted at `accepted_at`.
-    pub(super) fn expected_arrival(
+    /// Expected arrival of a refund of `merchant_id` the channel accepted at `accepted_at`,
+    /// under the merchant's arrival rules (its settings, else the acquirer's defaults).
+    pub(super) async fn expected_arrival(
         &self,
+        conn: &mut Conn<'_>,
+        merchant_id: &str,
         channel: Channel,
         received_account: Option<&str>,
         accepted_at: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> EngineResult<Option<DateTime<Utc>>> {
         let destination = destination_kind(channel, received_account);
-        Some(self.arrival_rules.expected_arrival_by(
+        let rules = match conn.get_merchant(merchant_id).await? {
+            Some(row) => crate::views::merchant(&row)?
+                .settings
+                .arrival_rules(&self.arrival_rules),
+            None => *self.arrival_rules,
+        };
+        Ok(Some(rules.expected_arrival_by(
             &self.calendar,
             channel,
             destination,
             accepted_at,
-        ))
+        )))
     }
 }
 
@@ -248,8 +257,10 @@ impl Engine {
         row.send_state = SEND_STATE_ACCEPTED.to_string();
         row.channel_refund_id = Some(channel_refund_id.clone());
         if row.expected_arrival_by_us.is_none() {
+            let merchant_id = row.merchant_id.clone();
             row.expected_arrival_by_us = self
-                .expected_arrival(answer.channel, None, answer.now)
+                .expected_arrival(conn, &merchant_id, answer.channel, None, answer.now)
+                .await?
                 .map(to_micros);
         }
         if answer.holds_lease || first_acceptance {
@@ -305,12 +316,16 @@ impl Engine {
         row.succeeded_at_us = Some(to_micros(paid.succeeded_at));
         row.send_state = SEND_STATE_ACCEPTED.to_string();
         if row.expected_arrival_by_us.is_none() {
+            let merchant_id = row.merchant_id.clone();
             row.expected_arrival_by_us = self
                 .expected_arrival(
+                    conn,
+                    &merchant_id,
                     answer.channel,
                     received_account.as_deref(),
                     paid.succeeded_at,
                 )
+                .await?
                 .map(to_micros);
         }
         finish(row);

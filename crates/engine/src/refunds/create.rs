@@ -59,10 +59,20 @@ impl Engine {
         who: &Principal,
         input: CreateRefund,
     ) -> EngineResult<CreateOutcome> {
+        self.create_refund_as(who, who.actor(), input).await
+    }
+
+    /// [`Self::create_refund`] with another audit actor (a consumer's request).
+    pub(crate) async fn create_refund_as(
+        &self,
+        who: &Principal,
+        actor: String,
+        input: CreateRefund,
+    ) -> EngineResult<CreateOutcome> {
         let merchant_id = who.require_merchant()?.to_string();
         let parsed = parse_create(&input)?;
         let job = CreateJob {
-            who: who.clone(),
+            actor,
             merchant_id,
             input,
             parsed,
@@ -96,7 +106,7 @@ impl Engine {
                 Ok(parsed) => {
                     answers.push(None);
                     jobs.push(CreateJob {
-                        who: who.clone(),
+                        actor: who.actor(),
                         merchant_id: merchant_id.clone(),
                         input,
                         parsed,
@@ -169,7 +179,8 @@ pub(crate) async fn create_alone(
 
 /// A create request, parsed and ready for a transaction.
 pub(crate) struct CreateJob {
-    pub who: Principal,
+    /// Who the audit log names: the key's actor, or `consumer` for a consumer's request.
+    pub actor: String,
     pub merchant_id: String,
     pub input: CreateRefund,
     parsed: ParsedCreate,
@@ -249,8 +260,19 @@ async fn plan_create(
         let view = refund_view(conn, &existing, &payment_row).await?;
         return Ok(Planned::Existing(Box::new(view)));
     }
-    let settings = memo.settings(conn, merchant_id).await?;
+    let mut settings = memo.settings(conn, merchant_id).await?;
     let payment = views::payment_state(&payment_row)?;
+    // Fee terms are the payment's (issue 16): the fee-refund policy in force when the
+    // payment was recorded; windows, thresholds, funding and limits are today's.
+    if let Some(then) = memo
+        .settings_at(conn, merchant_id, payment_row.created_at_us)
+        .await?
+    {
+        let policy = then.channel(payment.channel).fee_refund;
+        let mut channel = settings.channel(payment.channel);
+        channel.fee_refund = policy;
+        settings.channels.insert(payment.channel, channel);
+    }
     let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
     let totals = memo
         .day_totals(conn, merchant_id, to_micros(day_start), to_micros(day_end))
@@ -274,6 +296,14 @@ async fn plan_create(
     // The funding rule, under the merchant's balance lock: checked when the refund is asked
     // for, and again when it is queued (debited) if it waits first.
     let balance = memo.locked_balance(conn, merchant_id).await?;
+    // 限额, under the same balance lock: every create of this merchant counts the refunds
+    // committed before it took the lock.
+    if !settings.daily_refund_limit.is_unlimited() {
+        let (count, fen) = memo
+            .day_refunds(conn, merchant_id, to_micros(day_start), to_micros(day_end))
+            .await?;
+        crate::ops::check_daily_limit(&settings.daily_refund_limit, count, fen, plan.amount_fen)?;
+    }
     ledger::check_funded(
         balance,
         settings.funding,
@@ -295,8 +325,7 @@ async fn write_create(
     job: &CreateJob,
     planned: NewRefund,
 ) -> EngineResult<CreateOutcome> {
-    let (merchant_id, input, parsed, who) =
-        (job.merchant_id.as_str(), &job.input, &job.parsed, &job.who);
+    let (merchant_id, input, parsed) = (job.merchant_id.as_str(), &job.input, &job.parsed);
     let NewRefund {
         payment_row,
         plan,
@@ -317,7 +346,7 @@ async fn write_create(
     counters.apply(&effects.counters);
     conn.update_payment_counters(&payment_row.id, &counters)
         .await?;
-    let actor = who.actor();
+    let actor = job.actor.clone();
     let head = memo.locked_audit_head(conn, merchant_id).await?;
     let entry = audit::append_after(
         conn,

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod keys;
 pub mod merchants;
 pub mod notifications;
+pub mod operations;
 pub mod payment_search;
 pub mod payments;
 pub mod public;

@@ -2,6 +2,7 @@
 //! from the receipt, through the same public lookup as the API (the same per-client limit
 //! and per-refund lock on wrong guesses), and sees only what the API's consumer view holds.
 
+pub mod request;
 pub mod status;
 pub mod tickets;
 
@@ -17,5 +18,6 @@ pub fn routes() -> Router<AppState> {
         .route("/status", get(status::form_page).post(status::look_up))
         .route("/status/feedback", post(status::feedback))
         .route("/status/case", post(status::open_case))
+        .route("/status/request", get(request::form_page).post(request::ask))
         .layer(Extension(Arc::new(tickets::Tickets::default())))
 }
