@@ -147,8 +147,8 @@ impl TxMemo {
         if !self.settings_versions.contains_key(merchant_id) {
             let mut versions = Vec::new();
             for row in conn.settings_versions(merchant_id).await? {
-                let settings: MerchantSettings = serde_json::from_str(&row.settings)
-                    .map_err(|e| {
+                let settings: MerchantSettings =
+                    serde_json::from_str(&row.settings).map_err(|e| {
                         EngineError::corrupt(format!(
                             "settings version {} of {merchant_id}: {e}",
                             row.version

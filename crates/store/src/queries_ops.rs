@@ -75,12 +75,12 @@ impl Conn<'_> {
     ) -> StoreResult<Vec<SettingsVersionRow>> {
         let sql = "SELECT merchant_id, version, effective_from_us, settings, changed_by \
             FROM merchant_settings_versions WHERE merchant_id = $1 ORDER BY version";
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, SettingsVersionRow>(
-            sql
-        )
-        .bind(merchant_id)
-        .fetch_all(&mut **c)
-        .await)?)
+        Ok(on_conn!(self, |c| {
+            sqlx::query_as::<_, SettingsVersionRow>(sql)
+                .bind(merchant_id)
+                .fetch_all(&mut **c)
+                .await
+        })?)
     }
 
     pub async fn insert_settings_version(&mut self, row: &SettingsVersionRow) -> StoreResult<()> {
@@ -218,13 +218,15 @@ impl Conn<'_> {
             WHERE r.created_at_us >= $1 AND r.created_at_us < $2 AND ($3 IS NULL OR r.merchant_id = $3) \
             GROUP BY r.id, r.merchant_id, r.channel, r.created_at_us ORDER BY r.id LIMIT $4";
         let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, OpsDurationRow>(sql)
-            .bind(range.from_us)
-            .bind(range.to_us)
-            .bind(merchant_id)
-            .bind(limit)
-            .fetch_all(&mut **c)
-            .await)?)
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, OpsDurationRow>(
+            sql
+        )
+        .bind(range.from_us)
+        .bind(range.to_us)
+        .bind(merchant_id)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await)?)
     }
 
     /// Opened → resolved of up to `limit` cases opened in the range and resolved since.
@@ -239,12 +241,14 @@ impl Conn<'_> {
             AND c.created_at_us >= $1 AND c.created_at_us < $2 AND ($3 IS NULL OR c.merchant_id = $3) \
             ORDER BY c.id LIMIT $4";
         let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, OpsDurationRow>(sql)
-            .bind(range.from_us)
-            .bind(range.to_us)
-            .bind(merchant_id)
-            .bind(limit)
-            .fetch_all(&mut **c)
-            .await)?)
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, OpsDurationRow>(
+            sql
+        )
+        .bind(range.from_us)
+        .bind(range.to_us)
+        .bind(merchant_id)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await)?)
     }
 }

@@ -147,8 +147,9 @@ impl From<EngineError> for Problem {
                     Some(serde_json::json!({ "available": available_fen, "needed": needed_fen }));
             }
             EngineError::DailyRefundLimitExceeded { what, limit, used } => {
-                problem.extra =
-                    Some(serde_json::json!({ "limit": what, "limit_value": limit, "used_today": used }));
+                problem.extra = Some(
+                    serde_json::json!({ "limit": what, "limit_value": limit, "used_today": used }),
+                );
             }
             EngineError::MerchantRefundNoConflict {
                 existing_refund_id, ..

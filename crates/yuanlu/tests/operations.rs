@@ -66,7 +66,9 @@ fn id(value: &Value) -> String {
 }
 
 async fn patch(server: &Server, path: &str, key: &str, body: &Value) -> Resp {
-    server.call(Method::PATCH, path, Some(key), Some(body)).await
+    server
+        .call(Method::PATCH, path, Some(key), Some(body))
+        .await
 }
 
 async fn refund_with(server: &Server, key: &str, body: Value) -> Resp {
@@ -111,7 +113,13 @@ async fn settings_change_over_time(server: &Server) {
         .await;
 
     let path = format!("/v1/merchants/{merchant_id}");
-    let refused = patch(server, &path, &key, &json!({ "settings": { "funding": "carry_forward" } })).await;
+    let refused = patch(
+        server,
+        &path,
+        &key,
+        &json!({ "settings": { "funding": "carry_forward" } }),
+    )
+    .await;
     refused.assert_problem(403, "forbidden", "a merchant changing its own settings");
     let refused = patch(
         server,
@@ -125,7 +133,13 @@ async fn settings_change_over_time(server: &Server) {
         refused.str("field"),
         "settings.channels.wechat.fee_rate_ppm"
     );
-    let unknown = patch(server, "/v1/merchants/mch_nosuch", ADMIN_KEY, &json!({ "settings": {} })).await;
+    let unknown = patch(
+        server,
+        "/v1/merchants/mch_nosuch",
+        ADMIN_KEY,
+        &json!({ "settings": {} }),
+    )
+    .await;
     unknown.assert_problem(404, "not_found", "an unknown merchant");
 
     let changed = patch(
@@ -167,17 +181,30 @@ async fn settings_change_over_time(server: &Server) {
 
     // Windows: the earlier payment is now past the alipay window of 5 days.
     let late = server.refund(&key, &id(&old), 1_000, "TEA-3").await;
-    late.assert_problem(422, "refund_window_expired", "a window shortened after the payment");
+    late.assert_problem(
+        422,
+        "refund_window_expired",
+        "a window shortened after the payment",
+    );
 
     let versions = server
-        .get(&format!("/v1/merchants/{merchant_id}/settings/versions"), &key)
+        .get(
+            &format!("/v1/merchants/{merchant_id}/settings/versions"),
+            &key,
+        )
         .await;
     assert_eq!(versions.status, 200, "{}", versions.text);
     let versions = versions.body.as_array().unwrap().clone();
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_eq!(versions[0]["version"], json!(1));
-    assert_eq!(versions[0]["settings"]["channels"]["wechat"]["fee_rate_ppm"], json!(3_800));
-    assert_eq!(versions[1]["settings"]["channels"]["wechat"]["fee_rate_ppm"], json!(6_000));
+    assert_eq!(
+        versions[0]["settings"]["channels"]["wechat"]["fee_rate_ppm"],
+        json!(3_800)
+    );
+    assert_eq!(
+        versions[1]["settings"]["channels"]["wechat"]["fee_rate_ppm"],
+        json!(6_000)
+    );
     assert_eq!(versions[1]["changed_by"], json!("acquirer:admin"));
     audit_ok(server).await;
 }
@@ -191,18 +218,36 @@ on_both_backends!(
 
 /// `requests` concurrent refunds of `amount` fen, each of its own payment, from several
 /// threads: `(created, refused with daily_refund_limit_exceeded)`.
-async fn refund_rush(server: &Server, key: &str, requests: usize, amount: i64, tag: &str) -> (usize, usize) {
+async fn refund_rush(
+    server: &Server,
+    key: &str,
+    requests: usize,
+    amount: i64,
+    tag: &str,
+) -> (usize, usize) {
     let mut payments = Vec::new();
     for _ in 0..requests {
         payments.push(id(&server.payment(key, "wechat", 10_000).await));
     }
     let mut tasks = Vec::new();
     for (n, payment_id) in payments.into_iter().enumerate() {
-        let (http, url, key) = (server.http.clone(), server.url("/v1/refunds"), key.to_string());
+        let (http, url, key) = (
+            server.http.clone(),
+            server.url("/v1/refunds"),
+            key.to_string(),
+        );
         let body = json!({ "payment_id": payment_id, "amount": amount, "reason": "duplicate_charge",
                            "merchant_refund_no": format!("{tag}-{n}") });
         tasks.push(tokio::spawn(async move {
-            Resp::from(http.post(url).bearer_auth(key).json(&body).send().await.unwrap()).await
+            Resp::from(
+                http.post(url)
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
         }));
     }
     let (mut created, mut refused) = (0, 0);
@@ -211,7 +256,11 @@ async fn refund_rush(server: &Server, key: &str, requests: usize, amount: i64, t
         match r.status {
             201 => created += 1,
             _ => {
-                r.assert_problem(422, "daily_refund_limit_exceeded", "a refund over the limit");
+                r.assert_problem(
+                    422,
+                    "daily_refund_limit_exceeded",
+                    "a refund over the limit",
+                );
                 refused += 1;
             }
         }
@@ -230,7 +279,9 @@ async fn daily_limit_holds_under_concurrency(server: &Server) {
     let (merchant_id, key) = server
         .merchant_with(settings(json!({ "count": 5, "amount_fen": 1_000_000 })))
         .await;
-    let merchant = server.get(&format!("/v1/merchants/{merchant_id}"), &key).await;
+    let merchant = server
+        .get(&format!("/v1/merchants/{merchant_id}"), &key)
+        .await;
     assert_eq!(
         merchant.body["settings"]["daily_refund_limit"],
         json!({ "count": 5, "amount_fen": 1_000_000 }),
@@ -240,7 +291,12 @@ async fn daily_limit_holds_under_concurrency(server: &Server) {
     let (created, refused) = refund_rush(server, &key, 16, 3_000, "COUNT").await;
     assert_eq!((created, refused), (5, 11), "the count limit held");
     let refunds = server.get("/v1/refunds?limit=100", &key).await;
-    assert_eq!(refunds.body["data"].as_array().unwrap().len(), 5, "{}", refunds.text);
+    assert_eq!(
+        refunds.body["data"].as_array().unwrap().len(),
+        5,
+        "{}",
+        refunds.text
+    );
 
     // By amount: 10 000 fen a day holds three refunds of 3 000.
     let (_, key) = server
@@ -260,8 +316,18 @@ async fn daily_limit_holds_under_concurrency(server: &Server) {
     let payment = id(&server.payment(&key, "wechat", 10_000).await);
     let over = server.refund(&key, &payment, 1_001, "AMOUNT-X").await;
     over.assert_problem(422, "daily_refund_limit_exceeded", "one fen too many");
-    assert_eq!(over.body["extra"]["limit"], json!("amount"), "{}", over.text);
-    assert_eq!(over.body["extra"]["used_today"], json!(9_000), "{}", over.text);
+    assert_eq!(
+        over.body["extra"]["limit"],
+        json!("amount"),
+        "{}",
+        over.text
+    );
+    assert_eq!(
+        over.body["extra"]["used_today"],
+        json!(9_000),
+        "{}",
+        over.text
+    );
     // Exactly up to the limit is allowed.
     let last = server.refund(&key, &payment, 1_000, "AMOUNT-Y").await;
     assert_eq!(last.status, 201, "{}", last.text);
@@ -279,7 +345,9 @@ on_both_backends!(
 /// accepts a refund (the simulated clock stands still, so the deadline is exact).
 async fn arrival_rules_are_configurable(server: &Server) {
     let (merchant_id, key) = server
-        .merchant_with(json!({ "name": "Noodles", "settings": { "review": { "refund_ratio_percent": 100 } } }))
+        .merchant_with(
+            json!({ "name": "Noodles", "settings": { "review": { "refund_ratio_percent": 100 } } }),
+        )
         .await;
     let rules = json!({ "balance": { "hours": 6 }, "bank_card": { "hours": 6 } });
     let changed = patch(
@@ -290,7 +358,10 @@ async fn arrival_rules_are_configurable(server: &Server) {
     )
     .await;
     assert_eq!(changed.status, 200, "{}", changed.text);
-    assert_eq!(changed.body["settings"]["channels"]["wechat"]["arrival"], rules);
+    assert_eq!(
+        changed.body["settings"]["channels"]["wechat"]["arrival"],
+        rules
+    );
     let bad = patch(
         server,
         &format!("/v1/merchants/{merchant_id}"),
@@ -354,18 +425,29 @@ async fn goods_refund(server: &Server, key: &str, payment: &str, no: &str) -> Re
 /// refunds go on and new ones not wait.
 async fn orders_move(server: &Server) {
     let (_, key) = server
-        .merchant_with(json!({ "name": "Gadgets", "settings": { "review": { "refund_ratio_percent": 100 } } }))
+        .merchant_with(
+            json!({ "name": "Gadgets", "settings": { "review": { "refund_ratio_percent": 100 } } }),
+        )
         .await;
     // Recorded unshipped: a goods refund does not wait.
     let payment = id(&server
-        .payment_with(&key, json!({ "channel": "alipay", "amount": 29_900, "currency": "CNY",
-            "order": { "merchant_order_no": "ORD-9", "shipping_status": "unshipped" } }))
+        .payment_with(
+            &key,
+            json!({ "channel": "alipay", "amount": 29_900, "currency": "CNY",
+            "order": { "merchant_order_no": "ORD-9", "shipping_status": "unshipped" } }),
+        )
         .await);
     let before = goods_refund(server, &key, &payment, "G-1").await;
     assert_ne!(before.str("status"), "awaiting_return", "{}", before.text);
 
     // Shipped afterwards: the next goods refund waits for the goods.
-    let shipped = order(server, &key, &payment, json!({ "shipping_status": "shipped" })).await;
+    let shipped = order(
+        server,
+        &key,
+        &payment,
+        json!({ "shipping_status": "shipped" }),
+    )
+    .await;
     assert_eq!(shipped.status, 200, "{}", shipped.text);
     assert_eq!(shipped.body["order"]["shipping_status"], json!("shipped"));
     assert_eq!(shipped.body["order"]["merchant_order_no"], json!("ORD-9"));
@@ -374,16 +456,37 @@ async fn orders_move(server: &Server) {
 
     // Orders move forward only; a return needs its tracking number; the admin does not
     // move a merchant's order.
-    order(server, &key, &payment, json!({ "shipping_status": "unshipped" }))
-        .await
-        .assert_problem(409, "conflict", "an order moved back");
-    order(server, &key, &payment, json!({ "shipping_status": "returned" }))
-        .await
-        .assert_problem(400, "validation_error", "a return without tracking number");
-    order(server, ADMIN_KEY, &payment, json!({ "shipping_status": "delivered" }))
-        .await
-        .assert_problem(403, "forbidden", "the admin moving an order");
-    let delivered = order(server, &key, &payment, json!({ "shipping_status": "delivered" })).await;
+    order(
+        server,
+        &key,
+        &payment,
+        json!({ "shipping_status": "unshipped" }),
+    )
+    .await
+    .assert_problem(409, "conflict", "an order moved back");
+    order(
+        server,
+        &key,
+        &payment,
+        json!({ "shipping_status": "returned" }),
+    )
+    .await
+    .assert_problem(400, "validation_error", "a return without tracking number");
+    order(
+        server,
+        ADMIN_KEY,
+        &payment,
+        json!({ "shipping_status": "delivered" }),
+    )
+    .await
+    .assert_problem(403, "forbidden", "the admin moving an order");
+    let delivered = order(
+        server,
+        &key,
+        &payment,
+        json!({ "shipping_status": "delivered" }),
+    )
+    .await;
     assert_eq!(delivered.status, 200, "{}", delivered.text);
 
     // Returned: the waiting refund goes on, and a new goods refund does not wait.
@@ -406,9 +509,14 @@ async fn orders_move(server: &Server) {
 
     // A payment without an order gets one, with its number.
     let plain = id(&server.payment(&key, "wechat", 5_000).await);
-    order(server, &key, &plain, json!({ "shipping_status": "shipped" }))
-        .await
-        .assert_problem(400, "validation_error", "an order without its number");
+    order(
+        server,
+        &key,
+        &plain,
+        json!({ "shipping_status": "shipped" }),
+    )
+    .await
+    .assert_problem(400, "validation_error", "an order without its number");
     let given = order(
         server,
         &key,
@@ -421,19 +529,34 @@ async fn orders_move(server: &Server) {
     assert_eq!(waits.str("status"), "awaiting_return", "{}", waits.text);
     // Another merchant's payment is not found.
     let (_, other) = server.merchant("Elsewhere").await;
-    order(server, &other, &plain, json!({ "shipping_status": "delivered" }))
-        .await
-        .assert_problem(404, "payment_not_found", "another merchant's payment");
+    order(
+        server,
+        &other,
+        &plain,
+        json!({ "shipping_status": "delivered" }),
+    )
+    .await
+    .assert_problem(404, "payment_not_found", "another merchant's payment");
     audit_ok(server).await;
 }
 
-on_both_backends!(orders_move, real_clock(), orders_move_on_sqlite, orders_move_on_postgresql);
+on_both_backends!(
+    orders_move,
+    real_clock(),
+    orders_move_on_sqlite,
+    orders_move_on_postgresql
+);
 
 // --- item 5: the consumer asks ---------------------------------------------------------------
 
 async fn ask(server: &Server, body: Value) -> Resp {
     server
-        .call(Method::POST, "/v1/public/refund-requests", None, Some(&body))
+        .call(
+            Method::POST,
+            "/v1/public/refund-requests",
+            None,
+            Some(&body),
+        )
         .await
 }
 
@@ -442,7 +565,9 @@ async fn ask(server: &Server, body: Value) -> Resp {
 /// through the public lookup, wrong digits lock the payment's requests.
 async fn the_consumer_can_ask(server: &Server) {
     let (_, key) = server
-        .merchant_with(json!({ "name": "Bakery", "settings": { "review": { "refund_ratio_percent": 100 } } }))
+        .merchant_with(
+            json!({ "name": "Bakery", "settings": { "review": { "refund_ratio_percent": 100 } } }),
+        )
         .await;
     let payment = server
         .payment_with(
@@ -458,7 +583,12 @@ async fn the_consumer_can_ask(server: &Server) {
     assert_eq!(asked.status, 201, "{}", asked.text);
     let refund_id = asked.str("refund_id");
     assert_eq!(asked.str("reference"), "RRN778899");
-    assert_eq!(asked.body["refund"]["status"], json!("pending_review"), "{}", asked.text);
+    assert_eq!(
+        asked.body["refund"]["status"],
+        json!("pending_review"),
+        "{}",
+        asked.text
+    );
 
     // The merchant's review queue holds it, as a consumer's request.
     let queue = server.get("/v1/refunds?status=pending_review", &key).await;
@@ -491,24 +621,37 @@ async fn the_consumer_can_ask(server: &Server) {
     assert_eq!(seen.status, 200, "{}", seen.text);
     assert_eq!(seen.str("status"), "pending_review");
     let approved = server
-        .post(&format!("/v1/refunds/{refund_id}/approve"), &key, &json!({ "note": "ok" }))
+        .post(
+            &format!("/v1/refunds/{refund_id}/approve"),
+            &key,
+            &json!({ "note": "ok" }),
+        )
         .await;
     assert_eq!(approved.status, 200, "{}", approved.text);
     let seen = server.call(Method::GET, &lookup, None, None).await;
     assert_ne!(seen.str("status"), "pending_review", "{}", seen.text);
 
     // Bad input and unknown facts.
-    ask(server, json!({ "reference": "RRN778899", "last4": "04a3", "reason": "other" }))
-        .await
-        .assert_problem(400, "validation_error", "last4 not digits");
-    ask(server, json!({ "reference": "RRN000000", "last4": "0403", "reason": "customer_cancel" }))
-        .await
-        .assert_problem(404, "not_found", "an unknown reference");
+    ask(
+        server,
+        json!({ "reference": "RRN778899", "last4": "04a3", "reason": "other" }),
+    )
+    .await
+    .assert_problem(400, "validation_error", "last4 not digits");
+    ask(
+        server,
+        json!({ "reference": "RRN000000", "last4": "0403", "reason": "customer_cancel" }),
+    )
+    .await
+    .assert_problem(404, "not_found", "an unknown reference");
     // Wrong digits: five lock the payment's requests for everyone, right digits included.
     for _ in 0..5 {
-        ask(server, json!({ "reference": "RRN778899", "last4": "9999", "reason": "customer_cancel" }))
-            .await
-            .assert_problem(404, "not_found", "wrong last four digits");
+        ask(
+            server,
+            json!({ "reference": "RRN778899", "last4": "9999", "reason": "customer_cancel" }),
+        )
+        .await
+        .assert_problem(404, "not_found", "wrong last four digits");
     }
     let locked = ask(server, request).await;
     locked.assert_problem(429, "rate_limited", "after five wrong guesses");
@@ -528,7 +671,9 @@ on_both_backends!(
 /// p50/p90, in total, per channel and per merchant; exact under the simulated clock.
 async fn reports_measure_review_and_case_time(server: &Server) {
     let (merchant_id, key) = server
-        .merchant_with(json!({ "name": "Florist", "settings": { "review": { "refund_ratio_percent": 100 } } }))
+        .merchant_with(
+            json!({ "name": "Florist", "settings": { "review": { "refund_ratio_percent": 100 } } }),
+        )
         .await;
     let mut refunds = Vec::new();
     for n in 0..2 {
@@ -546,12 +691,20 @@ async fn reports_measure_review_and_case_time(server: &Server) {
     }
     advance(server, 600).await;
     let approved = server
-        .post(&format!("/v1/refunds/{}/approve", refunds[0]), &key, &json!({}))
+        .post(
+            &format!("/v1/refunds/{}/approve", refunds[0]),
+            &key,
+            &json!({}),
+        )
         .await;
     assert_eq!(approved.status, 200, "{}", approved.text);
     advance(server, 1_200).await;
     let rejected = server
-        .post(&format!("/v1/refunds/{}/reject", refunds[1]), &key, &json!({ "note": "not ours" }))
+        .post(
+            &format!("/v1/refunds/{}/reject", refunds[1]),
+            &key,
+            &json!({ "note": "not ours" }),
+        )
         .await;
     assert_eq!(rejected.status, 200, "{}", rejected.text);
     let case = server
@@ -573,7 +726,10 @@ async fn reports_measure_review_and_case_time(server: &Server) {
     assert_eq!(resolved.status, 200, "{}", resolved.text);
 
     let report = server
-        .get(&format!("/v1/reports/refunds?merchant_id={merchant_id}"), ADMIN_KEY)
+        .get(
+            &format!("/v1/reports/refunds?merchant_id={merchant_id}"),
+            ADMIN_KEY,
+        )
         .await;
     assert_eq!(report.status, 200, "{}", report.text);
     let review = json!({ "count": 2, "p50_seconds": 600, "p90_seconds": 1_800 });
@@ -597,4 +753,71 @@ on_both_backends!(
     simulated(),
     reports_measure_review_and_case_time_on_sqlite,
     reports_measure_review_and_case_time_on_postgresql
+);
+
+/// The consumer page: `/status` links to the request form, which asks through the same use
+/// case and answers with the new request's status page.
+async fn the_consumer_asks_on_the_page(server: &Server) {
+    use reqwest::header::{CONTENT_TYPE, COOKIE};
+    let (_, key) = server.merchant("Corner Shop").await;
+    server
+        .payment_with(
+            &key,
+            json!({ "channel": "wechat", "amount": 8_800, "currency": "CNY",
+                    "payer": { "wallet_account": "13912345678" }, "voucher": { "rrn": "RRN-PAGE-1" } }),
+        )
+        .await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let status = http
+        .get(server.url("/status?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    assert!(
+        status
+            .text()
+            .await
+            .unwrap()
+            .contains("href=\"/status/request\"")
+    );
+    let form = http
+        .get(server.url("/status/request?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let csrf = common::cookie(&form, "yl_csrf").expect("a CSRF cookie");
+    let html = form.text().await.unwrap();
+    assert!(html.contains("id=\"request-submit\""), "{html}");
+    let answer = http
+        .post(server.url("/status/request?lang=en"))
+        .header(COOKIE, format!("yl_csrf={csrf}"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={csrf}&reference=RRN-PAGE-1&last4=5678&amount=12.34&reason=quality_issue&description=broken"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(html.contains("id=\"refund-status\""), "{html}");
+    let queue = server.get("/v1/refunds?status=pending_review", &key).await;
+    let asked = queue.body["data"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{}", queue.text);
+    assert_eq!(asked[0]["amount"], json!(1_234));
+    assert_eq!(asked[0]["requested_by"]["role"], json!("consumer"));
+    assert!(html.contains(asked[0]["id"].as_str().unwrap()), "{html}");
+}
+
+on_both_backends!(
+    the_consumer_asks_on_the_page,
+    real_clock(),
+    the_consumer_asks_on_the_page_on_sqlite,
+    the_consumer_asks_on_the_page_on_postgresql
 );

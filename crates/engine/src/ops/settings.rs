@@ -66,13 +66,13 @@ impl Engine {
         let actor = who.actor();
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let (current, created_at_us) = conn
-            .lock_merchant_settings(merchant_id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound {
-                what: "merchant",
-                id: merchant_id.to_string(),
-            })?;
+        let (current, created_at_us) =
+            conn.lock_merchant_settings(merchant_id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    what: "merchant",
+                    id: merchant_id.to_string(),
+                })?;
         let before = parse_settings(merchant_id, &current)?;
         let after = before
             .apply(&input.settings)

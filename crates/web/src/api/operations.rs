@@ -95,3 +95,37 @@ pub async fn request_refund(
     };
     Ok((status, Json(outcome.answer)))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_new_endpoints_are_documented() {
+        let document = crate::app::openapi(false);
+        let paths = &document.paths.paths;
+        let merchant = paths
+            .get("/v1/merchants/{id}")
+            .map(|p| (p.get.is_some(), p.patch.is_some()));
+        assert_eq!(
+            merchant,
+            Some((true, true)),
+            "GET and PATCH /v1/merchants/{{id}}"
+        );
+        for path in [
+            "/v1/merchants/{id}/settings/versions",
+            "/v1/payments/{id}/order",
+            "/v1/public/refund-requests",
+        ] {
+            assert!(paths.contains_key(path), "{path} missing");
+        }
+        let schemas = document.components.map(|c| c.schemas).unwrap_or_default();
+        for schema in [
+            "UpdateMerchant",
+            "UpdateOrder",
+            "ConsumerRefundRequest",
+            "DailyRefundLimit",
+            "StepFigures",
+        ] {
+            assert!(schemas.contains_key(schema), "{schema} missing");
+        }
+    }
+}

@@ -62,9 +62,11 @@ pub async fn ask(
         .ok_or_else(|| PageError::invalid(ctx.lang, "request-last4"))?;
     let amount = match text(&ctx, form.amount.as_deref(), "field-amount")? {
         None => None,
-        Some(typed) => Some(AskedAmount::from(
-            parse_yuan(&typed).ok_or_else(|| PageError::invalid(ctx.lang, "field-amount"))?,
-        )),
+        Some(typed) => {
+            Some(AskedAmount::from(parse_yuan(&typed).ok_or_else(|| {
+                PageError::invalid(ctx.lang, "field-amount")
+            })?))
+        }
     };
     let reason = form
         .reason
