@@ -21,6 +21,7 @@
 pub mod account_key;
 pub mod audit;
 pub mod auth;
+pub mod bank_statements;
 pub mod cases;
 pub mod clock;
 pub mod dispatch;

@@ -9,6 +9,8 @@
 //! 3. A payout still without a credit is `missing` when the statement runs at least
 //!    [`LATE_DAYS`] days past its payout date, else `pending` (the statement ends before the
 //!    bank had time to book it).
+//!    A payout dated before the statement's first day that found no credit is left out: its
+//!    credit is on an earlier statement.
 //! 4. Every credit left over is an `unexplained_credit`. Debits are counted, not matched.
 
 use chrono::{Days, NaiveDate};
@@ -69,7 +71,8 @@ pub struct PayoutReport {
     pub debits: usize,
 }
 
-/// Matches `payouts` (those whose payout date the statement covers) against `statement`.
+/// Matches `payouts` against `statement`. Give the payouts dated from [`LATE_DAYS`] days
+/// before the statement's first day to its last ([`payout_dates_covered`]).
 pub fn match_payouts(statement: &BankStatement, payouts: &[Payout]) -> PayoutReport {
     let lines = &statement.lines;
     let mut credit_taken = vec![false; lines.len()];
@@ -113,6 +116,7 @@ pub fn match_payouts(statement: &BankStatement, payouts: &[Payout]) -> PayoutRep
     let payouts = sorted
         .iter()
         .zip(found)
+        .filter(|(payout, slot)| slot.is_some() || payout.payout_date >= statement.first_date)
         .map(|(payout, slot)| match slot {
             Some((i, outcome)) => PayoutMatch {
                 payout: (*payout).clone(),
@@ -142,6 +146,15 @@ pub fn match_payouts(statement: &BankStatement, payouts: &[Payout]) -> PayoutRep
         unexplained_credits,
         debits: lines.iter().filter(|line| !line.is_credit()).count(),
     }
+}
+
+/// The payout dates whose payouts may have a credit on `statement`.
+pub fn payout_dates_covered(statement: &BankStatement) -> (NaiveDate, NaiveDate) {
+    let first = statement
+        .first_date
+        .checked_sub_days(Days::new(LATE_DAYS))
+        .unwrap_or(statement.first_date);
+    (first, statement.last_date)
 }
 
 /// The last day a payout of `payout_date` may be booked on.
@@ -250,6 +263,17 @@ mod tests {
         );
         // The credit of the 2nd is before both payout dates: nobody's.
         assert_eq!(report.unexplained_credits, vec![1]);
+    }
+
+    #[test]
+    fn an_earlier_payout_counts_only_when_its_credit_is_here() {
+        let file = statement(vec![line(2, 5, 300, ""), line(3, 9, 1, "")]);
+        assert_eq!(payout_dates_covered(&file), (day(2), day(9)));
+        let report = match_payouts(&file, &[payout("stl_p", 3, 300), payout("stl_q", 4, 999)]);
+        assert_eq!(
+            outcomes(&report),
+            vec![("stl_p".into(), PayoutOutcome::Paid, Some(0))]
+        );
     }
 
     #[test]

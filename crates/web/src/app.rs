@@ -108,6 +108,8 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::public::open_public_case))
         .routes(routes!(api::reports::refund_report))
         .routes(api::reconciliations::import_routes())
+        .routes(api::bank_statements::import_routes())
+        .routes(routes!(api::bank_statements::get_bank_statement))
         .routes(routes!(api::reconciliations::get_reconciliation))
         .routes(routes!(api::reconciliations::list_exceptions))
         .routes(routes!(api::reconciliations::get_exception))
