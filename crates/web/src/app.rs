@@ -105,6 +105,7 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::public::refund_by_number))
         .routes(routes!(api::public::refund_by_id))
         .routes(routes!(api::public::give_feedback))
+        .routes(routes!(api::arrival::answer_arrival))
         .routes(routes!(api::public::open_public_case))
         .routes(routes!(api::reports::refund_report))
         .routes(api::reconciliations::import_routes())

@@ -1,6 +1,7 @@
 //! The v1 handlers, one module per resource.
 
 pub mod admin;
+pub mod arrival;
 pub mod bank_statements;
 pub mod cases;
 pub mod channels;
