@@ -19,8 +19,10 @@
 //! - [`timeline`]: a refund's history, where the money is, and what happens next.
 
 pub mod account_key;
+pub mod arrival;
 pub mod audit;
 pub mod auth;
+pub mod bank_statements;
 pub mod cases;
 pub mod clock;
 pub mod dispatch;

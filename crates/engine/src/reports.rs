@@ -102,6 +102,9 @@ pub struct SatisfactionFigures {
 pub struct ReportFigures {
     pub refunds: RefundFigures,
     pub time_to_arrival: ArrivalFigures,
+    /// Seconds from creation to the consumer saying "received" (确认收款), beside the
+    /// channel's success above.
+    pub time_to_confirmed_arrival: ArrivalFigures,
     /// Refunds overdue now.
     pub overdue: i64,
     pub cases: CaseFigures,
@@ -149,6 +152,7 @@ pub struct RefundReport {
 struct Acc {
     by_status: BTreeMap<String, (i64, i64)>,
     durations_us: Vec<i64>,
+    confirmed_us: Vec<i64>,
     overdue: i64,
     cases_open: i64,
     cases_resolved: i64,
@@ -178,6 +182,7 @@ impl Acc {
             entry.1 += amount;
         }
         self.durations_us.extend_from_slice(&other.durations_us);
+        self.confirmed_us.extend_from_slice(&other.confirmed_us);
         self.overdue += other.overdue;
         self.cases_open += other.cases_open;
         self.cases_resolved += other.cases_resolved;
@@ -200,12 +205,6 @@ impl Acc {
                 }
             })
             .collect();
-        let mut seconds: Vec<i64> = self
-            .durations_us
-            .iter()
-            .map(|us| us.div_euclid(1_000_000).max(0))
-            .collect();
-        seconds.sort_unstable();
         let count: i64 = self.ratings.iter().sum();
         let weighted: i64 = self
             .ratings
@@ -219,12 +218,8 @@ impl Acc {
                 amount: by_status.iter().map(|s| s.amount).sum(),
                 by_status,
             },
-            time_to_arrival: ArrivalFigures {
-                count: seconds.len() as i64,
-                p50_seconds: percentile(&seconds, 50),
-                p90_seconds: percentile(&seconds, 90),
-                p99_seconds: percentile(&seconds, 99),
-            },
+            time_to_arrival: arrival_figures(&self.durations_us),
+            time_to_confirmed_arrival: arrival_figures(&self.confirmed_us),
             overdue: self.overdue,
             cases: CaseFigures {
                 open: self.cases_open,
@@ -244,6 +239,21 @@ impl Acc {
             review_time: step_figures(&self.review_us),
             case_handling_time: step_figures(&self.case_us),
         }
+    }
+}
+
+/// Percentiles of durations in µs, as whole seconds.
+fn arrival_figures(durations_us: &[i64]) -> ArrivalFigures {
+    let mut seconds: Vec<i64> = durations_us
+        .iter()
+        .map(|us| us.div_euclid(1_000_000).max(0))
+        .collect();
+    seconds.sort_unstable();
+    ArrivalFigures {
+        count: seconds.len() as i64,
+        p50_seconds: percentile(&seconds, 50),
+        p90_seconds: percentile(&seconds, 90),
+        p99_seconds: percentile(&seconds, 99),
     }
 }
 
@@ -310,6 +320,16 @@ impl Engine {
                 .entry(key(&row.merchant_id, &row.channel))
                 .or_default()
                 .durations_us
+                .push(row.duration_us);
+        }
+        for row in conn
+            .report_confirmed_durations(&range, REPORT_DURATIONS_MAX)
+            .await?
+        {
+            groups
+                .entry(key(&row.merchant_id, &row.channel))
+                .or_default()
+                .confirmed_us
                 .push(row.duration_us);
         }
         let unconfirmed_before = yuanlu_domain::transition::unconfirmed_before(now);

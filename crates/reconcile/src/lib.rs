@@ -6,18 +6,22 @@
 //!   each refuses a malformed file naming its line, and never panics.
 //! - [`record`]: what our books say, as the matcher needs it.
 //! - [`matching`]: the join and its classes; [`report`]: the outcome.
+//! - [`bank_statement`] and [`payouts`]: a merchant's bank statement and the settlement
+//!   payouts matched against its credits (核对入户金额).
 //! - [`baseline`]: the plain hash join the benchmark compares matching with.
 //! - [`mod@generate`]: statements with injected discrepancies for tests and the benchmark.
 //!
 //! The formats are described in each module and in `docs/statements.md`.
 
 pub mod alipay;
+pub mod bank_statement;
 pub mod baseline;
 pub mod card;
 pub mod error;
 mod fields;
 pub mod generate;
 pub mod matching;
+pub mod payouts;
 mod progress;
 pub mod record;
 pub mod report;

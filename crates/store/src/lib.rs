@@ -21,6 +21,8 @@ pub mod backup;
 pub mod db;
 pub mod error;
 pub mod queries;
+pub mod queries_arrival;
+pub mod queries_bank;
 pub mod queries_cases;
 pub mod queries_ledger;
 pub mod queries_metrics;

@@ -37,6 +37,7 @@ fn id_prefix(segment: &str) -> Option<(&'static str, &'static str)> {
         "cases" => ("case_", "not_found"),
         "reconciliations" => ("recon_", "not_found"),
         "reconciliation-exceptions" => ("rex_", "not_found"),
+        "bank-statements" => ("bsi_", "not_found"),
         _ => return None,
     })
 }
@@ -95,6 +96,62 @@ fn check_json_texts(body: &[u8]) -> Result<(), Problem> {
         Some(field) => Err(control_char_problem(&field)),
         None => Ok(()),
     }
+}
+
+/// Reads an uploaded file sent as the request body itself: its `Content-Type` must be one of
+/// `content_types`, its size at most `max_bytes` (`too_large` says what to do instead), it
+/// must not be empty, and [`check_file_bytes`] must pass. Everything but the body is checked
+/// first, so a refused request is not read.
+pub async fn file_body<S: Send + Sync>(
+    request: axum::extract::Request,
+    state: &S,
+    content_types: &[&str],
+    max_bytes: usize,
+    too_large: &str,
+) -> Result<axum::body::Bytes, Problem> {
+    use axum::extract::FromRequest;
+    let content_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if !content_type
+        .as_deref()
+        .is_some_and(|ct| content_types.contains(&ct))
+    {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "validation_error",
+            "send the file itself as the body with `Content-Type: text/csv` or `application/octet-stream`",
+        ));
+    }
+    let bytes = axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status();
+            let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the file is larger than {max_bytes} bytes; {too_large}")
+            } else {
+                rejection.body_text()
+            };
+            Problem::new(status, "validation_error", detail).with_field("file")
+        })?;
+    if bytes.is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            "the body is empty: send the file",
+        )
+        .with_field("file"));
+    }
+    check_file_bytes("file", &bytes)?;
+    Ok(bytes)
 }
 
 /// Checks an uploaded text file (a statement): no control byte but tab and line ends, so

@@ -1,6 +1,8 @@
 //! The v1 handlers, one module per resource.
 
 pub mod admin;
+pub mod arrival;
+pub mod bank_statements;
 pub mod cases;
 pub mod channels;
 pub mod keys;

@@ -6,9 +6,8 @@
 //! body limit of its own ([`import_routes`]) instead of the API's 64 KiB.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
@@ -94,42 +93,14 @@ pub async fn import_reconciliation(
             )
         })?,
     };
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if !content_type
-        .as_deref()
-        .is_some_and(|ct| STATEMENT_CONTENT_TYPES.contains(&ct))
-    {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "validation_error",
-            "send the statement file itself as the body with `Content-Type: text/csv` or `application/octet-stream`",
-        ));
-    }
-    let bytes = Bytes::from_request(request, &state).await.map_err(|rejection| {
-        let status = rejection.status();
-        let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!(
-                "the file is larger than {STATEMENT_BYTES_MAX} bytes; import it with `yuanlu reconcile`"
-            )
-        } else {
-            rejection.body_text()
-        };
-        Problem::new(status, "validation_error", detail).with_field("file")
-    })?;
-    if bytes.is_empty() {
-        return Err(bad("file", "the body is empty: send the statement file"));
-    }
-    crate::extract::check_file_bytes("file", &bytes)?;
+    let bytes = crate::extract::file_body(
+        request,
+        &state,
+        &STATEMENT_CONTENT_TYPES,
+        STATEMENT_BYTES_MAX,
+        "import it with `yuanlu reconcile`",
+    )
+    .await?;
     let view = state
         .engine
         .import_statement(&who, channel, &bytes, &mut |_| {})
