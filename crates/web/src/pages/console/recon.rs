@@ -74,20 +74,30 @@ pub async fn upload(State(state): State<AppState>, ctx: Ctx, request: Request) -
         .unwrap_or_default();
     let boundary = multipart::boundary(content_type)
         .ok_or_else(|| PageError::invalid(ctx.lang, "recon-file"))?;
+    let too_large = || PageError::Status {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        lang: ctx.lang,
+        message: ctx.t1(
+            "recon-too-large",
+            "size",
+            &(STATEMENT_PAGE_BYTES_MAX / (1024 * 1024)).to_string(),
+        ),
+        detail: None,
+    };
+    // A declared length over the limit is refused before any of the body is read.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > STATEMENT_PAGE_BYTES_MAX as u64) {
+        return Err(too_large());
+    }
     let body = Bytes::from_request(request, &state)
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                PageError::Status {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    lang: ctx.lang,
-                    message: ctx.t1(
-                        "recon-too-large",
-                        "size",
-                        &(STATEMENT_PAGE_BYTES_MAX / (1024 * 1024)).to_string(),
-                    ),
-                    detail: None,
-                }
+                too_large()
             } else {
                 PageError::invalid(ctx.lang, "recon-file")
             }
