@@ -479,7 +479,10 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
         format!("{} / {total}", total - 1)
     );
     assert_eq!(
-        c.find_all(Locator::Css(".resolve-submit")).await.unwrap().len(),
+        c.find_all(Locator::Css(".resolve-submit"))
+            .await
+            .unwrap()
+            .len(),
         total as usize - 1
     );
     let recon_id = c
