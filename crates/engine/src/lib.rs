@@ -30,6 +30,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod ledger;
+pub mod merchant_list;
 pub mod merchants;
 pub mod metrics;
 pub mod notify;

@@ -146,6 +146,11 @@ pub enum RefundFacts {
         refund_id: String,
         reference: String,
     },
+    /// The refund number and the last four digits of the card (or account) paid with.
+    ByCard {
+        merchant_refund_no: String,
+        card_last4: String,
+    },
 }
 
 /// Whether a consumer case was opened or an open one of that kind was found.
@@ -169,6 +174,17 @@ fn valid_phone_last4(value: &str) -> EngineResult<()> {
         Err(EngineError::validation(
             "phone_last4",
             "give the last 4 digits of the phone number given at payment",
+        ))
+    }
+}
+
+fn valid_card_last4(value: &str) -> EngineResult<()> {
+    if value.len() == 4 && value.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(EngineError::validation(
+            "card_last4",
+            "give the last 4 digits of the card paid with",
         ))
     }
 }
@@ -309,6 +325,24 @@ impl Engine {
                     let ids = |v: Vec<(String, bool)>| v.into_iter().map(|(id, _)| id).collect();
                     (ids(right), ids(wrong))
                 }
+                RefundFacts::ByCard {
+                    merchant_refund_no,
+                    card_last4,
+                } => {
+                    valid_merchant_refund_no(merchant_refund_no)?;
+                    valid_card_last4(card_last4)?;
+                    let candidates = conn
+                        .public_lookup_by_no_card(
+                            merchant_refund_no,
+                            card_last4,
+                            PUBLIC_LOOKUP_CANDIDATES_MAX,
+                        )
+                        .await?;
+                    let (right, wrong): (Vec<_>, Vec<_>) =
+                        candidates.into_iter().partition(|(_, matches)| *matches);
+                    let ids = |v: Vec<(String, bool)>| v.into_iter().map(|(id, _)| id).collect();
+                    (ids(right), ids(wrong))
+                }
                 RefundFacts::ById {
                     refund_id,
                     reference,
@@ -344,7 +378,14 @@ impl Engine {
             RefundFacts::ByNumber {
                 merchant_refund_no, ..
             } => merchant_refund_no,
+            RefundFacts::ByCard {
+                merchant_refund_no, ..
+            } => merchant_refund_no,
             RefundFacts::ById { refund_id, .. } => refund_id,
+        };
+        let digits = match facts {
+            RefundFacts::ByCard { .. } => "card",
+            _ => "phone",
         };
         match found.as_slice() {
             [] => {
@@ -353,7 +394,7 @@ impl Engine {
             }
             [one] => Ok(one.clone()),
             _ => Err(CaseError::Conflict(format!(
-                "several refunds have the number {name} and this phone; \
+                "several refunds have the number {name} and this {digits}; \
                  look yours up by its refund id and payment reference instead"
             ))),
         }

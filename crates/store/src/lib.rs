@@ -28,6 +28,7 @@ pub mod queries_ledger;
 pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_ops;
+pub mod queries_pages;
 pub mod queries_pos;
 pub mod queries_public;
 pub mod queries_recon;

@@ -4,8 +4,10 @@
 //! A cashier signs in, finds a sale by the card's last four digits and makes a partial
 //! refund that needs review (a member transaction); the supervisor approves it; the
 //! consumer's page shows it with the expected date in Chinese and in English; the merchant
-//! opens the settlement statement and sees the credited amount explained. Screenshots of
-//! the main pages go to `target/screenshots/`.
+//! opens the settlement statement and sees the credited amount explained; a consumer looks
+//! the refund up by the card's last four digits; the admin uploads a statement, resolves
+//! the exception it opened, and onboards a merchant. Screenshots of the main pages go to
+//! `target/screenshots/` (the README's are copied from there into `docs/screenshots/`).
 //!
 //! Without chromium and chromedriver the test is skipped with a reason, except under CI
 //! (`CI` set), where it fails, as the PostgreSQL cases do.
@@ -304,6 +306,14 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     assert_ne!(text_of(&c, "#status").await, "待审核");
     let refund = accepted_refund(&server, &key, &refund_id).await;
     c.goto(&server.url(&refund_path)).await.unwrap();
+    // Who approved reads as the supervisor's username, not an internal actor id.
+    let reviewed_by = text_of(&c, "#reviewed-by").await;
+    assert!(reviewed_by.contains("wang.supervisor"), "{reviewed_by}");
+    let timeline = text_of(&c, "#timeline").await;
+    assert!(
+        timeline.contains("wang.supervisor") && !timeline.contains("usr_"),
+        "{timeline}"
+    );
     shot(&c, "merchant-refund").await;
     sign_out(&c).await;
 
@@ -342,6 +352,20 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     // A wrong phone is "not found", not the refund.
     look_up(&c, &server, "en", &number, "0000").await;
     assert!(c.find(Locator::Css("#refund-status")).await.is_err());
+    // By the card's last four digits instead of the phone's, on the phone screen.
+    c.goto(&server.url("/status?lang=zh")).await.unwrap();
+    fill(&c, "#number", &number).await;
+    c.find(Locator::Css("#kind-card"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "#last4", "0403").await;
+    shot(&c, "consumer-lookup-card-phone").await;
+    click(&c, "#status-submit").await;
+    assert!(text_of(&c, "#expected").await.contains(EXPECTED_DAY));
+    assert!(text_of(&c, "#amount").await.contains("30.00"));
     c.set_window_size(1100, 900).await.unwrap();
 
     // The next day, settlement; the merchant reads the statement in Chinese.
@@ -392,7 +416,7 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     // The acquirer's console: the admin adds a reviewer, and checks the audit chain.
     sign_in(&c, &server, ADMIN).await;
     shot(&c, "console-review-queue").await;
-    c.goto(&server.url("/console/merchants")).await.unwrap();
+    c.goto(&server.url("/console/staff")).await.unwrap();
     fill(&c, "#username", "zhao.reviewer").await;
     c.find(Locator::Css("#role option[value=reviewer]"))
         .await
@@ -408,6 +432,90 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     let audit = text_of(&c, "#audit").await;
     assert!(audit.contains("审计链完整"), "{audit}");
     shot(&c, "console-audit").await;
+    // The admin uploads a statement with a line yuanlu has no record of, and resolves
+    // the exception it opened.
+    let bill = dir.path().join("unionpay-qr-2026-01-05.csv");
+    std::fs::write(
+        &bill,
+        "#business_date=2026-01-05\n\
+         kind,channel_txn_id,our_ref,amount_fen,status,occurred_at,account\n\
+         refund,UQ260105000001,,500,succeeded,2026-01-05T10:30:00+08:00,\n",
+    )
+    .unwrap();
+    c.goto(&server.url("/console/reconciliations"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#recon-channel option[value=yuanlu]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#recon-file"))
+        .await
+        .unwrap()
+        .send_keys(bill.to_str().unwrap())
+        .await
+        .unwrap();
+    shot(&c, "console-recon-upload").await;
+    click(&c, "#recon-upload-submit").await;
+    // The line yuanlu has no record of, and any of the day's records the statement lacks.
+    let open = text_of(&c, "#recon-open").await;
+    let (open_now, total) = open.split_once(" / ").unwrap();
+    assert_eq!(open_now, total, "all open: {open}");
+    let total: u32 = total.parse().unwrap();
+    assert!(total >= 1, "{open}");
+    assert!(text_of(&c, "#exceptions").await.contains("UQ260105000001"));
+    fill(
+        &c,
+        ".resolve input[name=note]",
+        "not ours: the channel's test line",
+    )
+    .await;
+    shot(&c, "console-reconciliation").await;
+    click(&c, ".resolve-submit").await;
+    assert_eq!(
+        text_of(&c, "#recon-open").await,
+        format!("{} / {total}", total - 1)
+    );
+    assert_eq!(
+        c.find_all(Locator::Css(".resolve-submit"))
+            .await
+            .unwrap()
+            .len(),
+        total as usize - 1
+    );
+    let recon_id = c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let api = server
+        .get(&format!("/v1/reconciliations/{recon_id}"), ADMIN_KEY)
+        .await;
+    assert_eq!(api.body["open_exceptions"], total - 1, "{}", api.text);
+
+    // Merchants: onboard one, see its key once, then its settings, keys and staff.
+    c.goto(&server.url("/console/merchants")).await.unwrap();
+    assert!(text_of(&c, "#merchants").await.contains("Tea House"));
+    fill(&c, "#merchant-name", "Noodle Bar 面馆").await;
+    fill(&c, "#large-amount", "800").await;
+    click(&c, "#onboard-submit").await;
+    let new_key = text_of(&c, "#new-key").await;
+    assert!(new_key.starts_with("ylk"), "{new_key}");
+    shot(&c, "console-new-key").await;
+    click(&c, "#to-merchant").await;
+    assert!(text_of(&c, "#large-amount").await.contains("800.00"));
+    assert!(!c.source().await.unwrap().contains(&new_key), "shown once");
+    shot(&c, "console-merchant").await;
+    c.set_window_size(375, 812).await.unwrap();
+    shot(&c, "console-merchant-phone").await;
+    c.set_window_size(1100, 900).await.unwrap();
+
     for path in ["/console/overdue", "/console/cases", "/console/exceptions"] {
         c.goto(&server.url(path)).await.unwrap();
         assert!(

@@ -104,6 +104,10 @@ async fn bad_input_to_pages_is_a_4xx_page_never_a_500() {
         "/merchant/settlements?date=2026-02-30",
         "/console",
         "/console/merchants",
+        "/console/merchants/mch_nope",
+        "/console/staff",
+        "/console/reconciliations",
+        "/console/reconciliations/recon_nope",
     ];
     for path in gets {
         let r = http
@@ -157,6 +161,33 @@ async fn bad_input_to_pages_is_a_4xx_page_never_a_500() {
             format!("csrf={token}&username=x&role=root"),
         ),
         ("/logout", "%%%".to_string()),
+        // The console's forms refuse merchant staff (the console tests send them bad input
+        // as an admin: tests/pages_console.rs).
+        (
+            "/console/staff",
+            format!("csrf={token}&username=x&role=root"),
+        ),
+        (
+            "/console/reconciliations",
+            format!("csrf={token}&channel=yuanlu"),
+        ),
+        (
+            "/console/merchants/mch_nope/keys",
+            format!("csrf={token}&role=staff"),
+        ),
+        ("/console/keys/key_nope/rotate", format!("csrf={token}")),
+        (
+            "/console/refunds/rf_nope/reroute",
+            format!("csrf={token}&to=bank_account&account_number=1&bank=x"),
+        ),
+        (
+            "/status",
+            format!("csrf={csrf}&number=R1&kind=card&last4=12"),
+        ),
+        (
+            "/status",
+            format!("csrf={csrf}&number=R1&kind=fax&last4=1234"),
+        ),
     ];
     for (path, body) in posts {
         let cookies = if path.starts_with("/status") {

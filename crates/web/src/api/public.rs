@@ -205,6 +205,9 @@ fn required(field: &str, value: Option<String>) -> ApiResult<String> {
 pub struct PhoneParams {
     /// The last 4 digits of the phone number given with the payment.
     pub phone_last4: Option<String>,
+    /// Or the last 4 digits of the card paid with (its masked payer account's last
+    /// four); give one of the two.
+    pub card_last4: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -215,10 +218,12 @@ pub struct ReferenceParams {
 }
 
 /// The consumer's view of a refund named by the merchant's refund number and the last four
-/// digits of the phone given at payment: status, timeline, expected arrival — nothing more.
+/// digits of the phone given at payment (`phone_last4`) or of the card paid with
+/// (`card_last4`): status, timeline, expected arrival — nothing more.
 /// 404 when nothing matches; 409 `conflict` when several refunds match (then look it up by
-/// id). Rate limited per client address and per refund: 5 wrong phone digits for a refund
-/// in an hour lock its lookup until the hour ends (429 `rate_limited` with `Retry-After`).
+/// id). Rate limited per client address and per refund: 5 wrong phone or card digits for a
+/// refund in an hour lock its lookup until the hour ends (429 `rate_limited` with
+/// `Retry-After`).
 #[utoipa::path(get, path = "/v1/public/refunds/{merchant_refund_no}", tag = "public",
     params(("merchant_refund_no" = String, Path, description = "the refund number on the merchant's receipt"), PhoneParams),
     responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
@@ -229,10 +234,32 @@ pub async fn refund_by_number(
     ApiQuery(params): ApiQuery<PhoneParams>,
 ) -> ApiResult<Json<ConsumerRefund>> {
     rate_limit(&state, &client)?;
-    let phone_last4 = required("phone_last4", params.phone_last4)?;
-    let facts = RefundFacts::ByNumber {
-        merchant_refund_no,
-        phone_last4,
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let facts = match (given(params.phone_last4), given(params.card_last4)) {
+        (Some(phone_last4), None) => RefundFacts::ByNumber {
+            merchant_refund_no,
+            phone_last4,
+        },
+        (None, Some(card_last4)) => RefundFacts::ByCard {
+            merchant_refund_no,
+            card_last4,
+        },
+        (Some(_), Some(_)) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "give phone_last4 or card_last4, not both",
+            )
+            .with_field("card_last4"));
+        }
+        (None, None) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "give phone_last4 (or card_last4)",
+            )
+            .with_field("phone_last4"));
+        }
     };
     Ok(Json(state.engine.public_refund(&facts).await?))
 }

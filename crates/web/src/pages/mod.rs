@@ -8,6 +8,7 @@
 //! - [`signin`]: `/login`, `/logout` and the sign-in rate limits.
 //! - [`consumer`], [`merchant`], [`console`]: the three rooms.
 
+pub mod actors;
 pub mod charts;
 pub mod console;
 pub mod consumer;
@@ -17,9 +18,12 @@ pub mod error;
 pub mod form;
 pub mod layer;
 pub mod merchant;
+pub mod multipart;
 pub mod signin;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_console;
 
 use std::sync::Arc;
 

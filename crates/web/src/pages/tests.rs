@@ -17,7 +17,7 @@ use super::merchant::refunds::{ListFilter, ListPage, channels, statuses};
 use super::merchant::sales::{SaleFilter, SalesPage};
 use super::merchant::settlements::{CasesPage, StatementsPage};
 
-fn signed_in(lang: Lang, role: StaffRole) -> Ctx {
+pub(super) fn signed_in(lang: Lang, role: StaffRole) -> Ctx {
     let mut ctx = Ctx::bare(lang);
     ctx.csrf = "c".repeat(64);
     ctx.user = Some(StaffUser {
@@ -30,7 +30,7 @@ fn signed_in(lang: Lang, role: StaffRole) -> Ctx {
 }
 
 /// Every `{{ ctx.t(..) }}` in the output resolved: no `word-word` message id is visible.
-fn assert_no_ids(name: &str, html: &str) {
+pub(super) fn assert_no_ids(name: &str, html: &str) {
     let words = Words::get();
     let visible: String = {
         let mut out = String::new();

@@ -1,7 +1,10 @@
 //! `/console/…`: the acquirer's console for reviewers and admins, over the same use cases
 //! as the admin key's API calls.
 
+pub mod merchants;
 pub mod ops;
+pub mod recon;
+pub mod reroute;
 pub mod staff;
 
 use axum::Router;
@@ -23,5 +26,7 @@ pub fn routes() -> Router<AppState> {
             post(ops::resolve_exception),
         )
         .route("/console/audit", get(ops::audit))
-        .route("/console/merchants", get(staff::page).post(staff::add))
+        .route("/console/staff", get(staff::page).post(staff::add))
+        .merge(recon::routes())
+        .merge(merchants::routes())
 }

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use yuanlu_engine::audit::AuditVerification;
 use yuanlu_engine::cases::{AssignCase, ResolveCase};
-use yuanlu_engine::dispatch::RerouteInput;
 use yuanlu_engine::reconciliation::{ExceptionQuery, ReconException};
 
 use crate::AppState;
@@ -90,6 +89,26 @@ pub struct ConsoleActForm {
     csrf: Option<String>,
     note: Option<String>,
     paid_by: Option<String>,
+    /// A reroute's target: `merchant` (the default) or `bank_account`.
+    to: Option<String>,
+    method: Option<String>,
+    account_number: Option<String>,
+    bank: Option<String>,
+    holder: Option<String>,
+}
+
+impl From<ConsoleActForm> for super::reroute::RerouteForm {
+    fn from(form: ConsoleActForm) -> Self {
+        super::reroute::RerouteForm {
+            to: form.to,
+            method: form.method,
+            paid_by: form.paid_by,
+            note: form.note,
+            account_number: form.account_number,
+            bank: form.bank,
+            holder: form.holder,
+        }
+    }
 }
 
 pub async fn act(
@@ -105,13 +124,7 @@ pub async fn act(
     }
     ctx.check_csrf(form.csrf.as_deref())?;
     let id = checked_id(&ctx, &id)?;
-    let input = RerouteInput {
-        to: "merchant".into(),
-        account: None,
-        method: Some("other".into()),
-        paid_by: text(&ctx, form.paid_by.as_deref(), "reroute-paid-by")?,
-        note: text(&ctx, form.note.as_deref(), "field-note")?,
-    };
+    let input = super::reroute::input(&ctx, form.into())?;
     state
         .engine
         .reroute_refund(&who, &id, input)
@@ -246,7 +259,12 @@ pub async fn resolve_exception(
         .reconciliation
         .filter(|r| r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         .unwrap_or_default();
-    Ok(Redirect::to(&format!("/console/exceptions?reconciliation={back}")).into_response())
+    let to = if back.is_empty() {
+        "/console/reconciliations".to_string()
+    } else {
+        format!("/console/reconciliations/{back}")
+    };
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[derive(Template)]

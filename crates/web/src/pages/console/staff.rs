@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::pages::ctx::Ctx;
 use crate::pages::error::{PageError, PageResult, render};
 use crate::pages::form::PageForm;
+use crate::pages::merchant::checked_id;
 
 #[derive(Template)]
 #[template(path = "console/staff.html")]
@@ -62,10 +63,16 @@ pub async fn add(
             .filter(|m| !m.is_empty()),
         password: form.password.unwrap_or_default(),
     };
+    let back = match &input.merchant_id {
+        Some(m) if role.is_merchant_staff() => {
+            format!("/console/merchants/{}", checked_id(&ctx, m)?)
+        }
+        _ => "/console/staff".to_string(),
+    };
     state
         .engine
         .add_staff_user(Some(&who), input)
         .await
         .map_err(|e| ctx.fail(e))?;
-    Ok(Redirect::to("/console/merchants").into_response())
+    Ok(Redirect::to(&back).into_response())
 }

@@ -52,6 +52,8 @@ pub struct LookupForm {
     csrf: Option<String>,
     number: Option<String>,
     last4: Option<String>,
+    /// Whose last four digits `last4` are: `phone` (the default) or `card`.
+    kind: Option<String>,
     reference: Option<String>,
 }
 
@@ -92,7 +94,16 @@ pub async fn look_up(
         .ok_or_else(|| PageError::invalid(ctx.lang, "status-number"))?;
     let last4 = text(&ctx, form.last4.as_deref(), "status-last4")?;
     let reference = text(&ctx, form.reference.as_deref(), "status-reference")?;
+    let by_card = match form.kind.as_deref() {
+        None | Some("") | Some("phone") => false,
+        Some("card") => true,
+        Some(_) => return Err(PageError::invalid(ctx.lang, "status-last4-kind")),
+    };
     let facts = match (last4, reference) {
+        (Some(card_last4), _) if by_card => RefundFacts::ByCard {
+            merchant_refund_no: number.clone(),
+            card_last4,
+        },
         (Some(phone_last4), _) => RefundFacts::ByNumber {
             merchant_refund_no: number.clone(),
             phone_last4,
@@ -109,10 +120,13 @@ pub async fn look_up(
         .await
         .map_err(|e| PageError::problem(ctx.lang, Problem::from(e)))?;
     let ticket = match reference_of(&state, &refund.id).await {
-        Some(reference) => tickets.issue(Ticket {
-            refund_id: refund.id.clone(),
-            reference,
-        }),
+        Some(reference) => tickets.issue(
+            &state.engine,
+            Ticket {
+                refund_id: refund.id.clone(),
+                reference,
+            },
+        ),
         None => String::new(),
     };
     Ok(result_page(&state, ctx, number, refund, ticket, None))
@@ -163,8 +177,13 @@ pub struct FeedbackForm {
     comment: Option<String>,
 }
 
-fn ticket_of(ctx: &Ctx, tickets: &Tickets, id: Option<&str>) -> Result<Ticket, PageError> {
-    id.and_then(|id| tickets.get(id))
+fn ticket_of(
+    state: &AppState,
+    ctx: &Ctx,
+    tickets: &Tickets,
+    id: Option<&str>,
+) -> Result<Ticket, PageError> {
+    id.and_then(|id| tickets.get(&state.engine, id))
         .ok_or_else(|| PageError::Status {
             status: StatusCode::BAD_REQUEST,
             lang: ctx.lang,
@@ -194,7 +213,7 @@ pub async fn feedback(
 ) -> PageResult {
     ctx.check_csrf(form.csrf.as_deref())?;
     limited(&state, &client, &ctx)?;
-    let ticket = ticket_of(&ctx, &tickets, form.ticket.as_deref())?;
+    let ticket = ticket_of(&state, &ctx, &tickets, form.ticket.as_deref())?;
     let rating = form
         .rating
         .as_deref()
@@ -237,7 +256,7 @@ pub async fn open_case(
 ) -> PageResult {
     ctx.check_csrf(form.csrf.as_deref())?;
     limited(&state, &client, &ctx)?;
-    let ticket = ticket_of(&ctx, &tickets, form.ticket.as_deref())?;
+    let ticket = ticket_of(&state, &ctx, &tickets, form.ticket.as_deref())?;
     let description = text(&ctx, form.description.as_deref(), "status-case-description")?
         .unwrap_or_else(|| ctx.t("status-case-default"));
     let contact = text(&ctx, form.contact.as_deref(), "status-case-contact")?;

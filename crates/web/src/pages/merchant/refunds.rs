@@ -174,6 +174,15 @@ pub struct RefundPage {
     /// Whether this reader may approve or reject it now.
     pub can_review: bool,
     pub can_cancel: bool,
+    /// Staff usernames for the timeline and the review note.
+    pub names: crate::pages::actors::ActorNames,
+}
+
+impl RefundPage {
+    /// An audit actor as people read it (a username, not `merchant:mch_…:…:usr_…`).
+    pub fn actor(&self, actor: &str) -> String {
+        self.names.name(&self.ctx, actor)
+    }
 }
 
 pub async fn show_for(
@@ -199,6 +208,7 @@ pub async fn show_for(
         refund.status,
         RefundStatus::PendingReview | RefundStatus::AwaitingReturn | RefundStatus::Queued
     );
+    let names = crate::pages::actors::ActorNames::load(state, &who).await;
     let lang = ctx.lang;
     Ok(render(
         lang,
@@ -208,6 +218,7 @@ pub async fn show_for(
             refund,
             can_review,
             can_cancel,
+            names,
         },
     ))
 }
