@@ -415,6 +415,63 @@ mod tests {
     }
 
     #[test]
+    fn the_daily_limit_allows_exactly_up_to_it() {
+        let limit = DailyRefundLimit {
+            amount_fen: Some(10_000),
+            count: Some(3),
+        };
+        assert_eq!(limit.check(2, 9_000, 1_000), Ok(()));
+        assert_eq!(
+            limit.check(2, 9_000, 1_001),
+            Err(DailyLimitExceeded::Amount {
+                limit_fen: 10_000,
+                used_fen: 9_000
+            })
+        );
+        assert_eq!(
+            limit.check(3, 0, 1),
+            Err(DailyLimitExceeded::Count { limit: 3, used: 3 })
+        );
+        assert_eq!(
+            DailyRefundLimit::default().check(i64::MAX, i64::MAX, 1),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn arrival_rules_are_checked_and_override_the_defaults() {
+        let patch: MerchantSettingsPatch = serde_json::from_str(
+            r#"{"channels":{"wechat":{"arrival":{"balance":{"hours":6},"bank_card":{"business_days":1}}}}}"#,
+        )
+        .unwrap_or_default();
+        let next = MerchantSettings::default().apply(&patch);
+        let Ok(next) = next else {
+            panic!("valid patch refused: {next:?}")
+        };
+        let rules = next.arrival_rules(&ArrivalRules::default());
+        assert_eq!(rules.wechat.balance, ArrivalRule::Hours(6));
+        assert_eq!(rules.wechat.bank_card, ArrivalRule::BusinessDays(1));
+        assert_eq!(rules.alipay, ArrivalRules::default().alipay);
+        let zero: MerchantSettingsPatch = serde_json::from_str(
+            r#"{"channels":{"alipay":{"arrival":{"balance":{"hours":0},"bank_card":{"hours":1}}}}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            MerchantSettings::default()
+                .apply(&zero)
+                .map_err(|e| e.field),
+            Err("settings.channels.alipay.arrival.balance".to_string())
+        );
+        // Back to the defaults with null.
+        let reset: MerchantSettingsPatch =
+            serde_json::from_str(r#"{"channels":{"wechat":{"arrival":null}}}"#).unwrap_or_default();
+        let back = next
+            .apply(&reset)
+            .map(|s| s.channel(Channel::Wechat).arrival);
+        assert_eq!(back, Ok(None));
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let parsed: Result<MerchantSettingsPatch, _> = serde_json::from_str(r#"{"chanels":{}}"#);
         assert!(parsed.is_err());
