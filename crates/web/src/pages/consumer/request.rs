@@ -86,10 +86,13 @@ pub async fn ask(
         .await
         .map_err(|e| PageError::problem(ctx.lang, Problem::from(e)))?;
     let answer = outcome.answer;
-    let ticket = tickets.issue(Ticket {
-        refund_id: answer.refund_id.clone(),
-        reference: answer.reference.clone(),
-    });
+    let ticket = tickets.issue(
+        &state.engine,
+        Ticket {
+            refund_id: answer.refund_id.clone(),
+            reference: answer.reference.clone(),
+        },
+    );
     let notice = Some(ctx.t1("request-sent", "refund", &answer.refund_id));
     let lang = ctx.lang;
     Ok(render(
