@@ -95,7 +95,8 @@ pub enum EventFacts {
         requested_by_name: Option<String>,
         /// `merchant` or `consumer`.
         requested_by_role: Option<String>,
-        /// Review reason ids, e.g. `large_amount`.
+        /// Review reason ids, e.g. `large_amount` (left out when none, as for consumers).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         review_reasons: Vec<String>,
     },
     Approved {

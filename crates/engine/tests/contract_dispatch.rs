@@ -756,7 +756,7 @@ contract!(
         assert_eq!(
             next.step,
             Step::Confirm {
-                channel: Channel::Wechat
+                channel: accepted.channel
             }
         );
     }
