@@ -1264,7 +1264,6 @@ mod tests {
                 &view.payout_date,
                 view.payout,
                 view.closing_carried,
-                &view.explanation,
                 &view.statement,
             ))
             .unwrap();

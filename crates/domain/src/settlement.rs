@@ -152,8 +152,17 @@ pub struct StatementLine {
     pub fee_fen: i64,
     pub net_fen: i64,
     /// One plain-language sentence, e.g. `credit card payment pay_1 at 10:00: sale 1000.00
-    /// less fee 6.00 = +994.00`.
+    /// less fee 6.00 = +994.00`: the English of the line as settled. The edge renders the
+    /// line in the reader's language from the fields (`yuanlu_web::present::statement`).
     pub explanation: String,
+    /// The payment of a void or refund (a payment's is its `reference`). Absent in
+    /// statements settled before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// When a payment was captured. Absent for voids and refunds, and in statements settled
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
 }
 
 impl StatementLine {
@@ -346,6 +355,8 @@ pub fn settle(
                 format_cny(p.fee_fen),
                 signed_cny(net),
             ),
+            payment_id: None,
+            captured_at: Some(p.captured_at),
         });
     }
 
@@ -374,6 +385,8 @@ pub fn settle(
                 format_cny(v.fee_fen),
                 signed_cny(net),
             ),
+            payment_id: Some(v.payment_id.clone()),
+            captured_at: None,
         });
     }
 
@@ -445,6 +458,8 @@ pub fn settle(
             fee_fen: r.fee_refunded_fen,
             net_fen: net,
             explanation,
+            payment_id: Some(r.payment_id.clone()),
+            captured_at: None,
         });
     }
 

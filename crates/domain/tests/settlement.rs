@@ -157,6 +157,8 @@ fn a_1000_yuan_credit_card_sale_is_credited_994_yuan_on_the_next_business_day() 
             net_fen: 99_400,
             explanation: "credit card payment pay_1 at 10:00: sale 1000.00 less fee 6.00 = +994.00"
                 .into(),
+            payment_id: None,
+            captured_at: Some(at(tuesday(), 10)),
         }]
     );
     let explained = s.explain();

@@ -15,11 +15,14 @@
 //!   each channel answer; `reroute` is the operator's way out of `abnormal`.
 //! - [`notify`]: merchants' webhooks (`webhooks`: signed delivery) and consumers' SMS
 //!   (`sms`), both written to an outbox in the transaction that caused them.
-//! - [`views`]: what the API returns, built from stored rows.
-//! - [`timeline`]: a refund's history, where the money is, and what happens next.
+//! - [`views`]: what the API returns, built from stored rows, as data (no sentences).
+//! - [`timeline`]: a refund's history, where the money is, and what happens next, as data
+//!   the edge renders in the reader's language (`yuanlu_web::present`).
+//! - [`audience`]: what the consumer, the merchant and the acquirer may see of a refund.
 
 pub mod account_key;
 pub mod arrival;
+pub mod audience;
 pub mod audit;
 pub mod auth;
 pub mod bank_statements;

@@ -12,19 +12,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
 use yuanlu_domain::time::{from_micros, to_micros};
 use yuanlu_store::rows_notify::FeedbackRow;
 
 use crate::Engine;
+pub use crate::audience::{ConsumerDestination, ConsumerEvent, ConsumerRefund, consumer_view};
 use crate::audit::{self, AuditEvent};
 use crate::auth::Principal;
 use crate::cases::{CaseError, CaseKind, CaseOpener, CaseOutcome, CaseStatus, NewCase, case_texts};
 use crate::error::{EngineError, EngineResult};
 use crate::payments::optional_text;
-use crate::timeline::NextStep;
-use crate::views::Refund;
 
 /// Longest comment of a rating.
 pub const FEEDBACK_COMMENT_CHARS_MAX: usize = 500;
@@ -41,50 +39,13 @@ pub const PUBLIC_LOOKUP_CANDIDATES_MAX: i64 = 20;
 /// The audit actor of the consumer's actions.
 pub const CONSUMER_ACTOR: &str = "consumer";
 /// The audit action of a rating (subject: the refund).
-pub const FEEDBACK_ACTION: &str = "refund.feedback";
+pub const FEEDBACK_ACTION: &str = crate::timeline::action::RATED;
 /// Prefixes of yuanlu's internal ids, removed from texts shown to consumers.
-const INTERNAL_ID_PREFIXES: [&str; 9] = [
+pub(crate) const INTERNAL_ID_PREFIXES: [&str; 9] = [
     "mch_", "pay_", "rf_", "key_", "case_", "evt_", "sms_", "stl_", "w_",
 ];
 /// A ULID in lowercase Crockford base32 is 26 characters.
-const ULID_CHARS: usize = 26;
-
-/// Where the money goes, as much as the consumer may see.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConsumerDestination {
-    /// Masked card or wallet account, e.g. `**** 0403`.
-    pub account: Option<String>,
-    pub bank: Option<String>,
-    pub description: String,
-}
-
-/// One event of the consumer's timeline: what happened and where the money is, without
-/// who did it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConsumerEvent {
-    pub at: DateTime<Utc>,
-    pub event: String,
-    pub status: Option<RefundStatus>,
-    pub description: String,
-    pub money_at: String,
-}
-
-/// What a consumer sees of a refund.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConsumerRefund {
-    pub id: String,
-    pub status: RefundStatus,
-    /// Fen.
-    pub amount: i64,
-    pub currency: &'static str,
-    pub merchant_name: String,
-    pub channel: Channel,
-    pub destination: ConsumerDestination,
-    pub created_at: DateTime<Utc>,
-    pub expected_arrival_by: Option<DateTime<Utc>>,
-    pub timeline: Vec<ConsumerEvent>,
-    pub next_step: Option<NextStep>,
-}
+pub(crate) const ULID_CHARS: usize = 26;
 
 /// `POST /v1/public/refunds/{id}/feedback`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -255,41 +216,6 @@ pub fn scrub_internal_ids(text: &str, keep: &str) -> String {
         rest = chars.as_str();
     }
     out
-}
-
-/// The consumer's view of a full refund view: only the allowed fields are copied.
-pub fn consumer_view(refund: &Refund, merchant_name: &str) -> ConsumerRefund {
-    let keep = refund.id.as_str();
-    ConsumerRefund {
-        id: refund.id.clone(),
-        status: refund.status,
-        amount: refund.amount,
-        currency: refund.currency,
-        merchant_name: merchant_name.to_string(),
-        channel: refund.channel,
-        destination: ConsumerDestination {
-            account: refund.destination.account.clone(),
-            bank: refund.destination.bank.clone(),
-            description: refund.destination.description.clone(),
-        },
-        created_at: refund.created_at,
-        expected_arrival_by: refund.expected_arrival_by,
-        timeline: refund
-            .timeline
-            .iter()
-            .map(|event| ConsumerEvent {
-                at: event.at,
-                event: event.event.clone(),
-                status: event.status,
-                description: scrub_internal_ids(&event.public_description, keep),
-                money_at: scrub_internal_ids(&event.money_at, keep),
-            })
-            .collect(),
-        next_step: refund.next_step.as_ref().map(|step| NextStep {
-            description: scrub_internal_ids(&step.description, keep),
-            by: step.by,
-        }),
-    }
 }
 
 impl Engine {

@@ -4,9 +4,8 @@
 //! moves no money.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::settlement::{
     PaymentLine, RefundLine, RefundLineKind, SettlementInput, Statement, VoidLine, settle,
@@ -24,16 +23,9 @@ use crate::ledger::{self, LedgerEvent, PostingFacts};
 /// Prefix of statement ids.
 pub const STATEMENT: &str = "stl";
 
-/// `POST /v1/settlements/run`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunSettlement {
-    /// `YYYY-MM-DD`, a day that has ended in Asia/Shanghai.
-    pub business_date: String,
-}
-
-/// A merchant's statement for a business date, as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// A merchant's statement for a business date, as data (the edge explains it in the
+/// reader's language: `yuanlu_web::present::statement`).
+#[derive(Debug, Clone, Serialize)]
 pub struct StatementView {
     pub id: String,
     pub merchant_id: String,
@@ -43,8 +35,6 @@ pub struct StatementView {
     pub payout: i64,
     /// Debt carried to later payouts, in fen (≤ 0).
     pub closing_carried: i64,
-    /// Why the payout is what it is, in words.
-    pub explanation: Vec<String>,
     pub statement: Statement,
 }
 
@@ -268,7 +258,6 @@ fn view_of(row: &StatementRow, statement: Statement) -> StatementView {
         payout_date: row.payout_date.clone(),
         payout: row.payout_fen,
         closing_carried: row.closing_carried_fen,
-        explanation: statement.explain(),
         statement,
     }
 }

@@ -1,25 +1,19 @@
-//! A refund's timeline: every audit entry about it, told as what happened, who did it and
-//! where the money is now; and for a refund under way, what happens next.
+//! A refund's timeline as data: every audit entry about it, as what happened (an
+//! [`EventFacts`] with its amounts, dates, notes and accounts), who did it and where the
+//! money is now ([`MoneyAt`]); and for a refund under way, what happens next ([`NextStep`]).
+//!
+//! No sentence is written here: the edge renders these in the reader's language
+//! (`yuanlu_web::present`, with the `timeline.ftl` message files of `yuanlu-words`). Which
+//! facts each reader may see is decided in [`crate::audience`].
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
-use yuanlu_domain::money::format_cny;
 use yuanlu_domain::refund::{RefundStatus, RefundType};
 use yuanlu_domain::review::RequiredReviewer;
 use yuanlu_domain::time::from_micros;
 use yuanlu_store::AuditRow;
-
-/// Where the money goes back to.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Destination {
-    pub channel: Channel,
-    pub account: Option<String>,
-    pub bank: Option<String>,
-    /// In words, e.g. "the credit card **** 1234 it was paid with".
-    pub description: String,
-}
 
 /// Audit actions about refunds, which are also the timeline's event names.
 pub mod action {
@@ -41,9 +35,134 @@ pub mod action {
     pub const REROUTED: &str = "refund.rerouted";
     /// The merchant paid the consumer directly (an operator's reroute to the merchant).
     pub const PAID_BY_MERCHANT: &str = "refund.paid_by_merchant";
+    /// The consumer rated the refund (written by `public_feedback`).
+    pub const RATED: &str = "refund.feedback";
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Which way the money goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Back along the payment's route, to the card or wallet it was paid from (`account`
+    /// and `bank` are the payment's, masked).
+    Original,
+    /// Where the channel, or an operator's reroute, says the money went (`account`).
+    Reported,
+    /// The merchant paid the consumer directly (an operator's reroute to the merchant).
+    Merchant,
+}
+
+/// Where the money goes back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destination {
+    pub channel: Channel,
+    /// Masked card or wallet account (`**** 0403`), or the account the channel reported.
+    pub account: Option<String>,
+    pub bank: Option<String>,
+    pub route: Route,
+}
+
+/// Where a refund's money is after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MoneyAt {
+    /// Still with the merchant's account at the acquirer, held for this refund.
+    HeldForRefund,
+    /// Sent to the channel, not yet confirmed.
+    WithChannel { channel: Channel },
+    /// A void: the payment was reversed before settlement; nothing was taken from the payer.
+    Reversed,
+    /// Paid to the consumer by the merchant directly; the hold went back to the merchant.
+    PaidByMerchant,
+    /// Credited to the refund's destination.
+    Credited,
+    /// Returned by the channel (the original route is closed); held until rerouted.
+    HeldForReroute,
+    /// Held by the acquirer while the channel's answer is unknown.
+    HeldOutcomeUnknown,
+    /// Stays with the merchant: nothing was refunded.
+    StaysWithMerchant,
+}
+
+/// What happened, as data. Notes, names, review reasons and tracking numbers are staff's
+/// (see [`crate::audience`]); amounts are fen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventFacts {
+    /// The refund was asked for; `then` is where it went (queued, review, awaiting return).
+    Created {
+        amount: Option<i64>,
+        requested_by_name: Option<String>,
+        /// `merchant` or `consumer`.
+        requested_by_role: Option<String>,
+        /// Review reason ids, e.g. `large_amount` (left out when none, as for consumers).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        review_reasons: Vec<String>,
+    },
+    Approved {
+        note: Option<String>,
+    },
+    Rejected {
+        note: Option<String>,
+    },
+    /// Canceled before it was sent.
+    Canceled {
+        note: Option<String>,
+    },
+    /// The merchant recorded the returned goods.
+    GoodsReturned {
+        tracking_no: Option<String>,
+    },
+    /// Voided (撤销) at the acquirer: the payment and its whole fee reversed.
+    VoidCompleted,
+    /// A void's window passed (its business date ended or was settled): it became a refund
+    /// (退货) returning `fee_refunded` of the fee.
+    BecameRefund {
+        /// `YYYY-MM-DD`.
+        business_date: Option<String>,
+        settled: bool,
+        fee_refunded: Option<i64>,
+    },
+    /// Sent along the original route, or (with `rerouted_to`) again to a rerouted account.
+    Sent {
+        channel: Option<Channel>,
+        rerouted_to: Option<String>,
+    },
+    /// The channel accepted it and will confirm.
+    Accepted,
+    /// The channel refunded it, to `received_account` where it says.
+    Succeeded {
+        received_account: Option<String>,
+    },
+    /// The channel could not refund along the original route.
+    Abnormal {
+        note: Option<String>,
+    },
+    /// No definitive answer from the channel; held for an operator.
+    OutcomeUnknown {
+        note: Option<String>,
+    },
+    Failed {
+        note: Option<String>,
+    },
+    /// Rerouted by the acquirer.
+    Rerouted {
+        note: Option<String>,
+    },
+    /// The merchant paid the consumer directly; `note` says how and by whom.
+    PaidByMerchant {
+        note: Option<String>,
+    },
+    /// The consumer rated it 1–5.
+    Rated {
+        rating: i64,
+    },
+    /// An event this version does not know; its name is the entry's `event`.
+    Other,
+}
+
+/// One event of a refund's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimelineEvent {
     pub at: DateTime<Utc>,
     /// The event's stable name, e.g. `refund.approved`.
@@ -52,29 +171,34 @@ pub struct TimelineEvent {
     pub status: Option<RefundStatus>,
     /// Who did it (an operator, a merchant key, or `system`).
     pub actor: String,
-    /// What happened, in words.
-    pub description: String,
-    /// Where the money is after the event.
-    pub money_at: String,
-    /// What happened as the consumer may read it: without reviewers' notes, review
-    /// reasons, names or numbers typed by staff (see [`crate::public::consumer_view`]).
-    #[serde(skip)]
-    pub public_description: String,
+    /// What happened.
+    pub facts: EventFacts,
+    /// Where the money is after the event (none for events that leave no status).
+    pub money_at: Option<MoneyAt>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// What happens next for a refund under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// The merchant records the returned goods with their tracking number.
+    RecordReturn,
+    /// A reviewer approves or rejects it: a merchant supervisor (or the acquirer), or only
+    /// the acquirer.
+    Review { reviewer: RequiredReviewer },
+    /// It is sent to the channel along the original route.
+    Send { channel: Channel },
+    /// The channel confirms it and the money reaches the destination (by `by`, when known).
+    Confirm { channel: Channel },
+    /// An operator reroutes it to a bank account given by the consumer, or to the merchant.
+    Reroute,
+}
+
+/// What happens next, and by when where that is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NextStep {
-    pub description: String,
-    /// By when it is expected, where that is known.
+    pub step: Step,
     pub by: Option<DateTime<Utc>>,
-}
-
-/// An instant as people in China read it: `2026-11-25 23:59 (Asia/Shanghai)`.
-pub fn shanghai_text(instant: DateTime<Utc>) -> String {
-    instant
-        .with_timezone(&yuanlu_domain::time::shanghai())
-        .format("%Y-%m-%d %H:%M (Asia/Shanghai)")
-        .to_string()
 }
 
 /// Where the money is while a refund is in `status`.
@@ -82,22 +206,18 @@ pub fn money_at(
     status: RefundStatus,
     refund_type: RefundType,
     destination: &Destination,
-) -> String {
+) -> MoneyAt {
     use RefundStatus::*;
     match status {
-        AwaitingReturn | PendingReview | Queued => {
-            "still with the merchant's account at the acquirer; held for this refund".to_string()
-        }
-        Processing => format!("sent to {}; not yet confirmed", destination.channel.display_name()),
-        Succeeded if refund_type == RefundType::Void => {
-            "the payment was reversed before settlement; nothing was taken from the payer".to_string()
-        }
-        Succeeded if destination.description == crate::transition::PAID_BY_MERCHANT => {
-            "paid to the consumer by the merchant directly; the amount held for it went back to the merchant's balance".to_string()
-        }
-        Succeeded => format!("credited to {}", destination.description),
-        Abnormal => "returned by the channel (the original route is closed); held by the acquirer until rerouted".to_string(),
-        Failed | Rejected | Canceled => "stays with the merchant; nothing was refunded".to_string(),
+        AwaitingReturn | PendingReview | Queued => MoneyAt::HeldForRefund,
+        Processing => MoneyAt::WithChannel {
+            channel: destination.channel,
+        },
+        Succeeded if refund_type == RefundType::Void => MoneyAt::Reversed,
+        Succeeded if destination.route == Route::Merchant => MoneyAt::PaidByMerchant,
+        Succeeded => MoneyAt::Credited,
+        Abnormal => MoneyAt::HeldForReroute,
+        Failed | Rejected | Canceled => MoneyAt::StaysWithMerchant,
     }
 }
 
@@ -120,140 +240,71 @@ pub fn timeline(
                 event: entry.action.clone(),
                 status,
                 actor: entry.actor.clone(),
-                description: describe(&entry.action, &data, status, Audience::Staff),
-                public_description: describe(&entry.action, &data, status, Audience::Consumer),
+                facts: facts(&entry.action, &data),
                 money_at: if entry.action == action::OUTCOME_UNKNOWN {
-                    "held by the acquirer; the channel may still pay it, so it stays held until an operator decides".to_string()
+                    Some(MoneyAt::HeldOutcomeUnknown)
                 } else {
-                    status
-                        .map(|s| money_at(s, refund_type, destination))
-                        .unwrap_or_default()
+                    status.map(|s| money_at(s, refund_type, destination))
                 },
             }
         })
         .collect()
 }
 
-fn text<'a>(data: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+fn text(data: &serde_json::Value, key: &str) -> Option<String> {
     data.get(key)
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
-/// Who reads a description: staff see the notes and review reasons, consumers do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Audience {
-    Staff,
-    Consumer,
-}
-
-fn describe(
-    action: &str,
-    data: &serde_json::Value,
-    status: Option<RefundStatus>,
-    audience: Audience,
-) -> String {
-    let staff = audience == Audience::Staff;
-    // Free texts typed by staff: shown to staff only.
-    let staff_text = |key: &str| if staff { text(data, key) } else { None };
-    let note = staff_text("note")
-        .map(|n| format!(": {n}"))
-        .unwrap_or_default();
+/// The facts of one audit entry, read from its stored data.
+fn facts(action: &str, data: &serde_json::Value) -> EventFacts {
+    let note = || text(data, "note");
+    let fen = |key: &str| data.get(key).and_then(|a| a.as_i64());
     match action {
-        action::CREATED => {
-            let who = match (
-                staff_text("requested_by_name"),
-                staff_text("requested_by_role"),
-            ) {
-                (Some(name), Some(role)) => format!("{name} ({role})"),
-                (None, Some(role)) => format!("the {role}"),
-                (Some(name), None) => name.to_string(),
-                (None, None) => "the merchant".to_string(),
-            };
-            let amount = data
-                .get("amount")
-                .and_then(|a| a.as_i64())
-                .map(format_cny)
-                .unwrap_or_default();
-            let then = match status {
-                Some(RefundStatus::Queued) => {
-                    " · approved automatically (no review needed)".to_string()
-                }
-                Some(RefundStatus::PendingReview) => match staff_text("review_reasons") {
-                    Some(reasons) => format!(" · waits for review ({reasons})"),
-                    None => " · waits for review".to_string(),
-                },
-                Some(RefundStatus::AwaitingReturn) => {
-                    " · waits for the goods to come back".to_string()
-                }
-                _ => String::new(),
-            };
-            format!("refund of {amount} CNY asked for by {who}{then}")
-        }
-        action::APPROVED => format!("approved{note}"),
-        action::REJECTED => format!("rejected{note}"),
-        action::CANCELED => format!("canceled before it was sent{note}"),
-        action::GOODS_RETURNED => match staff_text("tracking_no") {
-            Some(tracking) => {
-                format!("the merchant recorded the returned goods (tracking number {tracking})")
-            }
-            None if staff => {
-                "the merchant recorded the returned goods (tracking number ?)".to_string()
-            }
-            None => "the merchant recorded the returned goods".to_string(),
+        action::CREATED => EventFacts::Created {
+            amount: fen("amount"),
+            requested_by_name: text(data, "requested_by_name"),
+            requested_by_role: text(data, "requested_by_role"),
+            review_reasons: text(data, "review_reasons")
+                .map(|r| {
+                    r.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
-        action::VOID_COMPLETED => {
-            "voided (撤销) at the acquirer: the payment and its whole fee were reversed".to_string()
-        }
-        action::BECAME_REFUND => {
-            let date = text(data, "business_date").unwrap_or("?");
-            let why = if data.get("settled").and_then(|s| s.as_bool()) == Some(true) {
-                format!("business date {date} was settled")
-            } else {
-                format!("business date {date} is over")
-            };
-            let fee = data
-                .get("fee_refunded")
-                .and_then(|f| f.as_i64())
-                .map(format_cny)
-                .unwrap_or_default();
-            format!(
-                "void window passed ({why}); becomes a refund (退货) sent to the channel, returning {fee} CNY of the fee"
-            )
-        }
-        action::SENT if text(data, "rerouted_to").is_some() => {
-            let to = text(data, "rerouted_to").unwrap_or_default();
-            format!("sent again, to {to} (rerouted by the acquirer)")
-        }
-        action::SENT => {
-            let channel = text(data, "channel").and_then(yuanlu_domain::channel::Channel::parse);
-            let name = channel.map_or("the channel", |c| c.display_name());
-            format!("sent to {name} along the original route")
-        }
-        action::ACCEPTED => "accepted by the channel; waiting for its confirmation".to_string(),
-        action::SUCCEEDED => {
-            let to = text(data, "received_account")
-                .map(|a| format!(" to {a}"))
-                .unwrap_or_default();
-            format!("refunded by the channel{to}")
-        }
-        action::ABNORMAL => format!("the channel could not refund along the original route{note}"),
-        action::OUTCOME_UNKNOWN => format!(
-            "no definitive answer from the channel; held for an operator, who decides after a final query{note}"
-        ),
-        action::FAILED => format!("failed{note}"),
-        action::REROUTED => format!("rerouted by the acquirer{note}"),
-        // The note says how and by whom; consumers read only that the merchant paid.
-        action::PAID_BY_MERCHANT if staff => format!(
-            "refunded: {}",
-            text(data, "note").unwrap_or(crate::transition::PAID_BY_MERCHANT)
-        ),
-        action::PAID_BY_MERCHANT => "refunded: paid by the merchant directly".to_string(),
-        "refund.feedback" => {
-            let rating = data.get("rating").and_then(|r| r.as_i64()).unwrap_or(0);
-            format!("the consumer rated it {rating}/5")
-        }
-        other => other.to_string(),
+        action::APPROVED => EventFacts::Approved { note: note() },
+        action::REJECTED => EventFacts::Rejected { note: note() },
+        action::CANCELED => EventFacts::Canceled { note: note() },
+        action::GOODS_RETURNED => EventFacts::GoodsReturned {
+            tracking_no: text(data, "tracking_no"),
+        },
+        action::VOID_COMPLETED => EventFacts::VoidCompleted,
+        action::BECAME_REFUND => EventFacts::BecameRefund {
+            business_date: text(data, "business_date"),
+            settled: data.get("settled").and_then(|s| s.as_bool()) == Some(true),
+            fee_refunded: fen("fee_refunded"),
+        },
+        action::SENT => EventFacts::Sent {
+            channel: text(data, "channel").and_then(|c| Channel::parse(&c)),
+            rerouted_to: text(data, "rerouted_to"),
+        },
+        action::ACCEPTED => EventFacts::Accepted,
+        action::SUCCEEDED => EventFacts::Succeeded {
+            received_account: text(data, "received_account"),
+        },
+        action::ABNORMAL => EventFacts::Abnormal { note: note() },
+        action::OUTCOME_UNKNOWN => EventFacts::OutcomeUnknown { note: note() },
+        action::FAILED => EventFacts::Failed { note: note() },
+        action::REROUTED => EventFacts::Rerouted { note: note() },
+        action::PAID_BY_MERCHANT => EventFacts::PaidByMerchant { note: note() },
+        action::RATED => EventFacts::Rated {
+            rating: fen("rating").unwrap_or(0),
+        },
+        _ => EventFacts::Other,
     }
 }
 
@@ -265,22 +316,24 @@ pub fn next_step(
     expected_by: Option<DateTime<Utc>>,
 ) -> Option<NextStep> {
     use RefundStatus::*;
-    let description = match status {
-        AwaitingReturn => "the merchant records the returned goods with their tracking number".to_string(),
-        PendingReview => match required {
-            Some(RequiredReviewer::Acquirer) => "a reviewer at the acquirer approves or rejects it".to_string(),
-            _ => "a merchant supervisor (or the acquirer) approves or rejects it".to_string(),
+    let step = match status {
+        AwaitingReturn => Step::RecordReturn,
+        PendingReview => Step::Review {
+            reviewer: required.unwrap_or(RequiredReviewer::Merchant),
         },
-        Queued => format!("it is sent to {} along the original route", destination.channel.display_name()),
+        Queued => Step::Send {
+            channel: destination.channel,
+        },
         Processing => {
-            let by = expected_by.map(|t| format!(", and the money reaches {} by {}", destination.description, shanghai_text(t))).unwrap_or_default();
-            return Some(NextStep { description: format!("{} confirms it{by}", destination.channel.display_name()), by: expected_by });
+            return Some(NextStep {
+                step: Step::Confirm {
+                    channel: destination.channel,
+                },
+                by: expected_by,
+            });
         }
-        Abnormal => "an operator reroutes it to a bank account given by the consumer, or back to the merchant".to_string(),
+        Abnormal => Step::Reroute,
         Succeeded | Failed | Rejected | Canceled => return None,
     };
-    Some(NextStep {
-        description,
-        by: None,
-    })
+    Some(NextStep { step, by: None })
 }

@@ -129,9 +129,12 @@ pub struct Review {
 }
 
 /// Where the money goes back to (defined beside the timeline, which reads it).
-pub use crate::timeline::Destination;
+pub use crate::timeline::{Destination, Route};
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// A refund as staff see it, as data: the edge renders its timeline, next step and
+/// destination in the reader's language (`yuanlu_web::present`); what a consumer may see
+/// of it is [`crate::audience::consumer_view`].
+#[derive(Debug, Clone, Serialize)]
 pub struct Refund {
     pub id: String,
     pub merchant_id: String,
@@ -268,27 +271,11 @@ pub fn join_review_reasons(reasons: &[ReviewReason]) -> String {
 
 /// The destination of a refund: back along the route of its payment.
 pub fn destination(channel: Channel, account: Option<&str>, bank: Option<&str>) -> Destination {
-    let account_words = match (bank, account) {
-        (Some(bank), Some(account)) => format!(" ({bank} {account})"),
-        (None, Some(account)) => format!(" ({account})"),
-        _ => String::new(),
-    };
-    let description = match channel {
-        Channel::CreditCard => format!("the credit card it was paid with{account_words}"),
-        Channel::DebitCard => format!("the debit card it was paid with{account_words}"),
-        Channel::UnionpayQr => format!("the bank card bound in UnionPay QuickPass{account_words}"),
-        Channel::Wechat => {
-            format!("the WeChat balance or bank card it was paid from{account_words}")
-        }
-        Channel::Alipay => {
-            format!("the Alipay balance, Huabei or bank card it was paid from{account_words}")
-        }
-    };
     Destination {
         channel,
         account: account.map(str::to_string),
         bank: bank.map(str::to_string),
-        description,
+        route: Route::Original,
     }
 }
 
@@ -333,14 +320,14 @@ pub fn refund(
                 channel,
                 account: None,
                 bank: None,
-                description: received.to_string(),
+                route: Route::Merchant,
             },
             // Once the channel says where the money went, that is the destination.
             Some(received) => Destination {
                 channel,
                 account: Some(received.to_string()),
                 bank: None,
-                description: received.to_string(),
+                route: Route::Reported,
             },
             None => destination(
                 channel,

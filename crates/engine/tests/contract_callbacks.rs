@@ -142,7 +142,7 @@ contract!(a_wechat_callback_cannot_settle_an_alipay_refund, |h| {
         "nothing written"
     );
     assert_eq!(
-        after.destination.description, before.destination.description,
+        after.destination, before.destination,
         "the forged callback's account was not recorded"
     );
     let paid = engine.get_payment(&shop, &payment.id).await.unwrap();

@@ -19,6 +19,7 @@ use yuanlu_engine::Engine;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig, RerouteInput};
+use yuanlu_engine::timeline::{EventFacts, MoneyAt, Route, Step};
 
 use crate::common::Harness;
 
@@ -272,11 +273,16 @@ contract!(a_queued_refund_is_sent_once_and_succeeds, |h| {
         events,
         ["refund.created", "refund.sent", "refund.succeeded"]
     );
+    assert_eq!(done.timeline[2].money_at, Some(MoneyAt::Credited));
     assert!(
-        done.timeline[2].money_at.contains("零钱"),
+        done.destination
+            .account
+            .as_deref()
+            .is_some_and(|a| a.contains("零钱")),
         "{:?}",
-        done.timeline[2]
+        done.destination
     );
+    assert_eq!(done.destination.route, Route::Reported);
     assert!(
         done.expected_arrival_by.is_some(),
         "a wallet balance refund has an arrival time"
@@ -342,13 +348,10 @@ async fn assert_held_for_an_operator(
     assert_eq!(held.failure_reason, None, "not failed");
     let last = held.timeline.last().unwrap();
     assert_eq!(last.event, "refund.outcome_unknown");
-    assert!(
-        last.description.contains("no definitive answer")
-            && last.description.contains("may still pay"),
-        "{}",
-        last.description
-    );
-    assert!(last.money_at.contains("may still pay"), "{}", last.money_at);
+    let EventFacts::OutcomeUnknown { note: Some(why) } = &last.facts else {
+        panic!("no definitive answer, with why: {:?}", last.facts)
+    };
+    assert_eq!(last.money_at, Some(MoneyAt::HeldOutcomeUnknown));
     let payment_after = engine.get_payment(shop, payment).await.unwrap();
     assert_eq!(
         (payment_after.refundable, payment_after.amount_in_flight),
@@ -356,7 +359,7 @@ async fn assert_held_for_an_operator(
         "the money stays held: the channel may still pay the consumer"
     );
     assert!(engine.check_ledger().await.unwrap().balanced);
-    last.description.clone()
+    why.clone()
 }
 
 contract!(
@@ -527,7 +530,7 @@ contract!(
         drain(&h, &engine, &config("w1")).await;
         let abnormal = engine.get_refund(&shop, &id).await.unwrap();
         assert_eq!(abnormal.status, RefundStatus::Abnormal);
-        assert!(abnormal.next_step.unwrap().description.contains("reroutes"));
+        assert_eq!(abnormal.next_step.unwrap().step, Step::Reroute);
         let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap();
         assert_eq!(
             engine
@@ -581,10 +584,7 @@ contract!(
             .unwrap();
         assert_eq!(paid.status, RefundStatus::Succeeded);
         assert_eq!(paid.failure_reason, None);
-        assert_eq!(
-            paid.destination.description,
-            "paid by the merchant directly"
-        );
+        assert_eq!(paid.destination.route, Route::Merchant);
         assert_eq!(paid.destination.account, None);
         // Who, how and when, on the timeline.
         let last = paid.timeline.last().unwrap();
@@ -592,14 +592,13 @@ contract!(
         assert_eq!(last.status, Some(RefundStatus::Succeeded));
         assert_eq!(last.actor, Principal::Admin.actor());
         assert_eq!(last.at, h.clock.now().trunc_subsecs(6));
+        let EventFacts::PaidByMerchant { note: Some(how) } = &last.facts else {
+            panic!("paid by the merchant, with how: {:?}", last.facts)
+        };
         for words in ["in cash", "by 店长 王", "paid at the counter"] {
-            assert!(last.description.contains(words), "{}", last.description);
+            assert!(how.contains(words), "{how}");
         }
-        assert!(
-            last.money_at.contains("by the merchant directly"),
-            "{}",
-            last.money_at
-        );
+        assert_eq!(last.money_at, Some(MoneyAt::PaidByMerchant));
         // The consumer got the money: refunded, nothing in flight, nothing left to refund twice.
         let counters = engine.get_payment(&shop, &payment).await.unwrap();
         assert_eq!(
@@ -684,12 +683,10 @@ contract!(
             .reroute_refund(&Principal::Admin, &id, input)
             .await
             .unwrap();
+        let last = &paid.timeline.last().unwrap().facts;
         assert!(
-            paid.timeline
-                .last()
-                .unwrap()
-                .description
-                .contains("by other means")
+            matches!(last, EventFacts::PaidByMerchant { note: Some(how) } if how.contains("by other means")),
+            "{last:?}"
         );
     }
 );
@@ -756,10 +753,11 @@ contract!(
         assert_eq!(by.to_rfc3339(), "2026-11-25T15:59:59.999999+00:00");
         let next = accepted.next_step.unwrap();
         assert_eq!(next.by, Some(by));
-        assert!(
-            next.description.contains("2026-11-25 23:59"),
-            "{}",
-            next.description
+        assert_eq!(
+            next.step,
+            Step::Confirm {
+                channel: accepted.channel
+            }
         );
     }
 );

@@ -6,6 +6,7 @@ mod common;
 
 use chrono::Duration;
 use serde_json::json;
+use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::{RefundStatus, RefundType};
 use yuanlu_domain::review::{RequiredReviewer, ReviewReason};
 use yuanlu_engine::EngineError;
@@ -13,6 +14,7 @@ use yuanlu_engine::auth::{MerchantRole, Principal};
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::refunds::CreateRefund;
 use yuanlu_engine::refunds::{CreateOutcome, RecordReturn, RefundQuery, ReviewNote};
+use yuanlu_engine::timeline::{EventFacts, MoneyAt, Step};
 
 fn code(result: Result<impl std::fmt::Debug, EngineError>) -> &'static str {
     match result {
@@ -675,16 +677,24 @@ contract!(
             .await
             .unwrap();
         assert_eq!(approved.timeline.len(), 2);
-        assert!(approved.timeline[0].description.contains("cashier Li"));
+        assert!(matches!(
+            &approved.timeline[0].facts,
+            EventFacts::Created { requested_by_name: Some(name), amount: Some(1_000), .. } if name == "cashier Li"
+        ));
         assert_eq!(approved.timeline[1].event, "refund.approved");
-        assert!(approved.timeline[1].description.contains("known customer"));
+        assert_eq!(
+            approved.timeline[1].facts,
+            EventFacts::Approved {
+                note: Some("known customer".into())
+            }
+        );
         assert_eq!(approved.timeline[1].status, Some(RefundStatus::Queued));
-        assert!(
-            approved
-                .next_step
-                .unwrap()
-                .description
-                .contains("WeChat Pay")
+        assert_eq!(approved.timeline[1].money_at, Some(MoneyAt::HeldForRefund));
+        assert_eq!(
+            approved.next_step.unwrap().step,
+            Step::Send {
+                channel: Channel::Wechat
+            }
         );
     }
 );

@@ -53,10 +53,10 @@ contract!(
             ),
             (1, 600)
         );
+        let explained = statement.statement.explain();
         assert!(
-            statement.explanation.iter().any(|l| l.contains("994.00")),
-            "{:?}",
-            statement.explanation
+            explained.iter().any(|l| l.contains("994.00")),
+            "{explained:?}"
         );
         let balance = h.engine.merchant_balance(&merchant_id).await.unwrap();
         assert_eq!(
@@ -171,10 +171,10 @@ contract!(
             (day3[0].payout, day3[0].closing_carried),
             (49_700 - 10_000, 0)
         );
+        let explained = day3[0].statement.explain();
         assert!(
-            day3[0].explanation.iter().any(|l| l.contains("100.00")),
-            "{:?}",
-            day3[0].explanation
+            explained.iter().any(|l| l.contains("100.00")),
+            "{explained:?}"
         );
         let balance = h.engine.merchant_balance(&merchant_id).await.unwrap();
         assert_eq!((balance.unsettled_fen, balance.carried_fen), (0, 0));

@@ -22,6 +22,7 @@ use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig};
 use yuanlu_engine::refunds::ReviewNote;
+use yuanlu_engine::timeline::EventFacts;
 use yuanlu_engine::views::Refund;
 
 use crate::common::Harness;
@@ -180,9 +181,11 @@ contract!(
                 "refund.approved"
             ]
         );
-        let why = &approved.timeline[1].description;
-        assert!(why.contains("void window passed"), "{why}");
-        assert!(why.contains("2026-11-20 was settled"), "{why}");
+        let why = &approved.timeline[1].facts;
+        assert!(
+            matches!(why, EventFacts::BecameRefund { business_date: Some(d), settled: true, .. } if d == "2026-11-20"),
+            "{why:?}"
+        );
         assert_eq!(fee_returned(&h, &payment_id).await, 0);
 
         engine.dispatch_once(&worker()).await.unwrap();
@@ -225,8 +228,14 @@ contract!(
             (approved.refund_type, approved.status, approved.fee_refunded),
             (RefundType::Refund, RefundStatus::Queued, 150)
         );
-        let why = &approved.timeline[1].description;
-        assert!(why.contains("2026-11-20 is over"), "{why}");
+        assert_eq!(
+            approved.timeline[1].facts,
+            EventFacts::BecameRefund {
+                business_date: Some("2026-11-20".into()),
+                settled: false,
+                fee_refunded: Some(150),
+            }
+        );
         assert_eq!(fee_returned(&h, &payment_id).await, 150);
         engine.dispatch_once(&worker()).await.unwrap();
         assert_eq!(

@@ -36,7 +36,9 @@ pub async fn settle(args: SettleArgs) -> CommandResult {
             statement.payout_date,
             format_cny(statement.closing_carried)
         );
-        for line in &statement.explanation {
+        let summary =
+            yuanlu_web::present::statement::summary(yuanlu_words::Lang::En, &statement.statement);
+        for line in &summary {
             println!("    {line}");
         }
     }

@@ -314,6 +314,19 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
         timeline.contains("wang.supervisor") && !timeline.contains("usr_"),
         "{timeline}"
     );
+    // The timeline's sentences in the reader's language (Chinese, remembered from sign-in).
+    let timeline = text_of(&c, "#timeline").await;
+    for words in [
+        "申请退款 30.00 元，等待审核（预授权完成或会员交易）",
+        "已批准：checked the receipt",
+        "已按原路发送至借记卡",
+    ] {
+        assert!(timeline.contains(words), "{words}: {timeline}");
+    }
+    assert!(
+        !timeline.contains("asked for by"),
+        "no English sentence: {timeline}"
+    );
     shot(&c, "merchant-refund").await;
     sign_out(&c).await;
 
@@ -333,6 +346,12 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     assert!(text_of(&c, "#amount").await.contains("30.00"));
     let heading = text_of(&c, "#refund-status h1").await;
     assert!(heading.contains("退"), "status in plain Chinese: {heading}");
+    let timeline = text_of(&c, "#timeline").await;
+    assert!(
+        timeline.contains("商户申请退款 30.00 元") && timeline.contains("已按原路发送至借记卡"),
+        "the consumer's timeline in Chinese: {timeline}"
+    );
+    assert!(!timeline.contains("checked the receipt"), "no staff notes");
     shot(&c, "consumer-status-zh").await;
     look_up(&c, &server, "en", &number, "8888").await;
     assert!(text_of(&c, "#expected").await.contains(EXPECTED_DAY));
@@ -340,6 +359,11 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     assert!(
         heading.contains("back") || heading.contains("Refunded"),
         "plain English: {heading}"
+    );
+    assert!(
+        text_of(&c, "#timeline")
+            .await
+            .contains("refund of 30.00 CNY asked for by the merchant")
     );
     let page = c.source().await.unwrap();
     assert!(
@@ -407,6 +431,12 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
             "statement explains {line}: {explain}"
         );
     }
+    let lines = text_of(&c, "#lines").await;
+    assert!(
+        lines.contains("交易") && lines.contains("扣手续费"),
+        "each line explained in Chinese: {lines}"
+    );
+    assert!(text_of(&c, "#summary").await.contains("结算单"));
     shot(&c, "merchant-statement").await;
     c.goto(&server.url("/merchant/reports")).await.unwrap();
     assert!(c.find(Locator::Css("#chart-per-day svg")).await.is_ok());

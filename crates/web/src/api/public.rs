@@ -21,13 +21,14 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
-use yuanlu_engine::public::{
-    ConsumerCase, ConsumerRefund, Feedback, GiveFeedback, OpenPublicCase, RefundFacts,
-};
+use yuanlu_engine::public::{ConsumerCase, Feedback, GiveFeedback, OpenPublicCase, RefundFacts};
 
 use crate::AppState;
 use crate::client_addr::TrustedProxies;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::present::ApiLang;
+use crate::present::lang::LangParam;
+use crate::present::views::ConsumerRefund;
 use crate::problem::{ApiResult, Problem};
 
 /// Public requests a client may make per minute (a token bucket of this size, refilled
@@ -225,11 +226,12 @@ pub struct ReferenceParams {
 /// refund in an hour lock its lookup until the hour ends (429 `rate_limited` with
 /// `Retry-After`).
 #[utoipa::path(get, path = "/v1/public/refunds/{merchant_refund_no}", tag = "public",
-    params(("merchant_refund_no" = String, Path, description = "the refund number on the merchant's receipt"), PhoneParams),
+    params(("merchant_refund_no" = String, Path, description = "the refund number on the merchant's receipt"), PhoneParams, LangParam),
     responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
 pub async fn refund_by_number(
     State(state): State<AppState>,
     client: ClientKey,
+    ApiLang(lang): ApiLang,
     ApiPath(merchant_refund_no): ApiPath<String>,
     ApiQuery(params): ApiQuery<PhoneParams>,
 ) -> ApiResult<Json<ConsumerRefund>> {
@@ -261,18 +263,22 @@ pub async fn refund_by_number(
             .with_field("phone_last4"));
         }
     };
-    Ok(Json(state.engine.public_refund(&facts).await?))
+    Ok(Json(ConsumerRefund::of(
+        lang,
+        state.engine.public_refund(&facts).await?,
+    )))
 }
 
 /// The consumer's view of a refund named by its id and its payment's reference. 404 when
 /// they do not match. Rate limited per client address and per refund: 5 wrong references
 /// in an hour lock its lookup until the hour ends (429 `rate_limited` with `Retry-After`).
 #[utoipa::path(get, path = "/v1/public/refunds/by-id/{refund_id}", tag = "public",
-    params(("refund_id" = String, Path, description = "refund id, `rf_…`"), ReferenceParams),
+    params(("refund_id" = String, Path, description = "refund id, `rf_…`"), ReferenceParams, LangParam),
     responses((status = 200, body = ConsumerRefund), (status = "4XX", body = Problem)))]
 pub async fn refund_by_id(
     State(state): State<AppState>,
     client: ClientKey,
+    ApiLang(lang): ApiLang,
     ApiPath(refund_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<ReferenceParams>,
 ) -> ApiResult<Json<ConsumerRefund>> {
@@ -282,7 +288,10 @@ pub async fn refund_by_id(
         refund_id,
         reference,
     };
-    Ok(Json(state.engine.public_refund(&facts).await?))
+    Ok(Json(ConsumerRefund::of(
+        lang,
+        state.engine.public_refund(&facts).await?,
+    )))
 }
 
 /// Rates a refund that has ended (succeeded, failed, rejected or canceled), once: 1–5 and

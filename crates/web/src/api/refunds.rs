@@ -9,16 +9,20 @@ use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
 use yuanlu_engine::dispatch::RerouteInput;
 use yuanlu_engine::refunds::{CreateOutcome, CreateRefund, RecordReturn, RefundQuery, ReviewNote};
-use yuanlu_engine::views::{Page, Refund};
+use yuanlu_engine::views::Page;
 
 use super::page_limit;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::present::ApiLang;
+use crate::present::lang::LangParam;
+use crate::present::views::Refund;
 use crate::problem::{ApiResult, Problem};
 
 /// Asks for a refund. 201 with the new refund, or 200 with the existing one when the same
 /// `merchant_refund_no` is repeated with the same payment and amount.
 #[utoipa::path(post, path = "/v1/refunds", tag = "refunds", security(("bearer" = [])),
+    params(LangParam),
     request_body = CreateRefund,
     responses((status = 201, body = Refund, description = "created"),
                (status = 200, body = Refund, description = "an idempotent repeat: the existing refund"),
@@ -26,11 +30,12 @@ use crate::problem::{ApiResult, Problem};
 pub async fn create_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiJson(input): ApiJson<CreateRefund>,
 ) -> ApiResult<(StatusCode, Json<Refund>)> {
     Ok(match state.engine.create_refund(&who, input).await? {
-        CreateOutcome::Created(refund) => (StatusCode::CREATED, Json(*refund)),
-        CreateOutcome::Existing(refund) => (StatusCode::OK, Json(*refund)),
+        CreateOutcome::Created(refund) => (StatusCode::CREATED, Json(Refund::of(lang, *refund))),
+        CreateOutcome::Existing(refund) => (StatusCode::OK, Json(Refund::of(lang, *refund))),
     })
 }
 
@@ -73,11 +78,12 @@ fn instant(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Pr
 
 /// Refunds, newest first, with the given filters.
 #[utoipa::path(get, path = "/v1/refunds", tag = "refunds", security(("bearer" = [])),
-    params(RefundListParams),
+    params(RefundListParams, LangParam),
     responses((status = 200, body = Page<Refund>), (status = "4XX", body = Problem)))]
 pub async fn list_refunds(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiQuery(params): ApiQuery<RefundListParams>,
 ) -> ApiResult<Json<Page<Refund>>> {
     let status = params
@@ -102,89 +108,116 @@ pub async fn list_refunds(
         limit: page_limit(params.limit)?,
         starting_after: params.starting_after,
     };
-    Ok(Json(state.engine.list_refunds(&who, query).await?))
+    Ok(Json(Refund::page(
+        lang,
+        state.engine.list_refunds(&who, query).await?,
+    )))
 }
 
 /// A refund with its review, destination, timeline and next step.
 #[utoipa::path(get, path = "/v1/refunds/{id}", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id, `rf_…`")),
+    params(("id" = String, Path, description = "refund id, `rf_…`"), LangParam),
     responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
 pub async fn get_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(state.engine.get_refund(&who, &id).await?))
+    Ok(Json(Refund::of(
+        lang,
+        state.engine.get_refund(&who, &id).await?,
+    )))
 }
 
 /// Approves a refund in `pending_review`. Reviews for `large_amount`, `refund_ratio` and
 /// `late_refund` need the admin key; the others a merchant supervisor's key or the admin's.
 #[utoipa::path(post, path = "/v1/refunds/{id}/approve", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id")),
+    params(("id" = String, Path, description = "refund id"), LangParam),
     request_body = ReviewNote,
     responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
 pub async fn approve_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewNote>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(state.engine.approve_refund(&who, &id, input).await?))
+    Ok(Json(Refund::of(
+        lang,
+        state.engine.approve_refund(&who, &id, input).await?,
+    )))
 }
 
 /// Rejects a refund in `pending_review`; `note` (why) is required.
 #[utoipa::path(post, path = "/v1/refunds/{id}/reject", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id")),
+    params(("id" = String, Path, description = "refund id"), LangParam),
     request_body = ReviewNote,
     responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
 pub async fn reject_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewNote>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(state.engine.reject_refund(&who, &id, input).await?))
+    Ok(Json(Refund::of(
+        lang,
+        state.engine.reject_refund(&who, &id, input).await?,
+    )))
 }
 
 /// Cancels a refund before it is sent to its channel.
 #[utoipa::path(post, path = "/v1/refunds/{id}/cancel", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id")),
+    params(("id" = String, Path, description = "refund id"), LangParam),
     request_body = ReviewNote,
     responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
 pub async fn cancel_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewNote>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(state.engine.cancel_refund(&who, &id, input).await?))
+    Ok(Json(Refund::of(
+        lang,
+        state.engine.cancel_refund(&who, &id, input).await?,
+    )))
 }
 
 /// Records the returned goods of a refund in `awaiting_return`.
 #[utoipa::path(post, path = "/v1/refunds/{id}/return", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id")),
+    params(("id" = String, Path, description = "refund id"), LangParam),
     request_body = RecordReturn,
     responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
 pub async fn record_return(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<RecordReturn>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(state.engine.record_return(&who, &id, input).await?))
+    Ok(Json(Refund::of(
+        lang,
+        state.engine.record_return(&who, &id, input).await?,
+    )))
 }
 
 /// Moves an `abnormal` refund on: to the consumer's bank account, or back to the merchant.
 /// 409 `account_key_not_configured` for a bank account when the server has no account key.
 #[utoipa::path(post, path = "/v1/refunds/{id}/reroute", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id")),
+    params(("id" = String, Path, description = "refund id"), LangParam),
     request_body = RerouteInput,
     responses((status = 200, body = Refund), (status = "4XX", body = Problem)))]
 pub async fn reroute_refund(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<RerouteInput>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(state.engine.reroute_refund(&who, &id, input).await?))
+    Ok(Json(Refund::of(
+        lang,
+        state.engine.reroute_refund(&who, &id, input).await?,
+    )))
 }

@@ -5,12 +5,23 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yuanlu_engine::ledger::LedgerCheck;
-use yuanlu_engine::settlement::{RunSettlement, StatementView, parse_business_date};
+use yuanlu_engine::settlement::parse_business_date;
 use yuanlu_engine::views::Page;
 
 use crate::AppState;
 use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::present::ApiLang;
+use crate::present::lang::LangParam;
+use crate::present::views::StatementView;
 use crate::problem::{ApiResult, Problem};
+
+/// `POST /v1/settlements/run`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettlement {
+    /// `YYYY-MM-DD`, a day that has ended in Asia/Shanghai.
+    pub business_date: String,
+}
 
 /// The statements a settlement run wrote (or found, when the date was settled before).
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,18 +33,20 @@ pub struct SettlementRunResult {
 /// Admin: settles a business date (T+1: paid out on the next business day). Re-running a
 /// settled date returns the same statements and moves no money.
 #[utoipa::path(post, path = "/v1/settlements/run", tag = "settlements", security(("bearer" = [])),
+    params(LangParam),
     request_body = RunSettlement,
     responses((status = 200, body = SettlementRunResult), (status = "4XX", body = Problem)))]
 pub async fn run_settlement(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiJson(input): ApiJson<RunSettlement>,
 ) -> ApiResult<Json<SettlementRunResult>> {
     let date = parse_business_date(&input.business_date)?;
     let statements = state.engine.run_settlement(&who, date).await?;
     Ok(Json(SettlementRunResult {
         business_date: input.business_date,
-        statements,
+        statements: StatementView::all(lang, statements),
     }))
 }
 
@@ -47,11 +60,12 @@ pub struct StatementParams {
 
 /// Statements of a business date: a merchant's own, or (admin) every merchant's.
 #[utoipa::path(get, path = "/v1/settlements", tag = "settlements", security(("bearer" = [])),
-    params(StatementParams),
+    params(StatementParams, LangParam),
     responses((status = 200, body = Page<StatementView>), (status = "4XX", body = Problem)))]
 pub async fn list_settlements(
     State(state): State<AppState>,
     Auth(who): Auth,
+    ApiLang(lang): ApiLang,
     ApiQuery(params): ApiQuery<StatementParams>,
 ) -> ApiResult<Json<Page<StatementView>>> {
     let date = parse_business_date(&params.business_date)?;
@@ -60,7 +74,7 @@ pub async fn list_settlements(
         .list_statements(&who, date, params.merchant_id.as_deref())
         .await?;
     Ok(Json(Page {
-        data,
+        data: StatementView::all(lang, data),
         has_more: false,
     }))
 }

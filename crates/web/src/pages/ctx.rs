@@ -253,16 +253,6 @@ impl Ctx {
     pub fn event(&self, event: &str) -> String {
         self.t(&format!("event-{}", event.replace('.', "-")))
     }
-
-    /// The engine's prose (English for now): shown to English readers only, until the
-    /// engine's words move to the message files.
-    pub fn prose(&self, text: &str) -> String {
-        if self.lang == Lang::En {
-            text.to_string()
-        } else {
-            String::new()
-        }
-    }
 }
 
 /// An amount in fen, however many references a template wraps it in.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::present::views::ConsumerRefund as ShownRefund;
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
@@ -26,7 +27,8 @@ use crate::problem::Problem;
 pub struct StatusPage {
     pub ctx: Ctx,
     pub number: String,
-    pub refund: Option<ConsumerRefund>,
+    /// The refund as the consumer may see it, in the reader's language.
+    pub refund: Option<ShownRefund>,
     pub ticket: String,
     pub late: bool,
     pub ended: bool,
@@ -160,7 +162,7 @@ fn result_page(
         &StatusPage {
             ctx,
             number,
-            refund: Some(refund),
+            refund: Some(ShownRefund::of(lang, refund)),
             ticket,
             late,
             ended,

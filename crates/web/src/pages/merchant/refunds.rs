@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::pages::ctx::Ctx;
 use crate::pages::error::{PageError, PageResult, render};
 use crate::pages::form::{PageForm, PageQuery, text};
+use crate::present::views::Refund as ShownRefund;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListFilter {
@@ -170,7 +171,8 @@ pub async fn review_queue(State(state): State<AppState>, ctx: Ctx) -> PageResult
 pub struct RefundPage {
     pub ctx: Ctx,
     pub base: &'static str,
-    pub refund: Refund,
+    /// The refund with its timeline, next step and destination in the reader's language.
+    pub refund: ShownRefund,
     /// Whether this reader may approve or reject it now.
     pub can_review: bool,
     pub can_cancel: bool,
@@ -215,7 +217,7 @@ pub async fn show_for(
         &RefundPage {
             ctx,
             base,
-            refund,
+            refund: ShownRefund::of(lang, refund),
             can_review,
             can_cancel,
             names,

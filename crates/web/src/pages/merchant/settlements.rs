@@ -9,13 +9,13 @@ use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds};
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::cases::{Case, CaseQuery};
 use yuanlu_engine::reports::{RefundReport, ReportQuery};
-use yuanlu_engine::settlement::StatementView;
 
 use crate::AppState;
 use crate::pages::charts::{Bar, Chart};
 use crate::pages::ctx::Ctx;
 use crate::pages::error::{PageError, PageResult, render};
 use crate::pages::form::PageQuery;
+use crate::present::views::StatementView;
 
 #[derive(Debug, Deserialize)]
 pub struct DateParam {
@@ -61,7 +61,7 @@ pub async fn statements_for(
         &StatementsPage {
             ctx,
             date: date.to_string(),
-            statements,
+            statements: StatementView::all(lang, statements),
         },
     ))
 }
