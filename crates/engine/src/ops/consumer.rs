@@ -13,7 +13,7 @@
 //! payment until the window ends (counted in the database, `public_request_failures`).
 //! A second request while the first still waits (awaiting return or review) returns it.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RequesterRole};
 use yuanlu_domain::time::to_micros;
@@ -58,8 +58,9 @@ pub struct ConsumerRefundRequest {
 }
 
 /// What the consumer gets back: the refund as the public lookup shows it, and the facts
-/// that look it up again (`GET /v1/public/refunds/by-id/{refund_id}?reference=`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// that look it up again (`GET /v1/public/refunds/by-id/{refund_id}?reference=`). The web
+/// layer renders `refund` in the reader's language.
+#[derive(Debug, Clone)]
 pub struct ConsumerRequestAnswer {
     pub refund_id: String,
     pub reference: String,

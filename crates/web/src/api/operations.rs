@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use yuanlu_engine::ops::consumer::{ConsumerRefundRequest, ConsumerRequestAnswer};
+use serde::Serialize;
+use utoipa::ToSchema;
+use yuanlu_engine::ops::consumer::ConsumerRefundRequest;
 use yuanlu_engine::ops::orders::UpdateOrder;
 use yuanlu_engine::ops::settings::{SettingsVersion, UpdateMerchant};
 use yuanlu_engine::views::{Merchant, Payment};
@@ -11,6 +13,8 @@ use yuanlu_engine::views::{Merchant, Payment};
 use super::public::{ClientKey, rate_limit};
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, Auth};
+use crate::present::lang::{ApiLang, LangParam};
+use crate::present::views::ConsumerRefund;
 use crate::problem::{ApiResult, Problem};
 
 /// Changes a merchant's settings from now on (admin). Fee rates and caps apply to payments
@@ -69,6 +73,15 @@ pub async fn update_order(
     Ok(Json(state.engine.update_order(&who, &id, input).await?))
 }
 
+/// What the consumer gets back: the refund as the public lookup shows it (in the reader's
+/// language), and the facts that look it up again.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConsumerRequestAnswer {
+    pub refund_id: String,
+    pub reference: String,
+    pub refund: ConsumerRefund,
+}
+
 /// A consumer asks for a refund with the payment's reference (`rrn`, or the payment id when
 /// it has none) and the last four digits of the card, wallet account or phone that paid. The
 /// refund waits in the merchant's review queue (`consumer_request`); follow it with
@@ -77,6 +90,7 @@ pub async fn update_order(
 /// and 5 wrong last-four digits for a payment in an hour lock its requests (429
 /// `rate_limited` with `Retry-After`).
 #[utoipa::path(post, path = "/v1/public/refund-requests", tag = "public",
+    params(LangParam),
     request_body = ConsumerRefundRequest,
     responses((status = 201, body = ConsumerRequestAnswer, description = "asked for"),
                (status = 200, body = ConsumerRequestAnswer, description = "a request for this payment is still waiting: that one"),
@@ -84,6 +98,7 @@ pub async fn update_order(
 pub async fn request_refund(
     State(state): State<AppState>,
     client: ClientKey,
+    ApiLang(lang): ApiLang,
     ApiJson(input): ApiJson<ConsumerRefundRequest>,
 ) -> ApiResult<(StatusCode, Json<ConsumerRequestAnswer>)> {
     rate_limit(&state, &client)?;
@@ -93,7 +108,15 @@ pub async fn request_refund(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(outcome.answer)))
+    let answer = outcome.answer;
+    Ok((
+        status,
+        Json(ConsumerRequestAnswer {
+            refund_id: answer.refund_id,
+            reference: answer.reference,
+            refund: ConsumerRefund::of(lang, answer.refund),
+        }),
+    ))
 }
 
 #[cfg(test)]

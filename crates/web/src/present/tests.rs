@@ -566,6 +566,7 @@ fn pages_show_the_timeline_in_the_readers_language() {
             refund: views::Refund::of(lang, refund.clone()),
             can_review: false,
             can_cancel: false,
+            names: crate::pages::actors::ActorNames::default(),
         }
         .render()
         .unwrap()

@@ -21,6 +21,7 @@ use crate::api::public::{ClientKey, rate_limit};
 use crate::pages::ctx::Ctx;
 use crate::pages::error::{PageError, PageResult, render};
 use crate::pages::form::{PageForm, parse_yuan, text};
+use crate::present::views::ConsumerRefund as ShownRefund;
 use crate::problem::Problem;
 
 #[derive(Template)]
@@ -100,7 +101,7 @@ pub async fn ask(
         &StatusPage {
             ctx,
             number: answer.refund_id,
-            refund: Some(answer.refund),
+            refund: Some(ShownRefund::of(lang, answer.refund)),
             ticket,
             late: false,
             ended: false,
