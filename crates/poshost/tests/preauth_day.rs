@@ -83,6 +83,26 @@ async fn preauth_day(setup: &Setup) {
     let oc1 = Original::of(&ac1, &batch);
     let short = t.completion_void(PAN, 4000, &oc1).unwrap();
     assert_eq!(code(&t.exchange(short).await.unwrap()), "64");
+    let cv1_request = t.completion_void(PAN, 4800, &oc1).unwrap();
+    let cv1 = t.exchange(cv1_request.clone()).await.unwrap();
+    assert_eq!(code(&cv1), "00");
+    // Its reversal (the answer "timed out") undoes it: the void's refund is canceled, the
+    // payment refundable again and the pre-authorisation completed again.
+    let cv1_reversal = t.reversal(&cv1_request).unwrap();
+    assert_eq!(code(&t.exchange(cv1_reversal.clone()).await.unwrap()), "00");
+    assert_eq!(code(&t.exchange(cv1_reversal).await.unwrap()), "00");
+    let p = payments(setup)
+        .await
+        .into_iter()
+        .find(|p| p.amount == 4800)
+        .unwrap();
+    assert_eq!(p.refundable, 4800, "the completion void was reversed");
+    let closed = t.completion(PAN, 100, &o1).unwrap();
+    assert_eq!(
+        code(&t.exchange(closed).await.unwrap()),
+        "22",
+        "completed again"
+    );
     let cv1 = {
         let m = t.completion_void(PAN, 4800, &oc1).unwrap();
         t.exchange(m).await.unwrap()
