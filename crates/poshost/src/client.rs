@@ -174,10 +174,97 @@ impl TerminalClient {
         Ok(m)
     }
 
+    /// 预授权 (0100, 030000, 25 = 06, 60.1 10).
+    pub fn preauth(&mut self, pan: &str, amount_fen: i64) -> Result<Message, ClientError> {
+        let trace = self.next_trace();
+        let mut m = self.base("0100", &trace, "10", "000")?;
+        Self::card(&mut m, pan, amount_fen, "030000")?;
+        m.set(25, "06")?;
+        Ok(m)
+    }
+
+    /// 预授权撤销 (0100, 200000, 60.1 11): the pre-auth's amount, auth code (38) and
+    /// batch, trace and date (61).
+    pub fn preauth_void(
+        &mut self,
+        pan: &str,
+        amount_fen: i64,
+        original: &Original,
+    ) -> Result<Message, ClientError> {
+        let trace = self.next_trace();
+        let mut m = self.base("0100", &trace, "11", "000")?;
+        Self::card(&mut m, pan, amount_fen, "200000")?;
+        m.set(25, "06")?;
+        Self::preauth_original(&mut m, original)?;
+        Ok(m)
+    }
+
+    /// 预授权完成 (0200, 000000, 60.1 20): up to the pre-auth's amount.
+    pub fn completion(
+        &mut self,
+        pan: &str,
+        amount_fen: i64,
+        original: &Original,
+    ) -> Result<Message, ClientError> {
+        let trace = self.next_trace();
+        let mut m = self.base("0200", &trace, "20", "000")?;
+        Self::card(&mut m, pan, amount_fen, "000000")?;
+        m.set(25, "06")?;
+        Self::preauth_original(&mut m, original)?;
+        Ok(m)
+    }
+
+    /// 预授权完成撤销 (0200, 200000, 60.1 21): the completion's amount, RRN and auth code.
+    pub fn completion_void(
+        &mut self,
+        pan: &str,
+        amount_fen: i64,
+        original: &Original,
+    ) -> Result<Message, ClientError> {
+        let trace = self.next_trace();
+        let mut m = self.base("0200", &trace, "21", "000")?;
+        Self::card(&mut m, pan, amount_fen, "200000")?;
+        m.set(25, "06")?;
+        m.set(37, original.rrn.as_str())?;
+        if original.auth_code.len() == 6 {
+            m.set(38, original.auth_code.as_str())?;
+        }
+        m.set(61, format!("{}{}", original.batch_no, original.trace_no))?;
+        Ok(m)
+    }
+
+    /// 38 = the pre-auth's auth code, 61 = its batch + trace + date (MMDD).
+    fn preauth_original(m: &mut Message, original: &Original) -> Result<(), ClientError> {
+        if original.auth_code.len() == 6 {
+            m.set(38, original.auth_code.as_str())?;
+        }
+        let date = if original.date.len() == 4 {
+            original.date.as_str()
+        } else {
+            "0000"
+        };
+        m.set(
+            61,
+            format!("{}{}{date}", original.batch_no, original.trace_no),
+        )?;
+        Ok(())
+    }
+
+    /// 批上送 (0320, 60.3 201) of up to eight lines (field 48, `upload::upload_field`).
+    pub fn batch_upload(
+        &mut self,
+        lines: &[crate::upload::UploadLine],
+    ) -> Result<Message, ClientError> {
+        let trace = self.next_trace();
+        let mut m = self.base("0320", &trace, "00", "201")?;
+        m.set(48, crate::upload::upload_field(lines))?;
+        Ok(m)
+    }
+
     /// The reversal of a request that got no answer: same trace, reason 98.
     pub fn reversal(&self, of: &Message) -> Result<Message, ClientError> {
         let mut m = Message::new("0400")?;
-        for f in [2, 3, 4, 11, 22, 25, 41, 42, 49, 60, 61] {
+        for f in [2, 3, 4, 11, 22, 25, 38, 41, 42, 49, 60, 61] {
             if let Some(v) = of.get(f) {
                 m.set(f, v.to_vec())?;
             }

@@ -16,6 +16,8 @@ pub const TERMINAL_DIFFERS: &str = "58";
 pub const OVER_LIMIT: &str = "61";
 pub const AMOUNT_MISMATCH: &str = "64";
 pub const DUPLICATE: &str = "94";
+/// Batch upload: a line differs from the host's journal.
+pub const RECONCILE_ERROR: &str = "95";
 pub const SYSTEM_ERROR: &str = "96";
 pub const TERMINAL_UNKNOWN: &str = "97";
 pub const MAC_FAILURE: &str = "A0";

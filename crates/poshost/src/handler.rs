@@ -1,6 +1,10 @@
 //! One frame in, one frame out: find the terminal (97), sign-on, check the MAC (A0), answer
 //! a repeat with its first answer, route the rest, journal the answer, sign it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Duration;
 use yuanlu_engine::Engine;
 use yuanlu_engine::auth::{MerchantRole, Principal};
 use yuanlu_engine::terminals::PosTerminal;
@@ -11,10 +15,18 @@ use yuanlu_store::PosJournalRow;
 use crate::codes;
 use crate::reply::{self, digits_of, mask_pan, pan_of};
 
+/// How long a claimed, unanswered journal row belongs to the host that claimed it. A repeat
+/// within it is answered 94; after it, the repeat takes the row over and runs the request
+/// again (every transaction is safe to run again: see `docs/pos.md`, "Crash safety").
+pub const CLAIM_LEASE_SECONDS: i64 = 60;
+
 /// The host's handler, over the engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Host {
     pub engine: Engine,
+    /// Test fail point: stop as a killed host would, after the transaction's effects and
+    /// before its answer is journaled (the connection is closed unanswered).
+    die_before_answer: Arc<AtomicBool>,
 }
 
 /// What a request is, from its MTI, field 3 and 60.1.
@@ -23,6 +35,10 @@ pub enum Kind {
     Sale,
     Void,
     Refund,
+    PreAuth,
+    PreAuthVoid,
+    Completion,
+    CompletionVoid,
     Reversal,
     Settlement,
     BatchUpload,
@@ -34,6 +50,10 @@ impl Kind {
             Kind::Sale => "sale",
             Kind::Void => "void",
             Kind::Refund => "refund",
+            Kind::PreAuth => "preauth",
+            Kind::PreAuthVoid => "preauth_void",
+            Kind::Completion => "completion",
+            Kind::CompletionVoid => "completion_void",
             Kind::Reversal => "reversal",
             Kind::Settlement => "settlement",
             Kind::BatchUpload => "batch_upload",
@@ -50,11 +70,28 @@ impl Kind {
             ("0200", "000000", "22") => Some(Kind::Sale),
             ("0200", "200000", "23") => Some(Kind::Void),
             ("0220", "200000", "25") => Some(Kind::Refund),
-            ("0400", _, "22" | "23") => Some(Kind::Reversal),
+            ("0100", "030000", "10") => Some(Kind::PreAuth),
+            ("0100", "200000", "11") => Some(Kind::PreAuthVoid),
+            ("0200", "000000", "20") => Some(Kind::Completion),
+            ("0200", "200000", "21") => Some(Kind::CompletionVoid),
+            ("0400", _, "10" | "11" | "20" | "21" | "22" | "23") => Some(Kind::Reversal),
             ("0500", _, _) => Some(Kind::Settlement),
             ("0320", _, _) => Some(Kind::BatchUpload),
             _ => None,
         }
+    }
+
+    /// Whether the answer carries an RRN (37) and, approved, an auth code (38).
+    fn has_reference(self) -> bool {
+        !matches!(self, Kind::Reversal | Kind::Settlement | Kind::BatchUpload)
+    }
+}
+
+/// The MTI of the request a reversal (0400) with this 60.1 reverses.
+pub fn reversed_mti(type_code: &str) -> &'static str {
+    match type_code {
+        "10" | "11" => "0100",
+        _ => "0200",
     }
 }
 
@@ -69,6 +106,9 @@ pub struct Request<'a> {
     pub card_masked: Option<String>,
     pub rrn: String,
     pub principal: Principal,
+    /// Run again after its first run's host died unanswered: the transaction first looks
+    /// for what its first run did.
+    pub recovered: bool,
 }
 
 /// What a transaction decided.
@@ -77,8 +117,10 @@ pub struct Outcome {
     pub code: &'static str,
     pub payment_id: Option<String>,
     pub refund_id: Option<String>,
-    /// Field 48 of the answer (settlement).
+    /// Field 48 of the answer (settlement, batch upload).
     pub field48: Option<String>,
+    /// The RRN of the pre-authorisation a completion or pre-auth void closed.
+    pub original_rrn: Option<String>,
 }
 
 impl Outcome {
@@ -88,11 +130,33 @@ impl Outcome {
             ..Outcome::default()
         }
     }
+
+    /// This outcome's code, with the refund and payment of `refund`.
+    pub fn with_refund(self, refund: Outcome) -> Self {
+        if self.code != codes::APPROVED {
+            return self;
+        }
+        Outcome {
+            original_rrn: self.original_rrn,
+            field48: self.field48,
+            ..refund
+        }
+    }
 }
 
 impl Host {
     pub fn new(engine: Engine) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            die_before_answer: Arc::default(),
+        }
+    }
+
+    /// For crash tests: from now on, stop after a transaction's effects without journaling
+    /// or sending its answer, as a host killed between the two would.
+    #[doc(hidden)]
+    pub fn die_before_answer(&self, on: bool) {
+        self.die_before_answer.store(on, Ordering::SeqCst);
     }
 
     /// Answers one frame body; `None` closes the connection (not even an MTI to answer).
@@ -100,7 +164,7 @@ impl Host {
         let Ok(frame) = Frame::decode_body(body) else {
             return reply::format_error(body);
         };
-        let answer = self.answer(&frame).await;
+        let answer = self.answer(&frame).await?;
         frame
             .answer(answer.message)
             .encode()
@@ -108,10 +172,10 @@ impl Host {
             .or_else(|| reply::format_error(body))
     }
 
-    async fn answer(&self, frame: &Frame) -> Frame {
+    async fn answer(&self, frame: &Frame) -> Option<Frame> {
         let request = &frame.message;
         let now = self.engine.clock.now();
-        let plain = |code: &str| frame.answer(reply::answer(request, code, now));
+        let plain = |code: &str| Some(frame.answer(reply::answer(request, code, now)));
         let (Some(t41), Some(t42)) = (request.get_str(41), request.get_str(42)) else {
             return plain(codes::FORMAT_ERROR);
         };
@@ -124,21 +188,21 @@ impl Host {
             }
         };
         if request.mti() == "0800" {
-            return frame.answer(self.sign_on(&terminal, request).await);
+            return Some(frame.answer(self.sign_on(&terminal, request).await));
         }
         let Some(mak) = terminal.mak.filter(|mak| mac::verify(request, mak)) else {
-            let mut answer = plain(codes::MAC_FAILURE);
+            let mut answer = frame.answer(reply::answer(request, codes::MAC_FAILURE, now));
             if terminal.mak.is_none() {
                 // Header nibble 3: "sign on again".
                 answer.header[2] = (answer.header[2] & 0xF0) | 0x03;
             }
-            return answer;
+            return Some(answer);
         };
-        let mut message = self.financial(&terminal, request).await;
+        let mut message = self.financial(&terminal, request).await?;
         if mac::sign(&mut message, &mak).is_err() {
             message = reply::answer(request, codes::SYSTEM_ERROR, now);
         }
-        frame.answer(message)
+        Some(frame.answer(message))
     }
 
     async fn sign_on(&self, terminal: &PosTerminal, request: &Message) -> Message {
@@ -162,10 +226,11 @@ impl Host {
     }
 
     /// A MAC-checked request: a repeat gets its first answer; otherwise it is journaled,
-    /// routed and its answer kept. The answer is returned unsigned.
-    async fn financial(&self, terminal: &PosTerminal, request: &Message) -> Message {
+    /// routed and its answer kept. The answer is returned unsigned; `None` only at the
+    /// test fail point.
+    async fn financial(&self, terminal: &PosTerminal, request: &Message) -> Option<Message> {
         let now = self.engine.clock.now();
-        let plain = |code: &str| reply::answer(request, code, now);
+        let plain = |code: &str| Some(reply::answer(request, code, now));
         let Some(kind) = Kind::of(request) else {
             return plain(codes::NOT_SUPPORTED);
         };
@@ -204,16 +269,23 @@ impl Host {
                 .format("%Y-%m-%d")
                 .to_string(),
             created_at_us: yuanlu_domain::time::to_micros(now),
+            preauth_state: None,
+            closed_by_rrn: None,
+            claimed_at_us: yuanlu_domain::time::to_micros(now),
         };
-        match self.claim(&row).await {
-            Ok(Claim::New) => {}
-            Ok(Claim::Answered(answer)) => return answer,
+        let recovered = match self.claim(&row).await {
+            Ok(Claim::New) => false,
+            Ok(Claim::TakenOver) => {
+                tracing::warn!(terminal = %id, batch_no, trace_no, "pos host: taking over a request its host left unanswered");
+                true
+            }
+            Ok(Claim::Answered(answer)) => return Some(answer),
             Ok(Claim::Pending) => return plain(codes::DUPLICATE),
             Err(error) => {
                 tracing::error!(%error, "pos host: journal claim failed");
                 return plain(codes::SYSTEM_ERROR);
             }
-        }
+        };
         let req = Request {
             terminal,
             message: request,
@@ -228,10 +300,14 @@ impl Host {
                 key_id: format!("pos:{id}"),
                 role: MerchantRole::Staff,
             },
+            recovered,
         };
         let outcome = self.route(&req).await;
-        let mut answer = plain(outcome.code);
-        if matches!(kind, Kind::Sale | Kind::Void | Kind::Refund) {
+        if self.die_before_answer.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut answer = reply::answer(request, outcome.code, now);
+        if kind.has_reference() {
             let _ = answer.set(37, rrn.clone());
             row.rrn = Some(rrn.clone());
             if outcome.code == codes::APPROVED {
@@ -247,10 +323,13 @@ impl Host {
         row.answer_hex = answer.encode().ok().map(hex::encode_upper);
         row.payment_id = outcome.payment_id;
         row.refund_id = outcome.refund_id;
+        if outcome.original_rrn.is_some() {
+            row.original_rrn = outcome.original_rrn;
+        }
         if let Err(error) = self.keep_answer(&row).await {
             tracing::error!(%error, "pos host: answer not journaled");
         }
-        answer
+        Some(answer)
     }
 
     async fn route(&self, req: &Request<'_>) -> Outcome {
@@ -258,9 +337,13 @@ impl Host {
             Kind::Sale => crate::txn::sale(&self.engine, req).await,
             Kind::Void => crate::txn::void(&self.engine, req).await,
             Kind::Refund => crate::txn::refund(&self.engine, req).await,
+            Kind::PreAuth => crate::preauth::preauth(req),
+            Kind::PreAuthVoid => crate::preauth::preauth_void(&self.engine, req).await,
+            Kind::Completion => crate::preauth::completion(&self.engine, req).await,
+            Kind::CompletionVoid => crate::preauth::completion_void(&self.engine, req).await,
             Kind::Reversal => crate::txn::reversal(&self.engine, req).await,
             Kind::Settlement => crate::settle::settlement(&self.engine, req).await,
-            Kind::BatchUpload => Outcome::code(codes::APPROVED),
+            Kind::BatchUpload => crate::upload::batch_upload(&self.engine, req).await,
         }
     }
 
@@ -274,9 +357,28 @@ impl Host {
                 .get_journal(&row.terminal_ref, &row.batch_no, &row.trace_no, &row.mti)
                 .await?
         };
+        // Unanswered past its lease: the host that claimed it died; take it over.
+        let lease_end = |e: &PosJournalRow| {
+            e.claimed_at_us.saturating_add(
+                Duration::seconds(CLAIM_LEASE_SECONDS)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX),
+            )
+        };
+        let taken_over = match &existing {
+            Some(e) if e.response_code.is_none() && lease_end(e) <= row.claimed_at_us => {
+                tx.conn()
+                    .take_over_claim(row, e.claimed_at_us, row.claimed_at_us)
+                    .await?
+            }
+            _ => false,
+        };
         tx.commit().await?;
         if fresh {
             return Ok(Claim::New);
+        }
+        if taken_over {
+            return Ok(Claim::TakenOver);
         }
         let answer = existing
             .and_then(|e| e.answer_hex)
@@ -298,6 +400,8 @@ impl Host {
 
 enum Claim {
     New,
+    /// Claimed before by a host that died unanswered; this one runs it again.
+    TakenOver,
     Answered(Message),
     Pending,
 }

@@ -11,10 +11,12 @@ pub mod client;
 pub mod codes;
 pub mod connection;
 pub mod handler;
+pub mod preauth;
 mod reply;
 pub mod server;
 pub mod settle;
 pub mod txn;
+pub mod upload;
 
 pub use handler::Host;
 pub use server::{HostConfig, serve};

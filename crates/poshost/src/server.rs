@@ -1,4 +1,5 @@
-//! The listener: accepts terminals up to a connection limit, serves each on its own task,
+//! The listener: serves terminals up to a connection limit (one more is closed at once),
+//! each on its own task,
 //! and on shutdown stops accepting, lets every connection finish the frame it is on, and
 //! waits for them (bounded).
 
@@ -6,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::connection::{Connection, ReadEnd};
 use crate::handler::Host;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HostConfig {
-    /// Connections served at once; the next waits to be accepted.
+    /// Connections served at once; one more is accepted and closed at once.
     pub connections_max: usize,
     /// How long a connection may sit between frames.
     pub idle_timeout: Duration,
@@ -43,13 +44,6 @@ pub async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(config.connections_max));
     loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => break,
@@ -62,20 +56,40 @@ pub async fn serve(
                 continue;
             }
         };
+        // Over the limit: closed at once, unread, so the terminal dials again (or another
+        // host) instead of waiting in the backlog for a slot that may not come.
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = config.connections_max, "pos host: connection limit reached; closing");
+            drop(stream);
+            continue;
+        };
         let host = host.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let connection = Connection::new(stream, config.idle_timeout, config.read_timeout);
-            serve_connection(connection, host, stop).await;
+            serve_connection(connection, host, stop, permit).await;
             tracing::debug!(%peer, "pos host: connection closed");
-            drop(permit);
         });
     }
     let all = u32::try_from(config.connections_max).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(config.drain_timeout, limit.acquire_many(all)).await;
 }
 
-async fn serve_connection(mut connection: Connection, host: Host, mut stop: watch::Receiver<bool>) {
+/// Serves one connection; its slot is given back before the socket closes, so a terminal
+/// that sees the close may connect again at once.
+async fn serve_connection(
+    connection: Connection,
+    host: Host,
+    stop: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut connection = connection;
+    serve_frames(&mut connection, host, stop).await;
+    drop(permit);
+    drop(connection);
+}
+
+async fn serve_frames(connection: &mut Connection, host: Host, mut stop: watch::Receiver<bool>) {
     loop {
         let body = tokio::select! {
             body = connection.read_frame() => body,

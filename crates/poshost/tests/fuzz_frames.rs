@@ -1,5 +1,6 @@
 //! Fuzzing on the stable toolchain: a seed corpus of real frames (sign-on, sale, void,
-//! refund, reversal, settlement), mutated at random (bit flips, byte sets, inserts,
+//! refund, reversal, settlement, pre-auth and its void, completion and its void, batch
+//! upload), mutated at random (bit flips, byte sets, inserts,
 //! deletes, truncation, splices of two seeds, length-prefix lies), fed to the frame decoder
 //! and to the host's handler over a real engine on SQLite. Half of the mutants that still
 //! decode are signed again with the session's MAK, so they get past the MAC check into the
@@ -21,6 +22,7 @@ use yuanlu_iso8583::frame::split_frame;
 use yuanlu_iso8583::{Frame, Message, mac};
 use yuanlu_poshost::Host;
 use yuanlu_poshost::client::{Original, TerminalClient};
+use yuanlu_poshost::upload::UploadLine;
 
 /// xorshift64*: reproducible from its seed, no dependency.
 struct Rng(u64);
@@ -117,16 +119,45 @@ fn corpus(mak: Option<[u8; 16]>, t: &mut TerminalClient) -> Vec<Vec<u8>> {
         t.refund(pan, 200, &original).unwrap(),
         t.reversal(&sale).unwrap(),
         t.settlement((1234, 1), (200, 1)).unwrap(),
+        t.preauth(pan, 5000).unwrap(),
+        t.preauth_void(pan, 5000, &original).unwrap(),
+        t.completion(pan, 4800, &original).unwrap(),
+        t.completion_void(pan, 4800, &original).unwrap(),
+        t.batch_upload(&[UploadLine {
+            trace_no: "000002".into(),
+            pan: pan.into(),
+            amount_fen: 1234,
+        }])
+        .unwrap(),
     ];
     if let Some(mak) = mak {
         for m in messages.iter_mut().skip(1) {
             mac::sign(m, &mak).unwrap();
         }
     }
-    messages
+    let frames: Vec<Vec<u8>> = messages
         .into_iter()
         .map(|m| Frame::new(m).encode().unwrap())
-        .collect()
+        .collect();
+    if let Ok(dir) = std::env::var("YUANLU_POS_FUZZ_SEED_DIR") {
+        write_seeds(std::path::Path::new(&dir), &frames);
+    }
+    frames
+}
+
+/// The seeds of the coverage-guided targets (`fuzz/seeds/{frame,host}`): a frame's body;
+/// for the host a flag byte first (1: sign again with the session's MAK).
+fn write_seeds(dir: &std::path::Path, frames: &[Vec<u8>]) {
+    for target in ["frame", "host"] {
+        std::fs::create_dir_all(dir.join(target)).unwrap();
+    }
+    for (i, frame) in frames.iter().enumerate() {
+        let body = &frame[2..];
+        std::fs::write(dir.join("frame").join(format!("seed-{i:02}")), body).unwrap();
+        let mut host = vec![1u8];
+        host.extend_from_slice(body);
+        std::fs::write(dir.join("host").join(format!("seed-{i:02}")), host).unwrap();
+    }
 }
 
 fn record(line: &str) {

@@ -7,6 +7,7 @@ use clap::Args;
 use yuanlu_engine::Engine;
 use yuanlu_iso8583::Message;
 use yuanlu_poshost::client::{ClientError, Original, TerminalClient};
+use yuanlu_poshost::upload::UploadLine;
 use yuanlu_words::{Arg, Lang, Words, yuan};
 
 type CommandResult = Result<ExitCode, String>;
@@ -62,7 +63,8 @@ pub struct PosArgs {
     #[arg(long, default_value = "zh")]
     pub lang: String,
     /// Steps, in order: `sale:FEN`, `void:N`, `refund:N:FEN`, `reverse:N` (N: the Nth sale
-    /// of this session), `settle`.
+    /// of this session), `preauth:FEN`, `preauth-void:N`, `complete:N:FEN`,
+    /// `complete-void:N` (N: the Nth pre-authorisation), `settle`, `upload`.
     #[arg(required = true)]
     pub steps: Vec<String>,
 }
@@ -73,7 +75,12 @@ enum Step {
     Void(usize),
     Refund(usize, i64),
     Reverse(usize),
+    PreAuth(i64),
+    PreAuthVoid(usize),
+    Complete(usize, i64),
+    CompleteVoid(usize),
     Settle,
+    Upload,
 }
 
 fn parse_step(text: &str) -> Result<Step, String> {
@@ -86,25 +93,37 @@ fn parse_step(text: &str) -> Result<Step, String> {
         s.parse::<usize>()
             .ok()
             .filter(|n| *n >= 1)
-            .ok_or_else(|| format!("{text}: {s} is not a sale number (1, 2, …)"))
+            .ok_or_else(|| format!("{text}: {s} is not a sale or pre-auth number (1, 2, …)"))
     };
     match parts.as_slice() {
         ["sale", amount] => Ok(Step::Sale(num(amount)?)),
         ["void", n] => Ok(Step::Void(idx(n)?)),
         ["refund", n, amount] => Ok(Step::Refund(idx(n)?, num(amount)?)),
         ["reverse", n] => Ok(Step::Reverse(idx(n)?)),
+        ["preauth", amount] => Ok(Step::PreAuth(num(amount)?)),
+        ["preauth-void", n] => Ok(Step::PreAuthVoid(idx(n)?)),
+        ["complete", n, amount] => Ok(Step::Complete(idx(n)?, num(amount)?)),
+        ["complete-void", n] => Ok(Step::CompleteVoid(idx(n)?)),
         ["settle"] => Ok(Step::Settle),
+        ["upload"] => Ok(Step::Upload),
         _ => Err(format!(
-            "{text}: use sale:FEN, void:N, refund:N:FEN, reverse:N or settle"
+            "{text}: use sale:FEN, void:N, refund:N:FEN, reverse:N, preauth:FEN, \
+             preauth-void:N, complete:N:FEN, complete-void:N, settle or upload"
         )),
     }
 }
 
-/// A sale of this session: what was sent, what came back.
-struct SaleRecord {
+/// A sale or pre-authorisation of this session: what was sent, what came back.
+struct Record {
     request: Message,
     answer: Message,
     amount: i64,
+}
+
+/// A pre-authorisation and its completion, if any.
+struct PreAuthRecord {
+    auth: Record,
+    completion: Option<Record>,
 }
 
 /// What the receipt shows beyond the answer.
@@ -112,6 +131,33 @@ struct Slip<'a> {
     kind: &'a str,
     amount: i64,
     original: Option<&'a Original>,
+}
+
+/// The terminal's side of a session: its records and the batch totals it settles with.
+struct Session<'a> {
+    args: &'a PosArgs,
+    t: TerminalClient,
+    printer: Printer<'a>,
+    sales: Vec<Record>,
+    preauths: Vec<PreAuthRecord>,
+    /// Debit (amount, count) and credit (amount, count), as settlement sends them.
+    totals: ((i64, i64), (i64, i64)),
+    /// The approved requests that move money, as batch upload sends them.
+    lines: Vec<UploadLine>,
+}
+
+fn fail(e: ClientError) -> String {
+    e.to_string()
+}
+
+fn approved(m: &Message) -> bool {
+    m.get_str(39) == Some("00")
+}
+
+fn nth<T>(items: &[T], n: usize, what: &str) -> Result<usize, String> {
+    (n <= items.len())
+        .then_some(n - 1)
+        .ok_or(format!("there is no {what} {n} yet"))
 }
 
 pub async fn run(args: PosArgs) -> CommandResult {
@@ -123,7 +169,6 @@ pub async fn run(args: PosArgs) -> CommandResult {
     let lang = Lang::parse(&args.lang).ok_or("--lang: zh or en")?;
     let tmk = std::env::var(&args.tmk_var)
         .map_err(|_| format!("set {} to the terminal's TMK (32 hex)", args.tmk_var))?;
-    let fail = |e: ClientError| e.to_string();
     let mut t = TerminalClient::connect(
         &args.host,
         &args.terminal_id,
@@ -146,107 +191,219 @@ pub async fn run(args: PosArgs) -> CommandResult {
             original: None,
         },
     );
-    if answer.get_str(39) != Some("00") {
+    if !approved(&answer) {
         return Ok(ExitCode::FAILURE);
     }
-    let mut sales: Vec<SaleRecord> = Vec::new();
-    let mut totals = ((0i64, 0i64), (0i64, 0i64));
-    let sale_at = |sales: &Vec<SaleRecord>, n: usize| -> Result<usize, String> {
-        (n <= sales.len())
-            .then_some(n - 1)
-            .ok_or(format!("there is no sale {n} yet"))
+    let mut session = Session {
+        args: &args,
+        t,
+        printer,
+        sales: Vec::new(),
+        preauths: Vec::new(),
+        totals: ((0, 0), (0, 0)),
+        lines: Vec::new(),
     };
     for step in steps {
-        let approved = |m: &Message| m.get_str(39) == Some("00");
+        session.step(step).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Session<'_> {
+    async fn send(&mut self, request: Message, slip: &Slip<'_>) -> Result<Message, String> {
+        let answer = self.t.exchange(request).await.map_err(fail)?;
+        self.printer.print(&answer, slip);
+        Ok(answer)
+    }
+
+    fn add_line(&mut self, answer: &Message, amount: i64) {
+        if approved(answer) {
+            self.lines.push(UploadLine {
+                trace_no: answer.get_str(11).unwrap_or_default().to_string(),
+                pan: self.args.card.clone(),
+                amount_fen: amount,
+            });
+        }
+    }
+
+    fn debit(&mut self, answer: &Message, amount: i64, count: i64) {
+        if approved(answer) {
+            self.totals.0 = (self.totals.0.0 + amount, self.totals.0.1 + count);
+        }
+    }
+
+    async fn step(&mut self, step: Step) -> Result<(), String> {
+        let card = self.args.card.clone();
         match step {
             Step::Sale(amount) => {
-                let request = t.sale(&args.card, amount).map_err(fail)?;
-                let answer = t.exchange(request.clone()).await.map_err(fail)?;
-                printer.print(
-                    &answer,
-                    &Slip {
-                        kind: "sale",
-                        amount,
-                        original: None,
-                    },
-                );
-                if approved(&answer) {
-                    totals.0 = (totals.0.0 + amount, totals.0.1 + 1);
-                }
-                sales.push(SaleRecord {
+                let request = self.t.sale(&card, amount).map_err(fail)?;
+                let slip = Slip {
+                    kind: "sale",
+                    amount,
+                    original: None,
+                };
+                let answer = self.send(request.clone(), &slip).await?;
+                self.debit(&answer, amount, 1);
+                self.add_line(&answer, amount);
+                self.sales.push(Record {
                     request,
                     answer,
                     amount,
                 });
             }
             Step::Void(n) => {
-                let i = sale_at(&sales, n)?;
-                let original = Original::of(&sales[i].answer, &t.batch_no);
-                let request = t
-                    .void(&args.card, sales[i].amount, &original)
-                    .map_err(fail)?;
-                let answer = t.exchange(request).await.map_err(fail)?;
-                printer.print(
-                    &answer,
-                    &Slip {
-                        kind: "void",
-                        amount: sales[i].amount,
-                        original: Some(&original),
-                    },
-                );
-                if approved(&answer) {
-                    totals.0 = (totals.0.0 - sales[i].amount, totals.0.1 - 1);
-                }
+                let i = nth(&self.sales, n, "sale")?;
+                let amount = self.sales[i].amount;
+                let original = Original::of(&self.sales[i].answer, &self.t.batch_no);
+                let request = self.t.void(&card, amount, &original).map_err(fail)?;
+                let slip = Slip {
+                    kind: "void",
+                    amount,
+                    original: Some(&original),
+                };
+                let answer = self.send(request, &slip).await?;
+                self.debit(&answer, -amount, -1);
+                self.add_line(&answer, amount);
             }
             Step::Refund(n, amount) => {
-                let i = sale_at(&sales, n)?;
-                let original = Original::of(&sales[i].answer, &t.batch_no);
-                let request = t.refund(&args.card, amount, &original).map_err(fail)?;
-                let answer = t.exchange(request).await.map_err(fail)?;
-                printer.print(
-                    &answer,
-                    &Slip {
-                        kind: "refund",
-                        amount,
-                        original: Some(&original),
-                    },
-                );
+                let i = nth(&self.sales, n, "sale")?;
+                let original = Original::of(&self.sales[i].answer, &self.t.batch_no);
+                let request = self.t.refund(&card, amount, &original).map_err(fail)?;
+                let slip = Slip {
+                    kind: "refund",
+                    amount,
+                    original: Some(&original),
+                };
+                let answer = self.send(request, &slip).await?;
                 if approved(&answer) {
-                    totals.1 = (totals.1.0 + amount, totals.1.1 + 1);
+                    self.totals.1 = (self.totals.1.0 + amount, self.totals.1.1 + 1);
                 }
+                self.add_line(&answer, amount);
             }
             Step::Reverse(n) => {
-                let i = sale_at(&sales, n)?;
-                let request = t.reversal(&sales[i].request).map_err(fail)?;
-                let answer = t.exchange(request).await.map_err(fail)?;
-                let original = Original::of(&sales[i].answer, &t.batch_no);
-                printer.print(
-                    &answer,
-                    &Slip {
-                        kind: "reversal",
-                        amount: sales[i].amount,
-                        original: Some(&original),
+                let i = nth(&self.sales, n, "sale")?;
+                let amount = self.sales[i].amount;
+                let request = self.t.reversal(&self.sales[i].request).map_err(fail)?;
+                let original = Original::of(&self.sales[i].answer, &self.t.batch_no);
+                let slip = Slip {
+                    kind: "reversal",
+                    amount,
+                    original: Some(&original),
+                };
+                let answer = self.send(request, &slip).await?;
+                if approved(&answer) && approved(&self.sales[i].answer) {
+                    self.totals.0 = (self.totals.0.0 - amount, self.totals.0.1 - 1);
+                    let trace = self.sales[i]
+                        .answer
+                        .get_str(11)
+                        .unwrap_or_default()
+                        .to_string();
+                    self.lines.retain(|l| l.trace_no != trace);
+                }
+            }
+            Step::PreAuth(amount) => {
+                let request = self.t.preauth(&card, amount).map_err(fail)?;
+                let slip = Slip {
+                    kind: "preauth",
+                    amount,
+                    original: None,
+                };
+                let answer = self.send(request.clone(), &slip).await?;
+                self.preauths.push(PreAuthRecord {
+                    auth: Record {
+                        request,
+                        answer,
+                        amount,
                     },
-                );
-                if approved(&answer) && approved(&sales[i].answer) {
-                    totals.0 = (totals.0.0 - sales[i].amount, totals.0.1 - 1);
+                    completion: None,
+                });
+            }
+            Step::PreAuthVoid(n) => {
+                let i = nth(&self.preauths, n, "pre-authorisation")?;
+                let amount = self.preauths[i].auth.amount;
+                let original = Original::of(&self.preauths[i].auth.answer, &self.t.batch_no);
+                let request = self
+                    .t
+                    .preauth_void(&card, amount, &original)
+                    .map_err(fail)?;
+                let slip = Slip {
+                    kind: "preauth-void",
+                    amount,
+                    original: Some(&original),
+                };
+                self.send(request, &slip).await?;
+            }
+            Step::Complete(n, amount) => {
+                let i = nth(&self.preauths, n, "pre-authorisation")?;
+                let original = Original::of(&self.preauths[i].auth.answer, &self.t.batch_no);
+                let request = self.t.completion(&card, amount, &original).map_err(fail)?;
+                let slip = Slip {
+                    kind: "completion",
+                    amount,
+                    original: Some(&original),
+                };
+                let answer = self.send(request.clone(), &slip).await?;
+                self.debit(&answer, amount, 1);
+                self.add_line(&answer, amount);
+                if approved(&answer) {
+                    self.preauths[i].completion = Some(Record {
+                        request,
+                        answer,
+                        amount,
+                    });
+                }
+            }
+            Step::CompleteVoid(n) => {
+                let i = nth(&self.preauths, n, "pre-authorisation")?;
+                let Some(done) = &self.preauths[i].completion else {
+                    return Err(format!("pre-authorisation {n} has no completion yet"));
+                };
+                let amount = done.amount;
+                let original = Original::of(&done.answer, &self.t.batch_no);
+                let request = self
+                    .t
+                    .completion_void(&card, amount, &original)
+                    .map_err(fail)?;
+                let slip = Slip {
+                    kind: "completion-void",
+                    amount,
+                    original: Some(&original),
+                };
+                let answer = self.send(request, &slip).await?;
+                self.debit(&answer, -amount, -1);
+                self.add_line(&answer, amount);
+                if approved(&answer) {
+                    self.preauths[i].completion = None;
                 }
             }
             Step::Settle => {
-                let request = t.settlement(totals.0, totals.1).map_err(fail)?;
-                let answer = t.exchange(request).await.map_err(fail)?;
-                printer.print(
-                    &answer,
-                    &Slip {
-                        kind: "settlement",
-                        amount: totals.0.0,
+                let request = self
+                    .t
+                    .settlement(self.totals.0, self.totals.1)
+                    .map_err(fail)?;
+                let slip = Slip {
+                    kind: "settlement",
+                    amount: self.totals.0.0,
+                    original: None,
+                };
+                self.send(request, &slip).await?;
+            }
+            Step::Upload => {
+                let lines = self.lines.clone();
+                for chunk in lines.chunks(yuanlu_poshost::upload::LINES_MAX) {
+                    let request = self.t.batch_upload(chunk).map_err(fail)?;
+                    let amount = chunk.iter().map(|l| l.amount_fen).sum();
+                    let slip = Slip {
+                        kind: "batch-upload",
+                        amount,
                         original: None,
-                    },
-                );
+                    };
+                    self.send(request, &slip).await?;
+                }
             }
         }
+        Ok(())
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 struct Printer<'a> {
@@ -308,6 +465,9 @@ impl Printer<'_> {
             Words::get().text(self.lang, "receipt-declined", &[("code", Arg::Str(&code))])
         };
         self.line("receipt-response", &response);
+        if slip.kind == "batch-upload" {
+            self.upload_results(&text(48));
+        }
         if slip.kind == "settlement" {
             let balanced = text(48).as_bytes().get(30) == Some(&b'1');
             let id = if balanced {
@@ -318,6 +478,39 @@ impl Printer<'_> {
             println!("{}", self.word(id));
         }
         println!();
+    }
+
+    /// Field 48 of a batch upload's answer: the count, then per line its trace and a
+    /// result digit (0 agrees).
+    fn upload_results(&self, field: &str) {
+        let words = Words::get();
+        let lines: Vec<(&str, &str)> = (0..field.len().saturating_sub(2) / 7)
+            .filter_map(|i| {
+                let line = field.get(2 + i * 7..2 + (i + 1) * 7)?;
+                Some((line.get(..6)?, line.get(6..)?))
+            })
+            .collect();
+        let agree = lines.iter().filter(|(_, r)| *r == "0").count();
+        let count = i64::try_from(agree).unwrap_or(0);
+        println!(
+            "{}",
+            words.text(
+                self.lang,
+                "receipt-upload-matches",
+                &[("count", Arg::Num(count))]
+            )
+        );
+        for (trace, result) in lines.iter().filter(|(_, r)| *r != "0") {
+            let why = words.text(self.lang, &format!("receipt-upload-why-{result}"), &[]);
+            println!(
+                "{}",
+                words.text(
+                    self.lang,
+                    "receipt-upload-differs",
+                    &[("trace", Arg::Str(trace)), ("why", Arg::Str(&why))]
+                )
+            );
+        }
     }
 }
 
@@ -330,6 +523,11 @@ mod tests {
         assert_eq!(parse_step("sale:1000"), Ok(Step::Sale(1000)));
         assert_eq!(parse_step("refund:2:300"), Ok(Step::Refund(2, 300)));
         assert_eq!(parse_step("settle"), Ok(Step::Settle));
+        assert_eq!(parse_step("preauth:5000"), Ok(Step::PreAuth(5000)));
+        assert_eq!(parse_step("complete:1:4800"), Ok(Step::Complete(1, 4800)));
+        assert_eq!(parse_step("complete-void:1"), Ok(Step::CompleteVoid(1)));
+        assert_eq!(parse_step("preauth-void:2"), Ok(Step::PreAuthVoid(2)));
+        assert_eq!(parse_step("upload"), Ok(Step::Upload));
         assert!(parse_step("void:0").is_err());
         assert!(parse_step("dance").is_err());
     }

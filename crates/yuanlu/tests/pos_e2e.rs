@@ -90,10 +90,49 @@ async fn a_terminal_day_through_serve_and_yuanlu_pos() {
         assert!(en.contains(word), "{word} missing from:\n{en}");
     }
 
+    // Pre-authorisation on batch 2: a voided pre-auth, a completion voided, a completion
+    // kept; settled balanced and uploaded line by line.
+    let zh = run(
+        "zh",
+        "200",
+        &[
+            "--batch",
+            "2",
+            "preauth:5000",
+            "preauth:3000",
+            "preauth-void:2",
+            "complete:1:4800",
+            "complete-void:1",
+            "complete:1:4000",
+            "settle",
+            "upload",
+        ],
+    );
+    for word in [
+        "预授权",
+        "预授权撤销",
+        "预授权完成",
+        "预授权完成撤销",
+        "对账平",
+        "批上送：3 笔与主机一致",
+    ] {
+        assert!(zh.contains(word), "{word} missing from:\n{zh}");
+    }
+    assert!(!zh.contains("交易失败"), "{zh}");
+    let en = run(
+        "en",
+        "300",
+        &["--batch", "3", "preauth:100", "preauth-void:1"],
+    );
+    for word in ["PRE-AUTH", "PRE-AUTH VOID", "AUTH NO.", "APPROVED"] {
+        assert!(en.contains(word), "{word} missing from:\n{en}");
+    }
+    assert!(!en.contains("DECLINED"), "{en}");
+
     let payments = server.get("/v1/payments", &merchant_key).await;
     assert_eq!(payments.status, 200);
     let data = payments.body["data"].as_array().unwrap();
-    assert_eq!(data.len(), 3, "{}", payments.text);
+    assert_eq!(data.len(), 5, "3 sales, 2 completions: {}", payments.text);
     for p in data {
         assert_eq!(p["terminal_id"], "10000001");
         assert_eq!(p["voucher"]["rrn"].as_str().unwrap().len(), 12);
@@ -104,7 +143,7 @@ async fn a_terminal_day_through_serve_and_yuanlu_pos() {
         .sum();
     assert_eq!(
         refunded,
-        2500 + 300 + 700,
-        "void, partial refund and the reversed sale"
+        2500 + 300 + 700 + 4800,
+        "void, partial refund, the reversed sale and the voided completion"
     );
 }

@@ -28,6 +28,8 @@ pub struct Setup {
     pub merchant: Principal,
     pub tmk: String,
     pub address: String,
+    /// The handler the server runs (clones share its fail point).
+    pub host_handler: Host,
     stop: watch::Sender<bool>,
     host: tokio::task::JoinHandle<()>,
     cleanup: Cleanup,
@@ -46,13 +48,21 @@ pub fn start_instant() -> DateTime<Utc> {
 }
 
 pub async fn sqlite() -> Setup {
+    sqlite_with(HostConfig::default()).await
+}
+
+pub async fn sqlite_with(config: HostConfig) -> Setup {
     let dir = std::env::temp_dir().join(new_id("yuanlu-pos-test"));
     let db = Db::open_sqlite(&dir).await.unwrap();
     db.migrate().await.unwrap();
-    setup(db, Cleanup::Dir(dir)).await
+    setup(db, Cleanup::Dir(dir), config).await
 }
 
 pub async fn postgres(case: &str) -> Option<Setup> {
+    postgres_with(case, HostConfig::default()).await
+}
+
+pub async fn postgres_with(case: &str, config: HostConfig) -> Option<Setup> {
     let url = yuanlu_testkit::postgres_url(case)?;
     let schema = new_id("t").replace('-', "_");
     let admin = Db::open_postgres(&url, None).await.unwrap();
@@ -62,7 +72,7 @@ pub async fn postgres(case: &str) -> Option<Setup> {
     admin.close().await;
     let db = Db::open_postgres(&url, Some(&schema)).await.unwrap();
     db.migrate().await.unwrap();
-    Some(setup(db, Cleanup::Schema { url, schema }).await)
+    Some(setup(db, Cleanup::Schema { url, schema }, config).await)
 }
 
 async fn sqlx_exec(pool: &sqlx::PgPool, sql: &str) {
@@ -72,7 +82,7 @@ async fn sqlx_exec(pool: &sqlx::PgPool, sql: &str) {
         .unwrap();
 }
 
-async fn setup(db: Db, cleanup: Cleanup) -> Setup {
+async fn setup(db: Db, cleanup: Cleanup, config: HostConfig) -> Setup {
     let clock = Arc::new(SimulatedClock::starting_at(start_instant()));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let engine =
@@ -102,10 +112,11 @@ async fn setup(db: Db, cleanup: Cleanup) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = watch::channel(false);
+    let host_handler = Host::new(engine.clone());
     let host = tokio::spawn(yuanlu_poshost::serve(
         listener,
-        Host::new(engine.clone()),
-        HostConfig::default(),
+        host_handler.clone(),
+        config,
         stopped,
     ));
     Setup {
@@ -114,6 +125,7 @@ async fn setup(db: Db, cleanup: Cleanup) -> Setup {
         merchant,
         tmk: terminal.tmk,
         address,
+        host_handler,
         stop,
         host,
         cleanup,
