@@ -30,6 +30,7 @@ pub mod queries_public;
 pub mod queries_recon;
 pub mod queries_reports;
 pub mod queries_search;
+pub mod queries_settlement_list;
 pub mod queries_staff;
 pub mod rows;
 pub mod rows_notify;
@@ -42,6 +43,10 @@ pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, Stateme
 pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
+};
+pub use queries_settlement_list::{
+    DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,
+    StatementListFilter,
 };
 pub use queries_staff::{StaffSessionRow, StaffUserRow};
 pub use rows::*;
