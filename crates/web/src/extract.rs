@@ -37,6 +37,7 @@ fn id_prefix(segment: &str) -> Option<(&'static str, &'static str)> {
         "cases" => ("case_", "not_found"),
         "reconciliations" => ("recon_", "not_found"),
         "reconciliation-exceptions" => ("rex_", "not_found"),
+        "settlements" => ("stl_", "not_found"),
         _ => return None,
     })
 }

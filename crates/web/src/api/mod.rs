@@ -3,12 +3,14 @@
 pub mod admin;
 pub mod cases;
 pub mod channels;
+pub mod exports;
 pub mod keys;
 pub mod merchants;
 pub mod notifications;
 pub mod payment_search;
 pub mod payments;
 pub mod public;
+pub mod recon_lists;
 pub mod reconciliations;
 pub mod refunds;
 pub mod reports;

@@ -80,6 +80,12 @@ pub async fn list_refunds(
     Auth(who): Auth,
     ApiQuery(params): ApiQuery<RefundListParams>,
 ) -> ApiResult<Json<Page<Refund>>> {
+    let query = refund_query(params)?;
+    Ok(Json(state.engine.list_refunds(&who, query).await?))
+}
+
+/// The engine's query for the list's parameters (the list and its export share it).
+pub(crate) fn refund_query(params: RefundListParams) -> Result<RefundQuery, Problem> {
     let status = params
         .status
         .as_deref()
@@ -102,7 +108,7 @@ pub async fn list_refunds(
         limit: page_limit(params.limit)?,
         starting_after: params.starting_after,
     };
-    Ok(Json(state.engine.list_refunds(&who, query).await?))
+    Ok(query)
 }
 
 /// A refund with its review, destination, timeline and next step.
