@@ -158,6 +158,10 @@ fn csv_header(columns: &[&str]) -> String {
     out
 }
 
+/// Reads the page of a list after a cursor (`None`: the first page).
+type Fetch<T> =
+    Arc<dyn Fn(Option<String>) -> BoxFuture<'static, EngineResult<Page<T>>> + Send + Sync>;
+
 /// What an export of one list needs: its columns, a row per item, the item's id (the next
 /// page's cursor), and how to read a page after a cursor.
 struct Export<T> {
@@ -165,7 +169,7 @@ struct Export<T> {
     columns: &'static [&'static str],
     row: fn(&T) -> Vec<Cell>,
     id: fn(&T) -> String,
-    fetch: Arc<dyn Fn(Option<String>) -> BoxFuture<'static, EngineResult<Page<T>>> + Send + Sync>,
+    fetch: Fetch<T>,
 }
 
 impl<T: Send + 'static> Export<T> {
@@ -337,7 +341,7 @@ fn fetcher<T, Q, F>(
     query: Q,
     set_cursor: fn(&mut Q, Option<String>),
     list: F,
-) -> Arc<dyn Fn(Option<String>) -> BoxFuture<'static, EngineResult<Page<T>>> + Send + Sync>
+) -> Fetch<T>
 where
     T: Send + 'static,
     Q: Clone + Send + Sync + 'static,
