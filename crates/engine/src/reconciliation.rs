@@ -683,7 +683,7 @@ fn exception_rows(
         .collect()
 }
 
-fn reconciliation_view(
+pub(crate) fn reconciliation_view(
     row: &ReconciliationRow,
     open_exceptions: i64,
     already_imported: bool,
@@ -707,7 +707,7 @@ fn reconciliation_view(
     })
 }
 
-fn exception_view(row: &ReconExceptionRow) -> ReconException {
+pub(crate) fn exception_view(row: &ReconExceptionRow) -> ReconException {
     ReconException {
         id: row.id.clone(),
         reconciliation_id: row.reconciliation_id.clone(),
@@ -728,7 +728,7 @@ fn exception_view(row: &ReconExceptionRow) -> ReconException {
     }
 }
 
-fn not_found(what: &'static str, id: &str) -> EngineError {
+pub(crate) fn not_found(what: &'static str, id: &str) -> EngineError {
     EngineError::NotFound {
         what,
         id: id.to_string(),

@@ -52,6 +52,12 @@ impl Engine {
         business_date: NaiveDate,
     ) -> EngineResult<Vec<StatementView>> {
         who.require_admin()?;
+        self.settle_date(business_date).await
+    }
+
+    /// Settles every merchant with activity on `business_date` (a day that has ended), then
+    /// records the run; what the admin's run and the scheduler both do.
+    pub async fn settle_date(&self, business_date: NaiveDate) -> EngineResult<Vec<StatementView>> {
         let today = shanghai_date(self.clock.now());
         if business_date >= today {
             return Err(EngineError::validation(
@@ -243,7 +249,7 @@ fn settlement_input(
     Ok(input)
 }
 
-fn statement_view(row: &StatementRow) -> EngineResult<StatementView> {
+pub(crate) fn statement_view(row: &StatementRow) -> EngineResult<StatementView> {
     let statement: Statement = serde_json::from_str(&row.statement)
         .map_err(|e| EngineError::corrupt(format!("statement {}: {e}", row.id)))?;
     Ok(view_of(row, statement))

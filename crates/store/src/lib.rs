@@ -34,6 +34,7 @@ pub mod queries_public;
 pub mod queries_recon;
 pub mod queries_reports;
 pub mod queries_search;
+pub mod queries_settlement_list;
 pub mod queries_staff;
 pub mod rows;
 pub mod rows_notify;
@@ -47,6 +48,10 @@ pub use queries_ops::{OpsDurationRow, SettingsVersionRow};
 pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
+};
+pub use queries_settlement_list::{
+    DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,
+    StatementListFilter,
 };
 pub use queries_staff::{StaffSessionRow, StaffUserRow};
 pub use rows::*;

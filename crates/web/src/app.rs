@@ -96,6 +96,13 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(api::settlements::run_settlement))
         .routes(routes!(api::settlements::list_settlements))
+        .routes(routes!(api::settlements::get_settlement))
+        .routes(routes!(api::recon_lists::list_reconciliations))
+        .routes(routes!(api::recon_lists::exception_queue))
+        .routes(routes!(api::exports::export_refunds))
+        .routes(routes!(api::exports::export_settlements))
+        .routes(routes!(api::exports::export_reconciliations))
+        .routes(routes!(api::exports::export_exceptions))
         .routes(routes!(api::settlements::check_ledger))
         .routes(routes!(
             api::notifications::set_webhook,

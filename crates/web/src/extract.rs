@@ -38,6 +38,7 @@ fn id_prefix(segment: &str) -> Option<(&'static str, &'static str)> {
         "reconciliations" => ("recon_", "not_found"),
         "reconciliation-exceptions" => ("rex_", "not_found"),
         "bank-statements" => ("bsi_", "not_found"),
+        "settlements" => ("stl_", "not_found"),
         _ => return None,
     })
 }

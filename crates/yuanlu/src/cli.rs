@@ -267,6 +267,27 @@ pub struct ServeArgs {
     /// simulated clock set to the demo's "now" (kept in `<data-dir>/demo.json`).
     #[arg(long)]
     pub demo: bool,
+    /// When the server settles the day before by itself, `HH:MM` in Asia/Shanghai (on the
+    /// server's clock, the simulated one too), catching up missed dates at start-up; `off`
+    /// leaves settlement to `POST /v1/settlements/run` and `yuanlu settle`.
+    #[arg(long, env = "YUANLU_SETTLE_AT", default_value = "02:00", value_parser = parse_settle_at)]
+    pub settle_at: SettleAt,
+}
+
+/// `--settle-at`: a daily time, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleAt {
+    Off,
+    Daily(yuanlu_engine::settlement_schedule::SettleSchedule),
+}
+
+fn parse_settle_at(value: &str) -> Result<SettleAt, String> {
+    if value == "off" {
+        return Ok(SettleAt::Off);
+    }
+    yuanlu_engine::settlement_schedule::SettleSchedule::parse(value)
+        .map(SettleAt::Daily)
+        .map_err(|e| format!("{e}, or `off`"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -173,6 +173,11 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         &shutdown,
     );
     workers.extend(crate::workers::spawn_notifications(&engine, &shutdown));
+    workers.extend(crate::workers::spawn_settlement(
+        args.settle_at,
+        &engine,
+        &shutdown,
+    ));
     if let Some(metrics_address) = args.metrics_listen {
         workers.push(serve_metrics(metrics_address, &engine, &shutdown).await?);
     }
@@ -215,6 +220,13 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         ),
     }
     println!("channels: {}", wiring.description);
+    match args.settle_at {
+        crate::cli::SettleAt::Off => println!("settlement: by hand (--settle-at off)"),
+        crate::cli::SettleAt::Daily(schedule) => println!(
+            "settlement: every day at {} Asia/Shanghai for the day before (--settle-at)",
+            schedule.at.format("%H:%M")
+        ),
+    }
     if simulated {
         println!("clock: simulated; move it with POST /v1/admin/clock/advance");
     }

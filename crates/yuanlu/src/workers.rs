@@ -139,3 +139,26 @@ pub fn spawn_dispatch(
         })
         .collect()
 }
+
+/// How often the settlement scheduler reads the clock (a new business date becomes due at
+/// most once a day; a simulated clock may jump at any time).
+pub const SETTLE_POLL: Duration = Duration::from_secs(1);
+
+/// Starts the settlement scheduler (`--settle-at`), unless it is off.
+pub fn spawn_settlement(
+    settle_at: crate::cli::SettleAt,
+    engine: &Engine,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    match settle_at {
+        crate::cli::SettleAt::Off => None,
+        crate::cli::SettleAt::Daily(schedule) => Some(tokio::spawn(
+            yuanlu_engine::settlement_schedule::run_scheduler(
+                engine.clone(),
+                schedule,
+                SETTLE_POLL,
+                shutdown.clone(),
+            ),
+        )),
+    }
+}

@@ -25,7 +25,14 @@ fn options(database_url: Option<String>) -> Options {
         clock: Some(format!("simulated={SALES_DAY_START}")),
         // No dispatch workers: refunds stay queued, so no `refund_succeeded` posting lands
         // between the two settlement runs and the posting count compares exactly.
-        args: vec!["--dispatch-workers".into(), "0".into()],
+        // Settled by hand here (the test compares the ledger around each run), not on
+        // schedule.
+        args: vec![
+            "--dispatch-workers".into(),
+            "0".into(),
+            "--settle-at".into(),
+            "off".into(),
+        ],
         ..Options::default()
     }
 }

@@ -222,6 +222,8 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
         dir.path(),
         &Options {
             clock: Some(START.into()),
+            // Settled by hand below, as an operator would.
+            args: vec!["--settle-at".into(), "off".into()],
             ..Options::default()
         },
     );

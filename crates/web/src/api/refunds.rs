@@ -86,6 +86,15 @@ pub async fn list_refunds(
     ApiLang(lang): ApiLang,
     ApiQuery(params): ApiQuery<RefundListParams>,
 ) -> ApiResult<Json<Page<Refund>>> {
+    let query = refund_query(params)?;
+    Ok(Json(Refund::page(
+        lang,
+        state.engine.list_refunds(&who, query).await?,
+    )))
+}
+
+/// The engine's query for the list's parameters (the list and its export share it).
+pub(crate) fn refund_query(params: RefundListParams) -> Result<RefundQuery, Problem> {
     let status = params
         .status
         .as_deref()
@@ -108,10 +117,7 @@ pub async fn list_refunds(
         limit: page_limit(params.limit)?,
         starting_after: params.starting_after,
     };
-    Ok(Json(Refund::page(
-        lang,
-        state.engine.list_refunds(&who, query).await?,
-    )))
+    Ok(query)
 }
 
 /// A refund with its review, destination, timeline and next step.

@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod cookies;
 pub mod ctx;
 pub mod error;
+pub mod exports;
 pub mod form;
 pub mod layer;
 pub mod merchant;
@@ -48,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .merge(consumer::routes())
         .merge(merchant::routes())
         .merge(console::routes())
+        .route("/merchant/exports/{list}", get(exports::merchant))
+        .route("/console/exports/{list}", get(exports::console))
         .layer(Extension(Arc::new(signin::SignInLimits::default())))
         .layer(axum::middleware::from_fn(layer::page_layer))
 }
