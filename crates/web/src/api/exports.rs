@@ -392,7 +392,11 @@ fn refund_row(r: &Refund) -> Vec<Cell> {
         text(word(&r.reason)),
         opt_text(r.note.clone()),
         opt_text(r.requested_by.name.clone()),
-        text(&r.destination.description),
+        // The export speaks Chinese (its headers are), so does the destination.
+        text(crate::present::refund::destination(
+            yuanlu_words::Lang::Zh,
+            &r.destination,
+        )),
         opt_text(r.expected_arrival_by.map(local_time)),
         text(local_time(r.created_at)),
         text(local_time(r.updated_at)),
