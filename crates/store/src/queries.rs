@@ -11,6 +11,8 @@ use crate::sql::{
     API_KEY_COLUMNS, AUDIT_HEAD_INSERT, AUDIT_HEAD_UPDATE, AUDIT_INSERT, MERCHANT_BY_ID,
     PAYMENT_COLUMNS, REFUND_COLUMNS, REFUND_INSERT_COLUMNS, SETTLED_COUNT, UPDATE_PAYMENT_COUNTERS,
 };
+use yuanlu_domain::channel::Channel;
+use yuanlu_domain::refund::{RefundStatus, RefundType};
 
 /// A value bound to a dynamically built query.
 #[derive(Debug, Clone)]
@@ -56,9 +58,9 @@ pub struct PaymentFilter {
 #[derive(Debug, Clone, Default)]
 pub struct RefundFilter {
     pub merchant_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RefundStatus>,
     pub payment_id: Option<String>,
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     pub created_from_us: Option<i64>,
     pub created_to_us: Option<i64>,
     /// `(now, unconfirmed_before)`: only refunds under way past their expected arrival at
@@ -247,11 +249,11 @@ impl Conn<'_> {
             .bind(&row.id)
             .bind(&row.merchant_id)
             .bind(&row.terminal_id)
-            .bind(&row.channel)
+            .bind(row.channel.id())
             .bind(row.amount_fen)
             .bind(&row.currency)
             .bind(row.fee_fen)
-            .bind(&row.kind)
+            .bind(row.kind.id())
             .bind(row.member)
             .bind(&row.payer_account)
             .bind(&row.payer_bank)
@@ -411,14 +413,14 @@ impl Conn<'_> {
             .bind(&row.merchant_id)
             .bind(&row.payment_id)
             .bind(&row.merchant_refund_no)
-            .bind(&row.channel)
-            .bind(&row.refund_type)
-            .bind(&row.status)
+            .bind(row.channel.id())
+            .bind(row.refund_type.id())
+            .bind(row.status.id())
             .bind(row.amount_fen)
             .bind(row.fee_refunded_fen)
-            .bind(&row.reason)
+            .bind(row.reason.id())
             .bind(&row.note)
-            .bind(&row.requested_by_role)
+            .bind(row.requested_by_role.id())
             .bind(&row.requested_by_name)
             .bind(&row.review_reasons)
             .bind(&row.required_reviewer)
@@ -494,8 +496,8 @@ impl Conn<'_> {
             updated_at_us = $8 WHERE id = $1 AND status = $2";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(update.refund_id)
-            .bind(update.from_status)
-            .bind(update.to_status)
+            .bind(update.from_status.id())
+            .bind(update.to_status.id())
             .bind(update.review_note)
             .bind(update.reviewed_by)
             .bind(update.tracking_no)
@@ -512,13 +514,13 @@ impl Conn<'_> {
     pub async fn update_refund_terms(
         &mut self,
         refund_id: &str,
-        refund_type: &str,
+        refund_type: RefundType,
         fee_refunded_fen: i64,
     ) -> StoreResult<()> {
         let sql = "UPDATE refunds SET type = $2, fee_refunded_fen = $3 WHERE id = $1";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(refund_id)
-            .bind(refund_type)
+            .bind(refund_type.id())
             .bind(fee_refunded_fen)
             .execute(&mut **c)
             .await
@@ -537,14 +539,14 @@ impl Conn<'_> {
         if let Some(v) = text(&filter.merchant_id) {
             query.push("merchant_id = ?", v);
         }
-        if let Some(v) = text(&filter.status) {
-            query.push("status = ?", v);
+        if let Some(v) = filter.status {
+            query.push("status = ?", Bind::Text(v.id().to_string()));
         }
         if let Some(v) = text(&filter.payment_id) {
             query.push("payment_id = ?", v);
         }
-        if let Some(v) = text(&filter.channel) {
-            query.push("channel = ?", v);
+        if let Some(v) = filter.channel {
+            query.push("channel = ?", Bind::Text(v.id().to_string()));
         }
         if let Some(v) = filter.created_from_us {
             query.push("created_at_us >= ?", Bind::Int(v));
@@ -609,39 +611,120 @@ impl Conn<'_> {
         .await)?)
     }
 
-    /// Writes back a refund's dispatch fields (not its status: see `update_refund_status`).
-    pub async fn update_refund_dispatch(&mut self, row: &RefundRow) -> StoreResult<()> {
-        let sql = "UPDATE refunds SET dispatch_attempts = $2, next_attempt_at_us = $3, lease_owner = $4, \
-            lease_until_us = $5, send_state = $6, dispatched_at_us = $7, channel_refund_id = $8, \
-            received_account = $9, succeeded_at_us = $10, reroute_account = $11, last_error = $12, \
-            expected_arrival_by_us = $13, failure_reason = $14, query_errors = $15, reroute_account_sealed = $16 WHERE id = $1";
+    /// A queued refund waits for a dispatch worker from `at_us` (after review or a return).
+    pub async fn queue_refund_for_dispatch(&mut self, id: &str, at_us: i64) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET next_attempt_at_us = $2 WHERE id = $1";
         let affected = on_conn!(self, |c| sqlx::query(sql)
-            .bind(&row.id)
-            .bind(row.dispatch_attempts)
-            .bind(row.next_attempt_at_us)
-            .bind(&row.lease_owner)
-            .bind(row.lease_until_us)
-            .bind(&row.send_state)
-            .bind(row.dispatched_at_us)
-            .bind(&row.channel_refund_id)
-            .bind(&row.received_account)
-            .bind(row.succeeded_at_us)
-            .bind(&row.reroute_account)
-            .bind(&row.last_error)
-            .bind(row.expected_arrival_by_us)
-            .bind(&row.failure_reason)
-            .bind(row.query_errors)
-            .bind(&row.reroute_account_sealed)
+            .bind(id)
+            .bind(at_us)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
-        if affected != 1 {
-            return Err(StoreError::Corrupt(format!(
-                "refund {} vanished during its update",
-                row.id
-            )));
-        }
-        Ok(())
+        one_refund(affected, id)
+    }
+
+    /// A request is about to leave for the channel: `send_state = sent`, one more attempt,
+    /// failed queries forgotten, the next step (a query) scheduled, the first send's time,
+    /// and the sending worker's lease.
+    pub async fn mark_refund_sent(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET send_state = $2, dispatch_attempts = $3, query_errors = $4, \
+            next_attempt_at_us = $5, dispatched_at_us = $6, lease_owner = $7, lease_until_us = $8 \
+            WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(row.send_state.id())
+            .bind(row.dispatch_attempts)
+            .bind(row.query_errors)
+            .bind(row.next_attempt_at_us)
+            .bind(row.dispatched_at_us)
+            .bind(&row.lease_owner)
+            .bind(row.lease_until_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        one_refund(affected, &row.id)
+    }
+
+    /// The worker lets go of a refund it holds: no lease, the next attempt when `row` says
+    /// (none: nothing to do), its failed queries and last error as `row` has them.
+    pub async fn release_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET lease_owner = NULL, lease_until_us = NULL, \
+            next_attempt_at_us = $2, query_errors = $3, last_error = $4 WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(row.next_attempt_at_us)
+            .bind(row.query_errors)
+            .bind(&row.last_error)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        one_refund(affected, &row.id)
+    }
+
+    /// The channel accepted the refund: its id for it, the expected arrival, when to poll
+    /// it, and the lease as the worker leaves it (a callback leaves another's lease alone).
+    pub async fn record_refund_accepted(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET send_state = $2, channel_refund_id = $3, \
+            expected_arrival_by_us = $4, next_attempt_at_us = $5, lease_owner = $6, \
+            lease_until_us = $7, query_errors = $8 WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(row.send_state.id())
+            .bind(&row.channel_refund_id)
+            .bind(row.expected_arrival_by_us)
+            .bind(row.next_attempt_at_us)
+            .bind(&row.lease_owner)
+            .bind(row.lease_until_us)
+            .bind(row.query_errors)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        one_refund(affected, &row.id)
+    }
+
+    /// The refund leaves dispatch (succeeded, failed, abnormal, or paid by the merchant)
+    /// with what the channel said: no lease, nothing scheduled, and the sealed account
+    /// number of a reroute erased, in the transaction that writes its status.
+    pub async fn record_refund_outcome(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET lease_owner = NULL, lease_until_us = NULL, \
+            next_attempt_at_us = NULL, reroute_account_sealed = NULL, send_state = $2, \
+            channel_refund_id = $3, received_account = $4, succeeded_at_us = $5, \
+            expected_arrival_by_us = $6, last_error = $7, failure_reason = $8, query_errors = $9 \
+            WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(row.send_state.id())
+            .bind(&row.channel_refund_id)
+            .bind(&row.received_account)
+            .bind(row.succeeded_at_us)
+            .bind(row.expected_arrival_by_us)
+            .bind(&row.last_error)
+            .bind(&row.failure_reason)
+            .bind(row.query_errors)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        one_refund(affected, &row.id)
+    }
+
+    /// An operator's new route for an abnormal refund: the account (masked, and sealed
+    /// whole for the channel), shown as its destination, sent again from its first attempt.
+    pub async fn reroute_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET reroute_account = $2, reroute_account_sealed = $3, \
+            received_account = $4, send_state = $5, dispatch_attempts = $6, \
+            next_attempt_at_us = $7 WHERE id = $1";
+        let affected = on_conn!(self, |c| sqlx::query(sql)
+            .bind(&row.id)
+            .bind(&row.reroute_account)
+            .bind(&row.reroute_account_sealed)
+            .bind(&row.received_account)
+            .bind(row.send_state.id())
+            .bind(row.dispatch_attempts)
+            .bind(row.next_attempt_at_us)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        one_refund(affected, &row.id)
     }
 
     /// The earliest `next_attempt_at_us` of any refund, for a worker deciding how long to wait.
@@ -789,4 +872,14 @@ impl Conn<'_> {
             .fetch_all(&mut **c)
             .await)?)
     }
+}
+
+/// An update of one refund by id changed exactly that row (it is locked: it cannot vanish).
+fn one_refund(affected: u64, id: &str) -> StoreResult<()> {
+    if affected != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "refund {id} vanished during its update"
+        )));
+    }
+    Ok(())
 }

@@ -1,5 +1,11 @@
-//! Rows as stored. Enums are stored as their stable text ids and parsed in the engine, so a
-//! row can always be read back, and a bad value is reported as corrupt instead of panicking.
+//! Rows as stored. Enums are stored as their stable text ids and parsed here, once, as the
+//! row is read (`#[sqlx(try_from = "String")]`): a text that names no known value is
+//! reported as corrupt data ([`crate::StoreError::Corrupt`], naming the column and the
+//! text), never guessed, and the engine works with the domain's enums only.
+
+use yuanlu_domain::channel::Channel;
+use yuanlu_domain::payment::PaymentKind;
+use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole, SendState};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MerchantRow {
@@ -31,11 +37,13 @@ pub struct PaymentRow {
     pub id: String,
     pub merchant_id: String,
     pub terminal_id: Option<String>,
-    pub channel: String,
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
     pub amount_fen: i64,
     pub currency: String,
     pub fee_fen: i64,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: PaymentKind,
     pub member: bool,
     pub payer_account: Option<String>,
     pub payer_bank: Option<String>,
@@ -93,15 +101,19 @@ pub struct RefundRow {
     pub merchant_id: String,
     pub payment_id: String,
     pub merchant_refund_no: String,
-    pub channel: String,
-    #[sqlx(rename = "type")]
-    pub refund_type: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
+    #[sqlx(rename = "type", try_from = "String")]
+    pub refund_type: RefundType,
+    #[sqlx(try_from = "String")]
+    pub status: RefundStatus,
     pub amount_fen: i64,
     pub fee_refunded_fen: i64,
-    pub reason: String,
+    #[sqlx(try_from = "String")]
+    pub reason: RefundReason,
     pub note: Option<String>,
-    pub requested_by_role: String,
+    #[sqlx(try_from = "String")]
+    pub requested_by_role: RequesterRole,
     pub requested_by_name: Option<String>,
     pub review_reasons: String,
     pub required_reviewer: Option<String>,
@@ -117,7 +129,8 @@ pub struct RefundRow {
     pub next_attempt_at_us: Option<i64>,
     pub lease_owner: Option<String>,
     pub lease_until_us: Option<i64>,
-    pub send_state: String,
+    #[sqlx(try_from = "String")]
+    pub send_state: SendState,
     pub dispatched_at_us: Option<i64>,
     pub channel_refund_id: Option<String>,
     pub received_account: Option<String>,
@@ -134,8 +147,8 @@ pub struct RefundRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundStatusUpdate<'a> {
     pub refund_id: &'a str,
-    pub from_status: &'a str,
-    pub to_status: &'a str,
+    pub from_status: RefundStatus,
+    pub to_status: RefundStatus,
     pub review_note: Option<&'a str>,
     pub reviewed_by: Option<&'a str>,
     pub tracking_no: Option<&'a str>,

@@ -21,7 +21,7 @@ impl Engine {
                 id: refund_id.to_string(),
             });
         };
-        let status = parse_status(&row)?;
+        let status = row.status;
         let holds_lease =
             config.is_some_and(|c| row.lease_owner.as_deref() == Some(c.worker_id.as_str()));
         if holds_lease {
@@ -48,7 +48,7 @@ impl Engine {
             if holds_lease {
                 drop_lease(&mut row);
                 row.next_attempt_at_us = None;
-                conn.update_refund_dispatch(&row).await?;
+                conn.release_refund(&row).await?;
                 tx.commit().await?;
             }
             return Ok(());
@@ -59,8 +59,7 @@ impl Engine {
             reopen_for_late_success(&mut conn, &mut row, &mut counters, now_us).await?;
             status = RefundStatus::Processing;
         }
-        let channel =
-            Channel::parse(&row.channel).ok_or_else(|| EngineError::corrupt("bad channel"))?;
+        let channel = row.channel;
         let mut answer = Answer {
             config,
             holds_lease,
@@ -160,9 +159,7 @@ impl Engine {
         let Some(row) = row else {
             return Ok(());
         };
-        let refund_channel = Channel::parse(&row.channel).ok_or_else(|| {
-            EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
-        })?;
+        let refund_channel = row.channel;
         let refund_connector = self.channel_set()?.connector(refund_channel);
         if refund_connector.map(|c| c.channel_name()) != Some(callback_channel) {
             tracing::warn!(refund_id, callback_channel, refund_channel = %refund_channel, "callback from another channel refused");
@@ -244,8 +241,8 @@ impl Engine {
         channel_refund_id: String,
     ) -> EngineResult<()> {
         let now_us = answer.now_us;
-        let first_acceptance = row.send_state != SEND_STATE_ACCEPTED;
-        row.send_state = SEND_STATE_ACCEPTED.to_string();
+        let first_acceptance = row.send_state != SendState::Accepted;
+        row.send_state = SendState::Accepted;
         row.channel_refund_id = Some(channel_refund_id.clone());
         if row.expected_arrival_by_us.is_none() {
             row.expected_arrival_by_us = self
@@ -265,7 +262,7 @@ impl Engine {
         if answer.holds_lease {
             drop_lease(row);
         }
-        conn.update_refund_dispatch(row).await?;
+        conn.record_refund_accepted(row).await?;
         if first_acceptance {
             append_refund_event(
                 conn,
@@ -303,7 +300,7 @@ impl Engine {
         row.channel_refund_id = Some(paid.channel_refund_id);
         row.received_account = received_account.clone();
         row.succeeded_at_us = Some(to_micros(paid.succeeded_at));
-        row.send_state = SEND_STATE_ACCEPTED.to_string();
+        row.send_state = SendState::Accepted;
         if row.expected_arrival_by_us.is_none() {
             row.expected_arrival_by_us = self
                 .expected_arrival(
@@ -331,7 +328,7 @@ impl Engine {
             answer.now_us,
         )
         .await?;
-        conn.update_refund_dispatch(row).await?;
+        conn.record_refund_outcome(row).await?;
         crate::notify::enqueue_refund_sms(
             conn,
             row,
