@@ -196,6 +196,7 @@ pub async fn drive(
 
 /// One refund: the statements of yuanlu's create path, in its transaction. Returns the
 /// statements executed.
+// Long on purpose: the create path's statements in their order, one after another, as the store runs them; the order is the point.
 async fn create_one(
     db: &Db,
     sql: &Sql,

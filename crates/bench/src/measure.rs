@@ -71,6 +71,7 @@ pub(crate) struct YuanluPhases {
 }
 
 /// `postgres`: `(url, yuanlu's schema, the baseline's schema)`.
+// Long on purpose: one backend's phases in their fixed, timed order (server, preload, rates, baseline, pgbench); split, each step would take a dozen of the others' locals.
 pub(crate) async fn measure_backend(
     exe: &Path,
     plan: &Plan,

@@ -219,6 +219,7 @@ pub async fn run(
     result
 }
 
+// Long on purpose: the settlement benchmark's four steps on one backend, in order (set-up, baseline, yuanlu, check).
 async fn run_on(
     backend: &'static str,
     db: &Db,

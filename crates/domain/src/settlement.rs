@@ -292,6 +292,7 @@ fn line_error(kind: LineKind, reference: &str) -> impl FnOnce(InvalidPosting) ->
 /// captured on the business date (Asia/Shanghai), a payment, a refund's debit or a refund's
 /// credit-back appears twice (a void and a debited refund share the refund ids), or a total
 /// leaves `i64`.
+// Long on purpose: one pass over the day's postings building lines, totals and checks together; each arm is short, and splitting would pass the running totals around.
 pub fn settle(
     input: &SettlementInput,
     calendar: &BusinessCalendar,

@@ -198,6 +198,7 @@ fn valid_phone(phone: Option<&str>) -> EngineResult<Option<String>> {
 }
 
 impl Engine {
+    // Long on purpose: validates each field of the payment in the order of the API's problems, then writes it with its posting and audit entry in one transaction.
     pub async fn record_payment(
         &self,
         who: &Principal,

@@ -4,8 +4,8 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
 use crate::error::StoreResult;
+use crate::list::{ListQuery, bind_all};
 use crate::on_conn;
-use crate::queries_notify::{TextFilters, bind_texts};
 use crate::rows_notify::*;
 use yuanlu_domain::case::{CaseKind, CaseStatus};
 
@@ -99,13 +99,13 @@ impl Conn<'_> {
     }
 
     pub async fn list_cases(&mut self, filter: &CaseFilter) -> StoreResult<Vec<CaseRow>> {
-        let mut filters = TextFilters::default();
-        filters.push("merchant_id = ?", &filter.merchant_id);
-        filters.push("refund_id = ?", &filter.refund_id);
-        filters.push("status = ?", &filter.status.map(|s| s.id().to_string()));
-        filters.push("id < ?", &filter.starting_after);
+        let mut filters = ListQuery::default();
+        filters.push_text("merchant_id = ?", &filter.merchant_id);
+        filters.push_text("refund_id = ?", &filter.refund_id);
+        filters.push_text("status = ?", &filter.status.map(|s| s.id().to_string()));
+        filters.push_text("id < ?", &filter.starting_after);
         let sql = filters.sql(CASE_COLUMNS, "cases", filter.limit);
-        Ok(on_conn!(self, |c| bind_texts!(
+        Ok(on_conn!(self, |c| bind_all!(
             sqlx::query_as::<_, CaseRow>(AssertSqlSafe(sql.clone())),
             &filters.binds
         )

@@ -114,6 +114,7 @@ struct Slip<'a> {
     original: Option<&'a Original>,
 }
 
+// Long on purpose: the `yuanlu pos` subcommands, one short arm each.
 pub async fn run(args: PosArgs) -> CommandResult {
     let steps = args
         .steps

@@ -19,6 +19,7 @@ use crate::database::{describe, open};
 
 type CommandResult = Result<ExitCode, String>;
 
+// Long on purpose: start-up wiring in its order (database, keys, clock, channels, workers, listeners, shutdown); each step uses what the ones before made.
 pub async fn run(args: ServeArgs) -> CommandResult {
     let db = open(&args.database).await?;
     let (admin_key, source) = admin_key::load_or_create(&args.database.data_dir)?;

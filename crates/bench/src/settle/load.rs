@@ -105,6 +105,7 @@ pub(super) async fn insert_rows(conn: &mut Conn<'_>, rows: &Rows) -> Result<(), 
 /// Bulk-loads `n` payments of [`day_payment`] on `merchants` with, for each, the rows
 /// `Engine::record_payment` writes when the merchant's key records it at its capture time.
 /// `payment_id(i)` names payment `i`.
+// Long on purpose: the rows `record_payment` writes, table by table in one pass, so the loader reads as the engine's write it mirrors.
 pub async fn load(
     db: &Db,
     merchants: &[DayMerchant],

@@ -14,6 +14,7 @@ impl Statement {
     /// sales 1000.00 − fees 6.00 = 994.00 credited on 2026-03-11.
     /// 994.00 is credited and not the 1000.00 sold because of: fees −6.00.
     /// ```
+    // Long on purpose: one sentence per line of the explanation, in reading order.
     pub fn explain(&self) -> Vec<String> {
         let cny = |fen: i64| format_cny_abs(fen);
         let mut out = vec![format!(

@@ -5,6 +5,7 @@ use super::*;
 impl Engine {
     /// Applies what a channel said about a refund, from a worker (`config` set: it holds the
     /// lease) or a callback. Idempotent and order-independent: only forward moves happen.
+    // Long on purpose: the guards every answer passes (lease, stale callback, late success) before one function per outcome; they share the locked row.
     pub async fn apply_outcome(
         &self,
         config: Option<&DispatchConfig>,

@@ -9,6 +9,7 @@ impl Engine {
     /// the consumer directly (cash or a transfer at the counter): it succeeds, its
     /// destination "paid by the merchant directly", and its hold is released back to the
     /// merchant's balance (the merchant paid out of pocket; see docs/decisions.md).
+    // Long on purpose: one operator's reroute under the payment's lock: both targets' writes side by side in one transaction.
     pub async fn reroute_refund(
         &self,
         who: &crate::auth::Principal,
