@@ -303,6 +303,7 @@ pub async fn drive(
 /// time to the end of its answer, so time spent queueing behind a slow server counts (no
 /// coordinated omission). A request that finds every connection busy waits for one and
 /// counts as late. `merchant_refund_no` is `<prefix>-<i>`.
+// Long on purpose: one timed run of concurrent clients with its progress and latency recording; split, the timing would be spread over functions.
 pub async fn drive_rate(
     server: &Server,
     setup: &Setup,

@@ -101,6 +101,8 @@ impl std::fmt::Display for Channel {
     }
 }
 
+try_from_text!(Channel, "channel");
+
 #[cfg(test)]
 mod tests {
     use super::*;

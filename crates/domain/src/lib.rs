@@ -18,11 +18,17 @@
 //! - [`audit`]: the canonical content and SHA-256 chaining of audit entries.
 //! - [`ledger`]: double-entry postings of every money event, balances, the funding rule.
 //! - [`settlement`]: a merchant's statement of one business date: what is credited, and why.
+//! - [`case`]: cases (工单) about a refund: their kinds, states and openers.
+//! - [`text_id`]: the stable text ids of the enums, read back once with a clear error.
+
+#[macro_use]
+pub mod text_id;
 
 pub mod account;
 pub mod arrival;
 pub mod audit;
 pub mod calendar;
+pub mod case;
 pub mod channel;
 pub mod clock;
 pub mod decide;

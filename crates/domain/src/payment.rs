@@ -28,6 +28,8 @@ impl PaymentKind {
     }
 }
 
+try_from_text!(PaymentKind, "payment kind");
+
 /// Shipping status of a goods order attached to a payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -4,29 +4,6 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-macro_rules! string_enum {
-    ($name:ident { $($variant:ident => $id:literal),+ $(,)? }) => {
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable id used in the API and in storage.
-            pub fn id(self) -> &'static str {
-                match self { $($name::$variant => $id),+ }
-            }
-
-            pub fn parse(id: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.id() == id)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.id())
-            }
-        }
-    };
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
@@ -41,7 +18,7 @@ pub enum RefundStatus {
     Canceled,
 }
 
-string_enum!(RefundStatus {
+string_enum!(RefundStatus, "refund status" {
     AwaitingReturn => "awaiting_return",
     PendingReview => "pending_review",
     Queued => "queued",
@@ -118,7 +95,7 @@ pub enum RefundType {
     Refund,
 }
 
-string_enum!(RefundType { Void => "void", Refund => "refund" });
+string_enum!(RefundType, "refund type" { Void => "void", Refund => "refund" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -132,7 +109,7 @@ pub enum RefundReason {
     Other,
 }
 
-string_enum!(RefundReason {
+string_enum!(RefundReason, "refund reason" {
     CustomerCancel => "customer_cancel",
     QualityIssue => "quality_issue",
     NotShipped => "not_shipped",
@@ -163,7 +140,7 @@ pub enum RequesterRole {
     Consumer,
 }
 
-string_enum!(RequesterRole { Merchant => "merchant", Consumer => "consumer" });
+string_enum!(RequesterRole, "requester role" { Merchant => "merchant", Consumer => "consumer" });
 
 #[cfg(test)]
 mod tests {
@@ -253,3 +230,20 @@ mod tests {
         );
     }
 }
+
+/// Where a refund stands with its channel, which tells dispatch its next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendState {
+    /// Never sent, or the channel said it has no record: the next step is to send.
+    NotSent,
+    /// A request may have reached the channel: the next step is a query.
+    Sent,
+    /// The channel acknowledged the refund and has not confirmed it yet.
+    Accepted,
+}
+
+string_enum!(SendState, "send state" {
+    NotSent => "not_sent",
+    Sent => "sent",
+    Accepted => "accepted",
+});

@@ -38,6 +38,8 @@ use crate::ledger::{self, InvalidPosting, Posting, check_parts};
 use crate::money::format_cny;
 use crate::time::{shanghai, shanghai_date};
 
+mod explain;
+
 /// A payment captured on the business date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLine {
@@ -277,19 +279,11 @@ fn signed_cny(amount_fen: i64) -> String {
     format!("{sign}{}", format_cny_abs(amount_fen))
 }
 
-fn format_cny_abs(amount_fen: i64) -> String {
+pub(crate) fn format_cny_abs(amount_fen: i64) -> String {
     let text = format_cny(amount_fen);
     match text.strip_prefix('-') {
         Some(abs) => abs.to_owned(),
         None => text,
-    }
-}
-
-fn count_of(count: i64, singular: &str, plural: &str) -> String {
-    if count == 1 {
-        format!("1 {singular}")
-    } else {
-        format!("{count} {plural}")
     }
 }
 
@@ -307,6 +301,7 @@ fn line_error(kind: LineKind, reference: &str) -> impl FnOnce(InvalidPosting) ->
 /// captured on the business date (Asia/Shanghai), a payment, a refund's debit or a refund's
 /// credit-back appears twice (a void and a debited refund share the refund ids), or a total
 /// leaves `i64`.
+// Long on purpose: one pass over the day's postings building lines, totals and checks together; each arm is short, and splitting would pass the running totals around.
 pub fn settle(
     input: &SettlementInput,
     calendar: &BusinessCalendar,
@@ -525,130 +520,4 @@ pub fn settle(
         lines,
         postings,
     })
-}
-
-impl Statement {
-    /// A short plain-language breakdown, one sentence a line: the date and payout date, the
-    /// activity by kind, the equation from sales to the amount credited, why the amount
-    /// credited differs from the sales, and any debt carried. For a 1 000.00 CNY credit-card
-    /// sale:
-    ///
-    /// ```text
-    /// Statement of merchant mch_1 for 2026-03-10 (Asia/Shanghai), paid out on Wednesday 2026-03-11.
-    /// Sales: 1 payment, 1000.00; fees charged 6.00.
-    /// sales 1000.00 − fees 6.00 = 994.00 credited on 2026-03-11.
-    /// 994.00 is credited and not the 1000.00 sold because of: fees −6.00.
-    /// ```
-    pub fn explain(&self) -> Vec<String> {
-        let cny = |fen: i64| format_cny_abs(fen);
-        let mut out = vec![format!(
-            "Statement of merchant {} for {} (Asia/Shanghai), paid out on {}.",
-            self.merchant_id,
-            self.business_date,
-            self.payout_date.format("%A %Y-%m-%d"),
-        )];
-        out.push(format!(
-            "Sales: {}, {}; fees charged {}.",
-            count_of(self.sales_count, "payment", "payments"),
-            cny(self.sales_fen),
-            cny(self.fees_fen),
-        ));
-        if self.voids_count > 0 {
-            out.push(format!(
-                "Voids: {}, {} reversed; fees returned {}.",
-                count_of(self.voids_count, "payment", "payments"),
-                cny(self.voids_fen),
-                cny(self.void_fees_returned_fen),
-            ));
-        }
-        if self.refunds_count > 0 {
-            out.push(format!(
-                "Refunds debited: {}, {}; fees returned {}.",
-                count_of(self.refunds_count, "refund", "refunds"),
-                cny(self.refunds_fen),
-                cny(self.refund_fees_returned_fen),
-            ));
-        }
-        if self.credited_back_count > 0 {
-            out.push(format!(
-                "Refunds credited back (failed, or canceled after being debited): {}, {}; \
-                 fees they had returned, charged again {}.",
-                count_of(self.credited_back_count, "refund", "refunds"),
-                cny(self.credited_back_fen),
-                cny(self.credited_back_fees_fen),
-            ));
-        }
-        if self.opening_carried_fen < 0 {
-            out.push(format!(
-                "Debt carried from earlier settlements: {}.",
-                cny(self.opening_carried_fen),
-            ));
-        }
-
-        let mut equation = format!("sales {}", cny(self.sales_fen));
-        let terms = [
-            ('−', "fees", self.fees_fen),
-            ('−', "voids", self.voids_fen),
-            ('+', "void fees returned", self.void_fees_returned_fen),
-            ('−', "refunds", self.refunds_fen),
-            ('+', "refund fees returned", self.refund_fees_returned_fen),
-            ('+', "credited back", self.credited_back_fen),
-            ('−', "fees charged again", self.credited_back_fees_fen),
-            ('−', "carried debt", self.opening_carried_fen),
-        ];
-        for (op, name, amount) in terms {
-            if amount != 0 {
-                equation.push_str(&format!(" {op} {name} {}", cny(amount)));
-            }
-        }
-        let outcome = if self.total_fen > 0 {
-            format!("{} credited on {}", cny(self.payout_fen), self.payout_date)
-        } else if self.total_fen == 0 {
-            "0.00: nothing to credit".to_owned()
-        } else {
-            format!("−{}: nothing credited", cny(self.total_fen))
-        };
-        out.push(format!("{equation} = {outcome}."));
-
-        if self.payout_fen != self.sales_fen {
-            let reasons = [
-                ("fees", -self.fees_fen),
-                (
-                    "voids net of fees returned",
-                    self.void_fees_returned_fen - self.voids_fen,
-                ),
-                (
-                    "refunds net of fees returned",
-                    self.refund_fees_returned_fen - self.refunds_fen,
-                ),
-                (
-                    "refunds credited back net of fees",
-                    self.credited_back_fen - self.credited_back_fees_fen,
-                ),
-                ("debt carried from earlier", self.opening_carried_fen),
-                (
-                    "debt carried to later settlements",
-                    -self.closing_carried_fen,
-                ),
-            ];
-            let reasons: Vec<String> = reasons
-                .into_iter()
-                .filter(|(_, fen)| *fen != 0)
-                .map(|(name, fen)| format!("{name} {}", signed_cny(fen)))
-                .collect();
-            out.push(format!(
-                "{} is credited and not the {} sold because of: {}.",
-                cny(self.payout_fen),
-                cny(self.sales_fen),
-                reasons.join(", "),
-            ));
-        }
-        if self.closing_carried_fen < 0 {
-            out.push(format!(
-                "The merchant owes {}: it is carried and deducted from later payouts.",
-                cny(self.closing_carried_fen),
-            ));
-        }
-        out
-    }
 }

@@ -81,61 +81,7 @@ impl From<StoreError> for CaseError {
     }
 }
 
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident => $id:literal),+ $(,)? }) => {
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable id used in the API and in storage.
-            pub fn id(self) -> &'static str {
-                match self { $($name::$variant => $id),+ }
-            }
-
-            pub fn parse(id: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.id() == id)
-            }
-        }
-    };
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseKind {
-    /// The refund has not arrived (when it should have).
-    NotArrived,
-    /// The amount refunded is not what was expected.
-    WrongAmount,
-    Other,
-}
-
-text_enum!(CaseKind { NotArrived => "not_arrived", WrongAmount => "wrong_amount", Other => "other" });
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseStatus {
-    Open,
-    Resolved,
-}
-
-text_enum!(CaseStatus { Open => "open", Resolved => "resolved" });
-
-/// Who opened a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseOpener {
-    Merchant,
-    Acquirer,
-    Consumer,
-    /// The overdue monitor.
-    System,
-}
-
-text_enum!(CaseOpener {
-    Merchant => "merchant",
-    Acquirer => "acquirer",
-    Consumer => "consumer",
-    System => "system",
-});
+pub use yuanlu_domain::case::{CaseKind, CaseOpener, CaseStatus};
 
 /// `POST /v1/cases`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -302,7 +248,7 @@ impl Engine {
                 what: "refund",
                 id: new.refund_id.clone(),
             })?;
-        if let Some(open) = conn.find_open_case(&refund.id, new.kind.id()).await? {
+        if let Some(open) = conn.find_open_case(&refund.id, new.kind).await? {
             let view = case_view(&mut conn, &open).await?;
             return Ok(CaseOutcome::Existing(Box::new(view)));
         }
@@ -310,13 +256,13 @@ impl Engine {
             id: new_id(CASE_ID_PREFIX),
             merchant_id: refund.merchant_id.clone(),
             refund_id: refund.id.clone(),
-            kind: new.kind.id().to_string(),
+            kind: new.kind,
             description: new.description.clone(),
             contact: new.contact.clone(),
-            status: CaseStatus::Open.id().to_string(),
+            status: CaseStatus::Open,
             owner: None,
             resolution: None,
-            opened_by: new.opened_by.id().to_string(),
+            opened_by: new.opened_by,
             created_at_us: now_us,
             resolved_at_us: None,
         };
@@ -345,7 +291,7 @@ impl Engine {
             .list_cases(&CaseFilter {
                 merchant_id: who.merchant_scope().map(str::to_string),
                 refund_id: query.refund_id,
-                status: query.status.map(|s| s.id().to_string()),
+                status: query.status,
                 starting_after: query.starting_after,
                 limit: query.limit + 1,
             })
@@ -417,7 +363,7 @@ impl Engine {
             .get_case(None, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        if row.status != CaseStatus::Open.id() {
+        if row.status != CaseStatus::Open {
             return Err(CaseError::InvalidTransition(format!(
                 "case {id} is {}; only an open case can be assigned",
                 row.status
@@ -476,11 +422,6 @@ pub(crate) async fn insert_case(
     .await
 }
 
-fn parse<T>(what: &str, value: &str, parser: impl Fn(&str) -> Option<T>) -> EngineResult<T> {
-    parser(value)
-        .ok_or_else(|| EngineError::corrupt(format!("stored case {what} {value:?} is not known")))
-}
-
 /// The case with its timeline read from the audit log.
 pub(crate) async fn case_view(conn: &mut Conn<'_>, row: &CaseRow) -> EngineResult<Case> {
     let entries = conn.audit_of_subject(&row.id).await?;
@@ -488,13 +429,13 @@ pub(crate) async fn case_view(conn: &mut Conn<'_>, row: &CaseRow) -> EngineResul
         id: row.id.clone(),
         merchant_id: row.merchant_id.clone(),
         refund_id: row.refund_id.clone(),
-        kind: parse("kind", &row.kind, CaseKind::parse)?,
+        kind: row.kind,
         description: row.description.clone(),
         contact: row.contact.clone(),
-        status: parse("status", &row.status, CaseStatus::parse)?,
+        status: row.status,
         owner: row.owner.clone(),
         resolution: row.resolution.clone(),
-        opened_by: parse("opener", &row.opened_by, CaseOpener::parse)?,
+        opened_by: row.opened_by,
         created_at: from_micros(row.created_at_us),
         resolved_at: row.resolved_at_us.map(from_micros),
         timeline: entries.iter().map(case_event).collect(),

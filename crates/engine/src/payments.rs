@@ -198,6 +198,7 @@ fn valid_phone(phone: Option<&str>) -> EngineResult<Option<String>> {
 }
 
 impl Engine {
+    // Long on purpose: validates each field of the payment in the order of the API's problems, then writes it with its posting and audit entry in one transaction.
     pub async fn record_payment(
         &self,
         who: &Principal,
@@ -291,11 +292,11 @@ impl Engine {
                 input.terminal_id.as_deref(),
                 IDENTIFIER_CHARS_MAX,
             )?,
-            channel: channel.id().to_string(),
+            channel,
             amount_fen: amount,
             currency: CURRENCY.to_string(),
             fee_fen: payment_fee(amount, settings.fee_rate_ppm, settings.fee_cap_fen),
-            kind: input.kind.unwrap_or(PaymentKind::Sale).id().to_string(),
+            kind: input.kind.unwrap_or(PaymentKind::Sale),
             member: input.member.unwrap_or(false),
             payer_account,
             payer_bank,

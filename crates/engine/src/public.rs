@@ -401,9 +401,7 @@ impl Engine {
             .get_refund(None, &id)
             .await?
             .ok_or_else(|| no_match(refund_id))?;
-        let status = RefundStatus::parse(&refund.status).ok_or_else(|| {
-            EngineError::corrupt(format!("refund {id} has status {}", refund.status))
-        })?;
+        let status = refund.status;
         if !status.is_final() {
             return Err(EngineError::InvalidTransition {
                 refund_id: id,

@@ -268,6 +268,7 @@ pub fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 
 impl Engine {
     /// The refund report of the caller's scope over `[from, to)` (default: the last 30 days).
+    // Long on purpose: reads the report's six aggregates and folds them per merchant and channel in one place.
     pub async fn refund_report(
         &self,
         who: &Principal,

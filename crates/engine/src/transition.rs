@@ -32,11 +32,6 @@ pub(crate) struct Change {
     pub(crate) tracking_no: Option<String>,
 }
 
-pub(crate) fn parse_status(row: &RefundRow) -> EngineResult<RefundStatus> {
-    RefundStatus::parse(&row.status)
-        .ok_or_else(|| EngineError::corrupt(format!("refund {} has status {}", row.id, row.status)))
-}
-
 pub(crate) fn invalid(row: &RefundRow, status: RefundStatus, action: &'static str) -> EngineError {
     EngineError::InvalidTransition {
         refund_id: row.id.clone(),
@@ -60,8 +55,8 @@ pub(crate) async fn apply_transition(
     let moved = conn
         .update_refund_status(&RefundStatusUpdate {
             refund_id: &row.id,
-            from_status: from.id(),
-            to_status: change.to.id(),
+            from_status: from,
+            to_status: change.to,
             review_note: change.review_note.as_deref(),
             reviewed_by: change.reviewed_by.as_deref(),
             tracking_no: change.tracking_no.as_deref(),
@@ -79,7 +74,7 @@ pub(crate) async fn apply_transition(
     counters.apply(&effects.counters);
     conn.update_payment_counters(&row.payment_id, counters)
         .await?;
-    row.status = change.to.id().to_string();
+    row.status = change.to;
     row.updated_at_us = now_us;
     if let Some(note) = &change.review_note {
         row.review_note = Some(note.clone());
@@ -144,7 +139,7 @@ pub(crate) async fn apply_ledger_effect(
 /// The money of a refund row, as the domain's transitions read it.
 pub(crate) fn refund_money(row: &RefundRow) -> RefundMoney {
     RefundMoney {
-        refund_type: RefundType::parse(&row.refund_type).unwrap_or(RefundType::Refund),
+        refund_type: row.refund_type,
         amount_fen: row.amount_fen,
         fee_refunded_fen: row.fee_refunded_fen,
         paid_by_merchant: paid_by_merchant(row),
@@ -163,28 +158,21 @@ pub(crate) async fn post_refund(
     event: LedgerEvent,
     now_us: i64,
 ) -> EngineResult<()> {
-    ledger::post(conn, &refund_posting(row, event, now_us)?).await
+    ledger::post(conn, &refund_posting(row, event, now_us)).await
 }
 
 /// The facts of a refund's money event.
-pub(crate) fn refund_posting(
-    row: &RefundRow,
-    event: LedgerEvent,
-    now_us: i64,
-) -> EngineResult<PostingFacts<'_>> {
-    let channel = yuanlu_domain::channel::Channel::parse(&row.channel).ok_or_else(|| {
-        EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
-    })?;
-    Ok(PostingFacts {
+pub(crate) fn refund_posting(row: &RefundRow, event: LedgerEvent, now_us: i64) -> PostingFacts<'_> {
+    PostingFacts {
         merchant_id: &row.merchant_id,
         event,
         reference: &row.id,
         payment_id: Some(&row.payment_id),
-        channel: Some(channel),
+        channel: Some(row.channel),
         amount_fen: row.amount_fen,
         fee_fen: row.fee_refunded_fen,
         at: yuanlu_domain::time::from_micros(now_us),
-    })
+    }
 }
 
 /// A void about to complete whose window has passed (its business date is over, or was
@@ -212,7 +200,7 @@ pub(crate) async fn void_or_refund(
         return Ok(());
     };
     counters.apply(&transition::void_became_refund(row.fee_refunded_fen, fee));
-    conn.update_refund_terms(&row.id, RefundType::Refund.id(), fee)
+    conn.update_refund_terms(&row.id, RefundType::Refund, fee)
         .await?;
     audit::append(
         conn,
@@ -233,7 +221,7 @@ pub(crate) async fn void_or_refund(
         },
     )
     .await?;
-    row.refund_type = RefundType::Refund.id().to_string();
+    row.refund_type = RefundType::Refund;
     row.fee_refunded_fen = fee;
     Ok(())
 }
@@ -257,8 +245,8 @@ pub(crate) async fn complete_void(
     let moved = conn
         .update_refund_status(&RefundStatusUpdate {
             refund_id: &row.id,
-            from_status: RefundStatus::Queued.id(),
-            to_status: processing.to.id(),
+            from_status: RefundStatus::Queued,
+            to_status: processing.to,
             review_note: None,
             reviewed_by: None,
             tracking_no: None,

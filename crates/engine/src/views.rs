@@ -184,10 +184,10 @@ pub fn merchant(row: &MerchantRow) -> EngineResult<Merchant> {
 
 pub fn payment_state(row: &PaymentRow) -> EngineResult<PaymentState> {
     Ok(PaymentState {
-        channel: parse("channel", &row.channel, Channel::parse)?,
+        channel: row.channel,
         amount_fen: row.amount_fen,
         fee_fen: row.fee_fen,
-        kind: parse("payment kind", &row.kind, PaymentKind::parse)?,
+        kind: row.kind,
         member: row.member,
         shipping_status: row
             .shipping_status
@@ -249,8 +249,8 @@ fn refund_summary(row: &RefundRow) -> EngineResult<RefundSummary> {
     Ok(RefundSummary {
         id: row.id.clone(),
         merchant_refund_no: row.merchant_refund_no.clone(),
-        refund_type: parse("refund type", &row.refund_type, RefundType::parse)?,
-        status: parse("refund status", &row.status, RefundStatus::parse)?,
+        refund_type: row.refund_type,
+        status: row.status,
         amount: row.amount_fen,
         created_at: from_micros(row.created_at_us),
     })
@@ -286,7 +286,7 @@ pub fn refund(
     timeline: Vec<TimelineEvent>,
     next_step: Option<NextStep>,
 ) -> EngineResult<Refund> {
-    let channel = parse("channel", &row.channel, Channel::parse)?;
+    let channel = row.channel;
     let reasons = review_reasons(&row.review_reasons)?;
     let review = match row.required_reviewer.as_deref() {
         Some(required) => Some(Review {
@@ -303,15 +303,15 @@ pub fn refund(
         payment_id: row.payment_id.clone(),
         merchant_refund_no: row.merchant_refund_no.clone(),
         channel,
-        refund_type: parse("refund type", &row.refund_type, RefundType::parse)?,
-        status: parse("refund status", &row.status, RefundStatus::parse)?,
+        refund_type: row.refund_type,
+        status: row.status,
         amount: row.amount_fen,
         currency: CURRENCY,
         fee_refunded: row.fee_refunded_fen,
-        reason: parse("refund reason", &row.reason, RefundReason::parse)?,
+        reason: row.reason,
         note: row.note.clone(),
         requested_by: RequestedBy {
-            role: parse("requester", &row.requested_by_role, RequesterRole::parse)?,
+            role: row.requested_by_role,
             name: row.requested_by_name.clone(),
         },
         review,

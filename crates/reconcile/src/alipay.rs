@@ -146,6 +146,7 @@ enum Stage {
 }
 
 /// Reads an Alipay bill. See the module documentation for the format.
+// Long on purpose: Alipay's bill read line by line: header, rows and footer checks in file order.
 pub fn parse(bytes: &[u8], progress: &mut dyn FnMut(u64)) -> Result<Statement, ParseError> {
     let mut progress = Progress::new(progress);
     let mut stage = Stage::Preamble;

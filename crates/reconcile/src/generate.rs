@@ -93,6 +93,7 @@ pub fn generate(n_lines: usize, seed: u64, discrepancies: &DiscrepancySpec) -> G
 }
 
 /// Like [`generate()`] without writing the file: the statement, our records, what was injected.
+// Long on purpose: one statement file written line by line per format; the formats share the loop.
 pub fn generate_statement(
     n_lines: usize,
     seed: u64,

@@ -21,6 +21,19 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        // A stored value a row cannot be read from, such as a text that names no value of
+        // the enum its column holds (rows parse their enums as they are read). sqlx 0.9.0
+        // does not carry a `TryFrom` error's words through (it says "unprintable"), so the
+        // column is named and the enum's refusal said in general.
+        if let sqlx::Error::ColumnDecode { index, source } = &error {
+            let source = source.to_string();
+            let why = if source.starts_with("unprintable error") {
+                "a stored text that names no known value".to_string()
+            } else {
+                source
+            };
+            return StoreError::Corrupt(format!("column {index}: {why}"));
+        }
         if let Some(db_error) = error.as_database_error() {
             if db_error.is_unique_violation() {
                 return StoreError::UniqueViolation(db_error.message().to_string());

@@ -4,11 +4,16 @@
 //!   each an enum over SQLite and PostgreSQL. Every query is written once, as SQL that both
 //!   backends accept, and run on whichever backend the enum holds; only locking differs
 //!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL).
-//! - [`rows`]: the rows as stored, decoded the same way on both backends.
-//! - [`queries`]: the store's operations, methods on [`Conn`]; one file per table group:
-//!   [`queries_ledger`], [`queries_notify`] (outboxes), [`queries_cases`] (cases, overdue),
+//! - The store's operations, methods on [`Conn`], one file per table group with its rows
+//!   beside its queries: [`queries_merchants`] (merchants, API keys), [`queries_payments`],
+//!   [`queries_refunds`] (refunds, their status changes, lists), [`queries_dispatch`] (the
+//!   lease and one update per intent), [`queries_audit`], [`queries_ledger`],
+//!   [`queries_notify`] (webhook and SMS outboxes), [`queries_cases`] (cases, overdue),
 //!   [`queries_public`] (feedback, consumer lookup), [`queries_reports`], [`queries_recon`],
-//!   [`queries_metrics`].
+//!   [`queries_pos`], [`queries_staff`], [`queries_search`], [`queries_metrics`]. Rows carry
+//!   the domain's enums, parsed once as they are read; an unknown text is corrupt data.
+//! - [`list`]: the optional-filter lists every `list_*` builds.
+//! - [`rows`], [`rows_notify`]: the rows' older paths, re-exported.
 //! - [`sql`]: SQL fragments generated from the domain's rules (status lists, overdue).
 //! - [`error`]: [`StoreError`], which tells unique violations and deadlock/serialization conflicts apart.
 //!
@@ -20,18 +25,23 @@
 pub mod backup;
 pub mod db;
 pub mod error;
-pub mod queries;
+pub mod list;
 pub mod queries_arrival;
+pub mod queries_audit;
 pub mod queries_bank;
 pub mod queries_cases;
+pub mod queries_dispatch;
 pub mod queries_ledger;
+pub mod queries_merchants;
 pub mod queries_metrics;
 pub mod queries_notify;
 pub mod queries_ops;
 pub mod queries_pages;
+pub mod queries_payments;
 pub mod queries_pos;
 pub mod queries_public;
 pub mod queries_recon;
+pub mod queries_refunds;
 pub mod queries_reports;
 pub mod queries_search;
 pub mod queries_settlement_list;
@@ -42,9 +52,9 @@ pub mod sql;
 
 pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
-pub use queries::{PaymentFilter, RefundFilter};
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
 pub use queries_ops::{OpsDurationRow, SettingsVersionRow};
+pub use queries_payments::PaymentFilter;
 pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
@@ -53,5 +63,6 @@ pub use queries_settlement_list::{
     DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,
     StatementListFilter,
 };
+pub use queries_refunds::RefundFilter;
 pub use queries_staff::{StaffSessionRow, StaffUserRow};
 pub use rows::*;

@@ -4,9 +4,10 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
 use crate::error::StoreResult;
+use crate::list::{ListQuery, bind_all};
 use crate::on_conn;
-use crate::queries_notify::{TextFilters, bind_texts};
 use crate::rows_notify::*;
+use yuanlu_domain::case::{CaseKind, CaseStatus};
 
 const CASE_COLUMNS: &str = "id, merchant_id, refund_id, kind, description, contact, status, owner, resolution, \
     opened_by, created_at_us, resolved_at_us";
@@ -27,7 +28,7 @@ pub(crate) fn overdue_condition(now: &str, before: &str) -> String {
 pub struct CaseFilter {
     pub merchant_id: Option<String>,
     pub refund_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     pub starting_after: Option<String>,
     pub limit: i64,
 }
@@ -45,13 +46,13 @@ impl Conn<'_> {
             .bind(&row.id)
             .bind(&row.merchant_id)
             .bind(&row.refund_id)
-            .bind(&row.kind)
+            .bind(row.kind.id())
             .bind(&row.description)
             .bind(&row.contact)
-            .bind(&row.status)
+            .bind(row.status.id())
             .bind(&row.owner)
             .bind(&row.resolution)
-            .bind(&row.opened_by)
+            .bind(row.opened_by.id())
             .bind(row.created_at_us)
             .bind(row.resolved_at_us)
             .execute(&mut **c)
@@ -83,7 +84,7 @@ impl Conn<'_> {
     pub async fn find_open_case(
         &mut self,
         refund_id: &str,
-        kind: &str,
+        kind: CaseKind,
     ) -> StoreResult<Option<CaseRow>> {
         let sql = format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE refund_id = $1 AND kind = $2 AND status = 'open'"
@@ -92,19 +93,19 @@ impl Conn<'_> {
             AssertSqlSafe(sql.clone())
         )
         .bind(refund_id)
-        .bind(kind)
+        .bind(kind.id())
         .fetch_optional(&mut **c)
         .await)?)
     }
 
     pub async fn list_cases(&mut self, filter: &CaseFilter) -> StoreResult<Vec<CaseRow>> {
-        let mut filters = TextFilters::default();
-        filters.push("merchant_id = ?", &filter.merchant_id);
-        filters.push("refund_id = ?", &filter.refund_id);
-        filters.push("status = ?", &filter.status);
-        filters.push("id < ?", &filter.starting_after);
+        let mut filters = ListQuery::default();
+        filters.push_text("merchant_id = ?", &filter.merchant_id);
+        filters.push_text("refund_id = ?", &filter.refund_id);
+        filters.push_text("status = ?", &filter.status.map(|s| s.id().to_string()));
+        filters.push_text("id < ?", &filter.starting_after);
         let sql = filters.sql(CASE_COLUMNS, "cases", filter.limit);
-        Ok(on_conn!(self, |c| bind_texts!(
+        Ok(on_conn!(self, |c| bind_all!(
             sqlx::query_as::<_, CaseRow>(AssertSqlSafe(sql.clone())),
             &filters.binds
         )

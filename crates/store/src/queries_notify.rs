@@ -7,6 +7,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
 use crate::error::StoreResult;
+use crate::list::{ListQuery, bind_all};
 use crate::on_conn;
 use crate::rows_notify::*;
 
@@ -31,53 +32,15 @@ pub struct OutboxFilter {
     pub limit: i64,
 }
 
-/// `WHERE a = $1 AND b = $2 … ORDER BY id DESC LIMIT n` over text filters, valid on both
-/// backends.
-#[derive(Debug, Default)]
-pub(crate) struct TextFilters {
-    pub(crate) conditions: Vec<String>,
-    pub(crate) binds: Vec<String>,
+/// The filters of an outbox list.
+fn outbox_filters(filter: &OutboxFilter) -> ListQuery {
+    let mut filters = ListQuery::default();
+    filters.push_text("merchant_id = ?", &filter.merchant_id);
+    filters.push_text("refund_id = ?", &filter.refund_id);
+    filters.push_text("status = ?", &filter.status);
+    filters.push_text("id < ?", &filter.starting_after);
+    filters
 }
-
-impl TextFilters {
-    pub(crate) fn push(&mut self, column_condition: &str, value: &Option<String>) {
-        if let Some(value) = value {
-            self.binds.push(value.clone());
-            let n = self.binds.len();
-            self.conditions
-                .push(column_condition.replace('?', &format!("${n}")));
-        }
-    }
-
-    pub(crate) fn sql(&self, columns: &str, table: &str, limit: i64) -> String {
-        let filter = if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        };
-        format!("SELECT {columns} FROM {table}{filter} ORDER BY id DESC LIMIT {limit}")
-    }
-
-    pub(crate) fn outbox(filter: &OutboxFilter) -> Self {
-        let mut filters = TextFilters::default();
-        filters.push("merchant_id = ?", &filter.merchant_id);
-        filters.push("refund_id = ?", &filter.refund_id);
-        filters.push("status = ?", &filter.status);
-        filters.push("id < ?", &filter.starting_after);
-        filters
-    }
-}
-
-macro_rules! bind_texts {
-    ($query:expr, $binds:expr) => {{
-        let mut query = $query;
-        for bind in $binds {
-            query = query.bind(bind.clone());
-        }
-        query
-    }};
-}
-pub(crate) use bind_texts;
 
 /// The two outboxes share their delivery bookkeeping.
 #[derive(Debug, Clone, Copy)]
@@ -221,9 +184,9 @@ impl Conn<'_> {
         &mut self,
         filter: &OutboxFilter,
     ) -> StoreResult<Vec<WebhookOutboxRow>> {
-        let filters = TextFilters::outbox(filter);
+        let filters = outbox_filters(filter);
         let sql = filters.sql(WEBHOOK_OUTBOX_COLUMNS, "webhook_outbox", filter.limit);
-        Ok(on_conn!(self, |c| bind_texts!(
+        Ok(on_conn!(self, |c| bind_all!(
             sqlx::query_as::<_, WebhookOutboxRow>(AssertSqlSafe(sql.clone())),
             &filters.binds
         )
@@ -317,9 +280,9 @@ impl Conn<'_> {
     }
 
     pub async fn list_sms(&mut self, filter: &OutboxFilter) -> StoreResult<Vec<SmsOutboxRow>> {
-        let filters = TextFilters::outbox(filter);
+        let filters = outbox_filters(filter);
         let sql = filters.sql(SMS_OUTBOX_COLUMNS, "sms_outbox", filter.limit);
-        Ok(on_conn!(self, |c| bind_texts!(
+        Ok(on_conn!(self, |c| bind_all!(
             sqlx::query_as::<_, SmsOutboxRow>(AssertSqlSafe(sql.clone())),
             &filters.binds
         )

@@ -92,7 +92,8 @@ pub struct ReconRefundRow {
     pub id: String,
     pub merchant_id: String,
     pub payment_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: yuanlu_domain::refund::RefundStatus,
     pub amount_fen: i64,
     pub channel_refund_id: Option<String>,
     /// Where the money went (`paid by the merchant directly` after a reroute to the merchant).

@@ -1,5 +1,8 @@
 //! Rows of notifications (webhooks, SMS), cases and feedback (migration 0003), and the
-//! aggregate rows reports read. Enums are stored as their text ids, as in [`crate::rows`].
+//! aggregate rows reports read. Enums are stored as their text ids and parsed as the row is
+//! read, as in [`crate::rows`].
+
+use yuanlu_domain::case::{CaseKind, CaseOpener, CaseStatus};
 
 /// A merchant's webhook endpoint. The secret is kept as is: it signs every delivery.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -79,16 +82,16 @@ pub struct CaseRow {
     pub id: String,
     pub merchant_id: String,
     pub refund_id: String,
-    /// `not_arrived`, `wrong_amount` or `other`.
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: CaseKind,
     pub description: String,
     pub contact: Option<String>,
-    /// `open` or `resolved`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CaseStatus,
     pub owner: Option<String>,
     pub resolution: Option<String>,
-    /// `merchant`, `acquirer`, `consumer` or `system`.
-    pub opened_by: String,
+    #[sqlx(try_from = "String")]
+    pub opened_by: CaseOpener,
     pub created_at_us: i64,
     pub resolved_at_us: Option<i64>,
 }

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use yuanlu_domain::refund::RefundStatus;
+use yuanlu_domain::refund::{RefundStatus, SendState};
 
 /// `('a','b',…)`: the statuses `keep` accepts, for `status IN …`.
 pub fn status_list(keep: impl Fn(RefundStatus) -> bool) -> String {
@@ -30,8 +30,9 @@ pub static OVERDUE_STATUSES: LazyLock<String> =
 pub fn overdue_condition(prefix: &str, now: &str, unconfirmed_before: &str) -> String {
     format!(
         "{prefix}status IN {statuses} AND ({prefix}expected_arrival_by_us < {now} \
-         OR ({prefix}send_state <> 'accepted' AND {prefix}dispatched_at_us < {unconfirmed_before}))",
+         OR ({prefix}send_state <> '{accepted}' AND {prefix}dispatched_at_us < {unconfirmed_before}))",
         statuses = *OVERDUE_STATUSES,
+        accepted = SendState::Accepted.id(),
     )
 }
 

@@ -13,7 +13,7 @@ use crate::cli::{DatabaseArgs, SettleArgs};
 type CommandResult = Result<ExitCode, String>;
 
 async fn engine(database: &DatabaseArgs) -> Result<Engine, String> {
-    let db = crate::serve::open(database).await?;
+    let db = crate::database::open(database).await?;
     let calendar = crate::calendar::load(&database.data_dir)?;
     Ok(Engine::new(db, Arc::new(SystemClock)).with_calendar(calendar))
 }

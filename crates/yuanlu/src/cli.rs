@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-
-use crate::reconcile_cli::ReconcileArgs;
+use yuanlu_engine::reconciliation::StatementChannel;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -327,4 +326,28 @@ mod tests {
         assert!(parse_clock("simulated=yesterday").is_err());
         assert!(parse_clock("fast").is_err());
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// The statement's format and channel: `wechat` (WeChat Pay trade bill), `alipay`
+    /// (Alipay bill, GBK), `card` (card network settlement file) or `yuanlu` (yuanlu's CSV).
+    #[arg(long, value_parser = parse_channel)]
+    pub channel: StatementChannel,
+    /// The statement file.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Print at most this many open exceptions (all are stored; the API lists them at
+    /// `GET /v1/reconciliations/{id}/exceptions`).
+    #[arg(long, default_value_t = 200)]
+    pub show: usize,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+fn parse_channel(value: &str) -> Result<StatementChannel, String> {
+    StatementChannel::parse_id(value).ok_or_else(|| {
+        let ids: Vec<&str> = StatementChannel::ALL.iter().map(|c| c.id()).collect();
+        format!("use one of {}", ids.join(", "))
+    })
 }

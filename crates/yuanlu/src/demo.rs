@@ -32,7 +32,7 @@ pub const DEMO_FILE: &str = "demo.json";
 
 /// `yuanlu demo`: refuses a database that already holds data.
 pub async fn run(args: DemoArgs) -> CommandResult {
-    let db = crate::serve::open(&args.database).await?;
+    let db = crate::database::open(&args.database).await?;
     let merchants = count(&db, "SELECT COUNT(*) FROM merchants").await?;
     let payments = count(&db, "SELECT COUNT(*) FROM payments").await?;
     if merchants + payments > 0 {

@@ -1,7 +1,10 @@
 //! `yuanlu`: one binary for the server and the operator's commands.
 //!
 //! - [`cli`]: the command line (a contract: scripts depend on its flags).
-//! - [`serve`]: start-up wiring: database, migrations, admin key, clock, HTTP server.
+//! - [`database`]: opening the database (every command's), `migrate`, `audit verify`.
+//! - [`serve`]: start-up wiring: admin key, clock, channels, workers, HTTP server.
+//! - [`reconcile_cli`], [`users`], [`books`], [`demo`], [`pos`]: the other commands; each
+//!   takes its arguments from `cli` and its database from `database`, never from `serve`.
 //! - [`admin_key`]: where the admin key comes from.
 //! - [`account_key`]: where the key sealing rerouted account numbers comes from.
 //! - [`bench`]: `yuanlu bench …` runs the separate `yuanlu-bench` program (crate `bench`).
@@ -15,6 +18,7 @@ mod books;
 mod calendar;
 mod channels;
 mod cli;
+mod database;
 mod demo;
 mod pos;
 mod reconcile_cli;
@@ -42,10 +46,10 @@ async fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Migrate(db) => serve::migrate(db).await,
+        Command::Migrate(db) => database::migrate(db).await,
         Command::Audit {
             command: AuditCommand::Verify(args),
-        } => serve::audit_verify(args).await,
+        } => database::audit_verify(args).await,
         Command::Calendar(args) => calendar::run(args),
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Bench(args) => bench::run(args).await,

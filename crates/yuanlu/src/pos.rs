@@ -160,6 +160,7 @@ fn nth<T>(items: &[T], n: usize, what: &str) -> Result<usize, String> {
         .ok_or(format!("there is no {what} {n} yet"))
 }
 
+// Long on purpose: the `yuanlu pos` subcommands, one short arm each.
 pub async fn run(args: PosArgs) -> CommandResult {
     let steps = args
         .steps

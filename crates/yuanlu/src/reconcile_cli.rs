@@ -8,56 +8,30 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use yuanlu_domain::money::format_cny;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::SystemClock;
 use yuanlu_engine::reconciliation::{
-    ExceptionQuery, ExceptionStatus, ReconException, ReconciliationView, StatementChannel,
+    ExceptionQuery, ExceptionStatus, ReconException, ReconciliationView,
 };
 use yuanlu_engine::{Engine, EngineError};
 
-use crate::cli::DatabaseArgs;
+use crate::cli::ReconcileArgs;
 
 type CommandResult = Result<ExitCode, String>;
 
 /// Exceptions fetched per page while printing.
 const PAGE: i64 = 100;
 
-#[derive(Debug, Clone, Args)]
-pub struct ReconcileArgs {
-    /// The statement's format and channel: `wechat` (WeChat Pay trade bill), `alipay`
-    /// (Alipay bill, GBK), `card` (card network settlement file) or `yuanlu` (yuanlu's CSV).
-    #[arg(long, value_parser = parse_channel)]
-    pub channel: StatementChannel,
-    /// The statement file.
-    #[arg(long)]
-    pub file: PathBuf,
-    /// Print at most this many open exceptions (all are stored; the API lists them at
-    /// `GET /v1/reconciliations/{id}/exceptions`).
-    #[arg(long, default_value_t = 200)]
-    pub show: usize,
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-}
-
-fn parse_channel(value: &str) -> Result<StatementChannel, String> {
-    StatementChannel::parse_id(value).ok_or_else(|| {
-        let ids: Vec<&str> = StatementChannel::ALL.iter().map(|c| c.id()).collect();
-        format!("use one of {}", ids.join(", "))
-    })
-}
-
 pub async fn run(args: ReconcileArgs) -> CommandResult {
     let bytes = std::fs::read(&args.file)
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
-    let db = crate::serve::open(&args.database).await?;
+    let db = crate::database::open(&args.database).await?;
     let engine = Engine::new(db, Arc::new(SystemClock));
     let result = import(&engine, &args, &bytes).await;
     engine.db.close().await;

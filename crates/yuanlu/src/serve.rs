@@ -1,4 +1,5 @@
-//! Start-up wiring and the database commands.
+//! `yuanlu serve` and `yuanlu simulate`: start-up wiring (database, keys, clock, channels,
+//! workers, HTTP server).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,91 +14,12 @@ use yuanlu_web::AppState;
 
 use crate::account_key::{self, AccountKeySource};
 use crate::admin_key::{self, AdminKeySource};
-use crate::cli::{ClockChoice, DatabaseArgs, ServeArgs};
+use crate::cli::{ClockChoice, ServeArgs};
+use crate::database::{describe, open};
 
 type CommandResult = Result<ExitCode, String>;
 
-pub(crate) async fn open(args: &DatabaseArgs) -> Result<Db, String> {
-    yuanlu_store::db::check_database_url(args.database_url.as_deref())
-        .map_err(|e| e.to_string())?;
-    let db = Db::open(
-        args.database_url.as_deref(),
-        &args.data_dir,
-        args.ca_file.as_deref(),
-    )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
-    db.migrate()
-        .await
-        .map_err(|e| format!("cannot apply migrations: {e}"))?;
-    Ok(db)
-}
-
-fn describe(args: &DatabaseArgs) -> String {
-    match &args.database_url {
-        Some(url) if url.starts_with("postgres") => "PostgreSQL".to_string(),
-        _ => format!("SQLite in {}", args.data_dir.join("yuanlu.db").display()),
-    }
-}
-
-pub async fn migrate(args: DatabaseArgs) -> CommandResult {
-    let db = open(&args).await?;
-    db.close().await;
-    println!("migrations applied ({})", describe(&args));
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn audit_verify(args: crate::cli::AuditVerifyArgs) -> CommandResult {
-    let kept = match &args.expect_heads {
-        Some(path) => kept_heads(path)?,
-        None => Vec::new(),
-    };
-    let db = open(&args.database).await?;
-    let engine = Engine::new(db.clone(), Arc::new(SystemClock));
-    let report = engine
-        .verify_audit_against(&kept)
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close().await;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
-    if let Some(bad) = &report.first_bad {
-        eprintln!(
-            "yuanlu: audit chain {} is broken at seq {}: {:?}",
-            bad.chain, bad.seq, bad.problem
-        );
-    }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-/// The heads in a file kept from an earlier verification: `{"heads": [...]}` (an earlier
-/// report), `{"expect_heads": [...]}` (the `POST` body) or a bare array.
-fn kept_heads(path: &std::path::Path) -> Result<Vec<yuanlu_engine::audit::ChainHead>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    let heads = match value {
-        serde_json::Value::Object(mut object) => object
-            .remove("heads")
-            .or_else(|| object.remove("expect_heads"))
-            .ok_or_else(|| format!("{} has no \"heads\"", path.display()))?,
-        array => array,
-    };
-    serde_json::from_value(heads).map_err(|e| {
-        format!(
-            "{}: heads must be [{{chain, seq, hash}}]: {e}",
-            path.display()
-        )
-    })
-}
-
+// Long on purpose: start-up wiring in its order (database, keys, clock, channels, workers, listeners, shutdown); each step uses what the ones before made.
 pub async fn run(args: ServeArgs) -> CommandResult {
     let db = open(&args.database).await?;
     let (admin_key, source) = admin_key::load_or_create(&args.database.data_dir)?;

@@ -45,7 +45,7 @@ pub async fn add(args: UsersAddArgs) -> Result<ExitCode, String> {
         )
     })?;
     let password = password(&args)?;
-    let db = crate::serve::open(&args.database).await?;
+    let db = crate::database::open(&args.database).await?;
     let engine = Engine::new(db, Arc::new(SystemClock));
     let user = engine
         .add_staff_user(

@@ -13,7 +13,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::books::{BookEntry, ExecuteCall, Execution, Refusal, SimStatus};
-use super::{SimState, callbacks, never_answer};
+use super::{SimState, never_answer};
 use crate::alipay::{
     AlipayCode, AlipayRefundStatus, AlipaySubCode, GATEWAY_PATH, METHOD_REFUND,
     METHOD_REFUND_QUERY, fen_to_yuan, format_time, wire, yuan_to_fen,
@@ -44,8 +44,8 @@ fn refund_status(status: SimStatus) -> AlipayRefundStatus {
 
 pub(super) fn callback_body(entry: &BookEntry, status: SimStatus) -> serde_json::Result<Vec<u8>> {
     let note = wire::Notification {
-        notify_id: callbacks::event_id(entry, status),
-        notify_time: format_time(callbacks::event_time(entry)),
+        notify_id: entry.event_id(status),
+        notify_time: format_time(entry.event_time()),
         notify_type: "refund_status_sync".to_string(),
         out_trade_no: entry.payment_ref.clone(),
         out_request_no: entry.refund_no.clone(),

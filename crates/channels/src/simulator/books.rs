@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use yuanlu_domain::account::mask_numbers_in;
 
-use super::faults::{Fault, FaultConfig};
+use super::faults::{Fault, FaultConfig, stable_hash};
 
 /// Most refund numbers one simulator books (and tracks attempts for); beyond it the
 /// simulator answers "busy" rather than growing without bound.
@@ -50,6 +50,39 @@ pub struct BookEntry {
     /// The same seed and the same sequence of calls then meet the same faults.
     #[serde(default)]
     pub dice_key: String,
+}
+
+impl BookEntry {
+    /// The statuses to announce after the entry reached its new status, in sending order:
+    /// the new status, perhaps again (duplicate), perhaps then a stale PROCESSING (out of
+    /// order).
+    pub fn callback_plan(&self, faults: &FaultConfig) -> Vec<SimStatus> {
+        let mut plan = vec![self.status];
+        if faults.strikes(Fault::Duplicate, &self.dice_key, 0) {
+            plan.push(self.status);
+        }
+        if faults.strikes(Fault::OutOfOrder, &self.dice_key, 0) {
+            plan.push(SimStatus::Processing);
+        }
+        plan
+    }
+
+    /// A callback's id: the same for the same refund and status, so a duplicate is
+    /// recognisable.
+    pub fn event_id(&self, status: SimStatus) -> String {
+        let status_name = match status {
+            SimStatus::Processing => "processing",
+            SimStatus::Success => "success",
+            SimStatus::Abnormal => "abnormal",
+        };
+        let digest = stable_hash(0, &self.refund_no, status_name, self.paid_count);
+        format!("EV{}", hex::encode(&digest[..12]))
+    }
+
+    /// The time a callback reports: fixed per entry, so a duplicate has identical bytes.
+    pub fn event_time(&self) -> DateTime<Utc> {
+        self.succeeded_at.unwrap_or(self.created_at)
+    }
 }
 
 /// Everything the books hold, for tests and `GET /sim/books`.
@@ -395,7 +428,7 @@ mod tests {
                     } => format!(
                         "{i}/{attempt}: {:?} paid_now={paid_now} lost={lost} callbacks={:?}",
                         entry.status,
-                        crate::simulator::callbacks::plan(&faults, &entry)
+                        entry.callback_plan(&faults)
                     ),
                     other => format!("{i}/{attempt}: {other:?}"),
                 };

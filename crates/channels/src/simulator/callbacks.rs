@@ -1,14 +1,15 @@
 //! Callback delivery: signed POSTs to the notify URL for each status change, with the
 //! duplicate and out-of-order faults, retried a few times and then dropped. yuanlu must not
 //! depend on them (it also queries), so dropping is the honest failure mode.
+//!
+//! What is announced (the plan, the event's id and time) is the entry's own
+//! ([`BookEntry::callback_plan`]); each channel's simulator renders it; this module only
+//! delivers, so it depends on the simulators and none of them on it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use super::books::{BookEntry, SimStatus};
-use super::faults::{Fault, FaultConfig, stable_hash};
 use super::{SimChannel, SimState};
 use crate::signing;
 
@@ -27,35 +28,6 @@ pub(crate) fn client() -> reqwest::Client {
         .build()
         // Only a broken TLS backend makes the builder fail, and we use none.
         .unwrap_or_default()
-}
-
-/// The statuses to announce after an entry reached its new status, in sending order: the
-/// new status, perhaps again (duplicate), perhaps then a stale PROCESSING (out of order).
-pub fn plan(faults: &FaultConfig, entry: &BookEntry) -> Vec<SimStatus> {
-    let mut plan = vec![entry.status];
-    if faults.strikes(Fault::Duplicate, &entry.dice_key, 0) {
-        plan.push(entry.status);
-    }
-    if faults.strikes(Fault::OutOfOrder, &entry.dice_key, 0) {
-        plan.push(SimStatus::Processing);
-    }
-    plan
-}
-
-/// A callback's id: the same for the same refund and status, so a duplicate is recognisable.
-pub fn event_id(entry: &BookEntry, status: SimStatus) -> String {
-    let status_name = match status {
-        SimStatus::Processing => "processing",
-        SimStatus::Success => "success",
-        SimStatus::Abnormal => "abnormal",
-    };
-    let digest = stable_hash(0, &entry.refund_no, status_name, entry.paid_count);
-    format!("EV{}", hex::encode(&digest[..12]))
-}
-
-/// The time a callback reports: fixed per entry, so a duplicate has identical bytes.
-pub fn event_time(entry: &BookEntry) -> DateTime<Utc> {
-    entry.succeeded_at.unwrap_or(entry.created_at)
 }
 
 fn render(
@@ -83,7 +55,8 @@ pub(crate) fn spawn_for(state: Arc<SimState>, entry: BookEntry) {
         tracing::warn!(refund_no = %entry.refund_no, "simulator callback dropped: too many in flight");
         return;
     };
-    let bodies: Vec<Vec<u8>> = plan(state.faults(), &entry)
+    let bodies: Vec<Vec<u8>> = entry
+        .callback_plan(state.faults())
         .into_iter()
         .filter_map(|status| render(state.channel(), &entry, status).ok())
         .collect();

@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use yuanlu_domain::channel::Channel;
 
 use super::books::{BookEntry, ExecuteCall, Execution, Refusal, SimStatus};
-use super::{SimState, callbacks, never_answer};
+use super::{SimState, never_answer};
 use crate::card::{CardStatus, REFUNDS_PATH, ResponseCode, carries, wire};
 
 pub(super) fn routes() -> Router<Arc<SimState>> {
@@ -53,8 +53,8 @@ fn record(entry: &BookEntry, status: SimStatus) -> wire::RefundRecord {
 
 pub(super) fn callback_body(entry: &BookEntry, status: SimStatus) -> serde_json::Result<Vec<u8>> {
     let note = wire::Notification {
-        event_id: callbacks::event_id(entry, status),
-        created_at: utc_time(callbacks::event_time(entry)),
+        event_id: entry.event_id(status),
+        created_at: utc_time(entry.event_time()),
         record: record(entry, status),
     };
     serde_json::to_vec(&note)

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::books::{BookEntry, ExecuteCall, Execution, Refusal, SimStatus};
-use super::{SimState, callbacks, never_answer};
+use super::{SimState, never_answer};
 use crate::wechat::{CURRENCY, REFUNDS_PATH, WechatErrorCode, WechatEventType, WechatStatus, wire};
 
 /// What WeChat Pay reports for a refund to the wallet balance.
@@ -73,8 +73,8 @@ fn refund_record(entry: &BookEntry) -> wire::Refund {
 pub(super) fn callback_body(entry: &BookEntry, status: SimStatus) -> serde_json::Result<Vec<u8>> {
     let wechat = wechat_status(status);
     let note = wire::Notification {
-        id: callbacks::event_id(entry, status),
-        create_time: beijing_time(callbacks::event_time(entry)),
+        id: entry.event_id(status),
+        create_time: beijing_time(entry.event_time()),
         event_type: WechatEventType::for_status(wechat).as_str().to_string(),
         resource: wire::NotificationResource {
             out_trade_no: Some(entry.payment_ref.clone()),

@@ -24,7 +24,7 @@ use yuanlu_channels::{ChannelOutcome, ConnectorError, RefundConnector, RefundReq
 use yuanlu_domain::account::{mask_number, mask_numbers_in};
 use yuanlu_domain::arrival::DestinationKind;
 use yuanlu_domain::channel::Channel;
-use yuanlu_domain::refund::RefundStatus;
+use yuanlu_domain::refund::{RefundStatus, SendState};
 use yuanlu_domain::time::{from_micros, to_micros};
 use yuanlu_store::{Conn, PaymentRow, RefundRow};
 
@@ -32,14 +32,7 @@ use crate::Engine;
 use crate::audit::{self, AuditEvent};
 use crate::error::{EngineError, EngineResult};
 use crate::timeline::action;
-use crate::transition::{Change, apply_transition, parse_status};
-
-/// Never sent, or the channel said it has no record: the next step is to send.
-pub const SEND_STATE_NOT_SENT: &str = "not_sent";
-/// A request may have reached the channel: the next step is a query.
-pub const SEND_STATE_SENT: &str = "sent";
-/// The channel acknowledged the refund and has not confirmed it yet.
-pub const SEND_STATE_ACCEPTED: &str = "accepted";
+use crate::transition::{Change, apply_transition};
 
 /// A refund sent this long ago and not confirmed is overdue (and queried): the domain's rule.
 pub use yuanlu_domain::transition::UNCONFIRMED_OVERDUE_HOURS;
@@ -178,7 +171,7 @@ async fn leave_dispatch(
         tracking_no: None,
     };
     apply_transition(conn, row, counters, from, &change, DISPATCH_ACTOR, now_us).await?;
-    conn.update_refund_dispatch(row).await?;
+    conn.record_refund_outcome(row).await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use super::*;
 impl Engine {
     /// Applies what a channel said about a refund, from a worker (`config` set: it holds the
     /// lease) or a callback. Idempotent and order-independent: only forward moves happen.
+    // Long on purpose: the guards every answer passes (lease, stale callback, late success) before one function per outcome; they share the locked row.
     pub async fn apply_outcome(
         &self,
         config: Option<&DispatchConfig>,
@@ -21,7 +22,7 @@ impl Engine {
                 id: refund_id.to_string(),
             });
         };
-        let status = parse_status(&row)?;
+        let status = row.status;
         let holds_lease =
             config.is_some_and(|c| row.lease_owner.as_deref() == Some(c.worker_id.as_str()));
         if holds_lease {
@@ -48,7 +49,7 @@ impl Engine {
             if holds_lease {
                 drop_lease(&mut row);
                 row.next_attempt_at_us = None;
-                conn.update_refund_dispatch(&row).await?;
+                conn.release_refund(&row).await?;
                 tx.commit().await?;
             }
             return Ok(());
@@ -59,8 +60,7 @@ impl Engine {
             reopen_for_late_success(&mut conn, &mut row, &mut counters, now_us).await?;
             status = RefundStatus::Processing;
         }
-        let channel =
-            Channel::parse(&row.channel).ok_or_else(|| EngineError::corrupt("bad channel"))?;
+        let channel = row.channel;
         let mut answer = Answer {
             config,
             holds_lease,
@@ -160,9 +160,7 @@ impl Engine {
         let Some(row) = row else {
             return Ok(());
         };
-        let refund_channel = Channel::parse(&row.channel).ok_or_else(|| {
-            EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
-        })?;
+        let refund_channel = row.channel;
         let refund_connector = self.channel_set()?.connector(refund_channel);
         if refund_connector.map(|c| c.channel_name()) != Some(callback_channel) {
             tracing::warn!(refund_id, callback_channel, refund_channel = %refund_channel, "callback from another channel refused");
@@ -253,8 +251,8 @@ impl Engine {
         channel_refund_id: String,
     ) -> EngineResult<()> {
         let now_us = answer.now_us;
-        let first_acceptance = row.send_state != SEND_STATE_ACCEPTED;
-        row.send_state = SEND_STATE_ACCEPTED.to_string();
+        let first_acceptance = row.send_state != SendState::Accepted;
+        row.send_state = SendState::Accepted;
         row.channel_refund_id = Some(channel_refund_id.clone());
         if row.expected_arrival_by_us.is_none() {
             let merchant_id = row.merchant_id.clone();
@@ -276,7 +274,7 @@ impl Engine {
         if answer.holds_lease {
             drop_lease(row);
         }
-        conn.update_refund_dispatch(row).await?;
+        conn.record_refund_accepted(row).await?;
         if first_acceptance {
             append_refund_event(
                 conn,
@@ -314,7 +312,7 @@ impl Engine {
         row.channel_refund_id = Some(paid.channel_refund_id);
         row.received_account = received_account.clone();
         row.succeeded_at_us = Some(to_micros(paid.succeeded_at));
-        row.send_state = SEND_STATE_ACCEPTED.to_string();
+        row.send_state = SendState::Accepted;
         if row.expected_arrival_by_us.is_none() {
             let merchant_id = row.merchant_id.clone();
             row.expected_arrival_by_us = self
@@ -346,7 +344,7 @@ impl Engine {
             answer.now_us,
         )
         .await?;
-        conn.update_refund_dispatch(row).await?;
+        conn.record_refund_outcome(row).await?;
         crate::notify::enqueue_refund_sms(
             conn,
             row,

@@ -9,6 +9,7 @@ impl Engine {
     /// the consumer directly (cash or a transfer at the counter): it succeeds, its
     /// destination "paid by the merchant directly", and its hold is released back to the
     /// merchant's balance (the merchant paid out of pocket; see docs/decisions.md).
+    // Long on purpose: one operator's reroute under the payment's lock: both targets' writes side by side in one transaction.
     pub async fn reroute_refund(
         &self,
         who: &crate::auth::Principal,
@@ -34,7 +35,7 @@ impl Engine {
                 id: id.to_string(),
             });
         };
-        let status = parse_status(&row)?;
+        let status = row.status;
         if status != RefundStatus::Abnormal {
             return Err(EngineError::InvalidTransition {
                 refund_id: row.id.clone(),
@@ -76,12 +77,12 @@ impl Engine {
                 row.reroute_account_sealed =
                     Some(key.seal(&row.id, &full).map_err(EngineError::corrupt)?);
                 row.reroute_account = Some(account);
-                row.send_state = SEND_STATE_NOT_SENT.to_string();
+                row.send_state = SendState::NotSent;
                 // A new route has its own attempts (the old one may have used them all).
                 row.dispatch_attempts = 0;
                 row.next_attempt_at_us = Some(now_us);
                 row.received_account = account_shown;
-                conn.update_refund_dispatch(&row).await?;
+                conn.reroute_refund(&row).await?;
             }
             RerouteTarget::Merchant(_) => {
                 finish(&mut row);
@@ -105,7 +106,7 @@ impl Engine {
                     now_us,
                 )
                 .await?;
-                conn.update_refund_dispatch(&row).await?;
+                conn.record_refund_outcome(&row).await?;
             }
         }
         let view = crate::refunds::refund_view(&mut conn, &row, &payment).await?;

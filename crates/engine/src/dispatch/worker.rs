@@ -60,17 +60,15 @@ impl Engine {
         config: &DispatchConfig,
         row: RefundRow,
     ) -> EngineResult<()> {
-        let channel = Channel::parse(&row.channel).ok_or_else(|| {
-            EngineError::corrupt(format!("refund {} has channel {}", row.id, row.channel))
-        })?;
+        let channel = row.channel;
         let connector = self
             .channel_set()?
             .connector(channel)
             .cloned()
             .ok_or_else(|| EngineError::corrupt(format!("no connector for {channel}")))?;
         let payment = self.payment_of(&row).await?;
-        let step = match (parse_status(&row)?, row.send_state.as_str()) {
-            (RefundStatus::Queued, _) | (RefundStatus::Processing, SEND_STATE_NOT_SENT) => {
+        let step = match (row.status, row.send_state) {
+            (RefundStatus::Queued, _) | (RefundStatus::Processing, SendState::NotSent) => {
                 Step::Send
             }
             (RefundStatus::Processing, _) => Step::Query,
@@ -223,7 +221,7 @@ impl Engine {
             return Ok(());
         };
         if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
-            || parse_status(&row)? != RefundStatus::Processing
+            || row.status != RefundStatus::Processing
         {
             return Ok(());
         }
@@ -242,7 +240,7 @@ impl Engine {
         let delay = jittered(config.retry_base, config.retry_cap, row.query_errors);
         row.next_attempt_at_us = Some(to_micros(now + delay));
         drop_lease(&mut row);
-        conn.update_refund_dispatch(&row).await?;
+        conn.release_refund(&row).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -262,7 +260,7 @@ impl Engine {
             return Ok(());
         };
         if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
-            || parse_status(&row)? != RefundStatus::Processing
+            || row.status != RefundStatus::Processing
         {
             return Ok(());
         }
@@ -315,7 +313,7 @@ impl Engine {
         if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) {
             return Ok(false);
         }
-        let status = parse_status(&row)?;
+        let status = row.status;
         if status == RefundStatus::Queued {
             let mut counters = payment.counters();
             let change = Change {
@@ -338,7 +336,7 @@ impl Engine {
             row.dispatched_at_us = Some(now_us);
         } else if status != RefundStatus::Processing {
             return Ok(false);
-        } else if row.send_state == SEND_STATE_NOT_SENT {
+        } else if row.send_state == SendState::NotSent {
             // A new route (after a reroute): a new send on the timeline.
             append_refund_event(
                 &mut conn,
@@ -352,11 +350,11 @@ impl Engine {
             )
             .await?;
         }
-        row.send_state = SEND_STATE_SENT.to_string();
+        row.send_state = SendState::Sent;
         row.dispatch_attempts += 1;
         row.query_errors = 0;
         row.next_attempt_at_us = Some(now_us + to_micros_duration(config.lease));
-        conn.update_refund_dispatch(&row).await?;
+        conn.mark_refund_sent(&row).await?;
         let _ = channel_name;
         tx.commit().await?;
         Ok(true)
@@ -376,9 +374,7 @@ impl Engine {
         let Some((mut row, _)) = lock_refund(&mut conn, refund_id).await? else {
             return Ok(());
         };
-        if row.lease_owner.as_deref() != Some(config.worker_id.as_str())
-            || parse_status(&row)?.is_final()
-        {
+        if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) || row.status.is_final() {
             return Ok(());
         }
         let delay = match error {
@@ -388,7 +384,7 @@ impl Engine {
         row.last_error = Some(error.to_string());
         row.next_attempt_at_us = Some(to_micros(now + delay));
         drop_lease(&mut row);
-        conn.update_refund_dispatch(&row).await?;
+        conn.release_refund(&row).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -410,7 +406,7 @@ impl Engine {
         }
         drop_lease(&mut row);
         row.next_attempt_at_us = next_attempt_at_us;
-        conn.update_refund_dispatch(&row).await?;
+        conn.release_refund(&row).await?;
         tx.commit().await?;
         Ok(())
     }

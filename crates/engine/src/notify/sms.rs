@@ -108,13 +108,12 @@ pub(super) fn destination_zh(refund: &RefundRow, payment: &PaymentRow) -> String
         .map(|d| format!("（尾号{d}）"))
         .unwrap_or_default();
     let bank = payment.payer_bank.clone().unwrap_or_default();
-    match Channel::parse(&refund.channel) {
-        Some(Channel::CreditCard) => format!("原支付{bank}信用卡{last4}"),
-        Some(Channel::DebitCard) => format!("原支付{bank}借记卡{last4}"),
-        Some(Channel::UnionpayQr) => "云闪付绑定的银行卡".to_string(),
-        Some(Channel::Wechat) => "微信零钱或原支付银行卡".to_string(),
-        Some(Channel::Alipay) => "支付宝余额、花呗或原支付银行卡".to_string(),
-        None => "原支付账户".to_string(),
+    match refund.channel {
+        Channel::CreditCard => format!("原支付{bank}信用卡{last4}"),
+        Channel::DebitCard => format!("原支付{bank}借记卡{last4}"),
+        Channel::UnionpayQr => "云闪付绑定的银行卡".to_string(),
+        Channel::Wechat => "微信零钱或原支付银行卡".to_string(),
+        Channel::Alipay => "支付宝余额、花呗或原支付银行卡".to_string(),
     }
 }
 
@@ -140,7 +139,7 @@ pub fn sms_text(
         },
         SmsKind::Arrived => {
             let destination = destination_zh(refund, payment);
-            let head = if refund.refund_type == RefundType::Void.id() {
+            let head = if refund.refund_type == RefundType::Void {
                 format!(
                     "【原路】您在{merchant_name}的消费{amount}元已撤销，款项已退回至{destination}"
                 )

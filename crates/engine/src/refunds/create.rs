@@ -339,7 +339,7 @@ async fn write_create(
     if let Some(event) = effects.ledger {
         // The funding rule ran in `plan_create`, under this balance lock.
         let after =
-            ledger::post_locked(conn, &refund_posting(&row, event, now_us)?, balance).await?;
+            ledger::post_locked(conn, &refund_posting(&row, event, now_us), balance).await?;
         memo.wrote_balance(merchant_id, after);
     }
     let mut counters = payment_row.counters();
@@ -400,14 +400,14 @@ fn refund_row(
         merchant_id: merchant_id.to_string(),
         payment_id: payment.id.clone(),
         merchant_refund_no: input.merchant_refund_no.clone(),
-        channel: payment.channel.clone(),
-        refund_type: plan.refund_type.id().to_string(),
-        status: plan.status.id().to_string(),
+        channel: payment.channel,
+        refund_type: plan.refund_type,
+        status: plan.status,
         amount_fen: plan.amount_fen,
         fee_refunded_fen: plan.fee_refunded_fen,
-        reason: input.reason.id().to_string(),
+        reason: input.reason,
         note: parsed.note.clone(),
-        requested_by_role: parsed.ask.requested_by.id().to_string(),
+        requested_by_role: parsed.ask.requested_by,
         requested_by_name: parsed.requested_by_name.clone(),
         review_reasons: views::join_review_reasons(&plan.review_reasons),
         required_reviewer: plan.required_reviewer.map(|r| r.id().to_string()),
@@ -423,7 +423,7 @@ fn refund_row(
             .then_some(now_us),
         lease_owner: None,
         lease_until_us: None,
-        send_state: crate::dispatch::SEND_STATE_NOT_SENT.to_string(),
+        send_state: SendState::NotSent,
         dispatched_at_us: None,
         channel_refund_id: None,
         received_account: None,

@@ -16,7 +16,7 @@ use yuanlu_domain::decide::{
     DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund, status_after_return,
 };
 use yuanlu_domain::money::PositiveFen;
-use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole};
+use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole, SendState};
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
 use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
 use yuanlu_domain::transition;
@@ -39,8 +39,7 @@ mod read;
 mod review;
 
 pub(crate) use crate::transition::{
-    Change, apply_transition, complete_void, invalid, parse_status, refund_money, refund_posting,
-    void_or_refund,
+    Change, apply_transition, complete_void, invalid, refund_money, refund_posting, void_or_refund,
 };
 pub(crate) use create::{CreateFailure, CreateJob, create_alone, create_in};
 pub(crate) use read::{refund_view, refund_view_of};

@@ -1,6 +1,7 @@
 //! Reading refunds: one with its timeline, or a page.
 
 use super::*;
+use yuanlu_domain::channel::Channel;
 
 impl Engine {
     pub async fn get_refund(&self, who: &Principal, id: &str) -> EngineResult<Refund> {
@@ -25,15 +26,25 @@ impl Engine {
         who: &Principal,
         query: RefundQuery,
     ) -> EngineResult<Page<Refund>> {
+        // No refund has a channel that does not exist (the API refuses one; a page may not).
+        let channel = match query.channel.as_deref().map(Channel::parse) {
+            Some(None) => {
+                return Ok(Page {
+                    data: Vec::new(),
+                    has_more: false,
+                });
+            }
+            parsed => parsed.flatten(),
+        };
         let now = self.clock.now();
         let mut pooled = self.db.acquire().await?;
         let mut conn = pooled.conn();
         let rows = conn
             .list_refunds(&RefundFilter {
                 merchant_id: who.merchant_scope().map(str::to_string),
-                status: query.status.map(|s| s.id().to_string()),
+                status: query.status,
                 payment_id: query.payment_id,
-                channel: query.channel,
+                channel,
                 created_from_us: query.created_from.map(to_micros),
                 created_to_us: query.created_to.map(to_micros),
                 overdue: query.overdue.then(|| {

@@ -36,7 +36,7 @@ impl Engine {
     ) -> EngineResult<Refund> {
         let verb = if approve { "approved" } else { "rejected" };
         self.change_refund(who, id, |row, payment| {
-            let status = parse_status(row)?;
+            let status = row.status;
             if status != RefundStatus::PendingReview {
                 return Err(invalid(row, status, verb));
             }
@@ -83,7 +83,7 @@ impl Engine {
     ) -> EngineResult<Refund> {
         let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?;
         self.change_refund(who, id, |row, _| {
-            let status = parse_status(row)?;
+            let status = row.status;
             if !status.can_become(RefundStatus::Canceled) {
                 return Err(invalid(row, status, "canceled"));
             }
@@ -115,7 +115,7 @@ impl Engine {
             EngineError::validation("tracking_no", "give the logistics tracking number")
         })?;
         self.change_refund(who, id, |row, _| {
-            let status = parse_status(row)?;
+            let status = row.status;
             if status != RefundStatus::AwaitingReturn {
                 return Err(invalid(row, status, "marked as returned"));
             }
@@ -154,10 +154,10 @@ impl Engine {
         let change = decide(&row, &payment)?;
         let now = self.clock.now();
         let now_us = to_micros(now);
-        let from = parse_status(&row)?;
+        let from = row.status;
         let mut counters = payment.counters();
         let queued = change.to == RefundStatus::Queued;
-        if queued && row.refund_type == RefundType::Void.id() {
+        if queued && row.refund_type == RefundType::Void {
             // Decide again: the void window may have passed while it waited.
             void_or_refund(&mut conn, &mut row, &payment, &mut counters, now).await?;
         }
@@ -171,14 +171,14 @@ impl Engine {
             now_us,
         )
         .await?;
-        if queued && row.refund_type == RefundType::Void.id() {
+        if queued && row.refund_type == RefundType::Void {
             complete_void(&mut conn, &mut row, &mut counters, "system", now_us).await?;
             notify::enqueue_refund_sms(&mut conn, &row, &payment, notify::SmsKind::Arrived, now_us)
                 .await?;
         } else if queued {
             // A refund queued after review or a return waits for a dispatch worker.
             row.next_attempt_at_us = Some(now_us);
-            conn.update_refund_dispatch(&row).await?;
+            conn.queue_refund_for_dispatch(&row.id, now_us).await?;
         }
         let view = refund_view(&mut conn, &row, &payment).await?;
         tx.commit().await?;
