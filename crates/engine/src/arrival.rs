@@ -87,9 +87,7 @@ impl Engine {
             })?;
             (refund, conn.get_arrival_answer(&id).await?)
         };
-        let status = RefundStatus::parse(&refund.status).ok_or_else(|| {
-            EngineError::corrupt(format!("refund {id} has status {}", refund.status))
-        })?;
+        let status = refund.status;
         if status != RefundStatus::Succeeded {
             return Err(EngineError::InvalidTransition {
                 refund_id: id,

@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use yuanlu_domain::refund::RefundStatus;
 use yuanlu_domain::time::{from_micros, to_micros};
 use yuanlu_store::rows_notify::FeedbackRow;
 

@@ -59,10 +59,10 @@ pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
 };
+pub use queries_refunds::RefundFilter;
 pub use queries_settlement_list::{
     DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,
     StatementListFilter,
 };
-pub use queries_refunds::RefundFilter;
 pub use queries_staff::{StaffSessionRow, StaffUserRow};
 pub use rows::*;

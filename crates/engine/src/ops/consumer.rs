@@ -191,9 +191,9 @@ impl Engine {
                 .await?
                 .into_iter()
                 .find(|r| {
-                    r.requested_by_role == RequesterRole::Consumer.id()
-                        && (r.status == RefundStatus::PendingReview.id()
-                            || r.status == RefundStatus::AwaitingReturn.id())
+                    r.requested_by_role == RequesterRole::Consumer
+                        && (r.status == RefundStatus::PendingReview
+                            || r.status == RefundStatus::AwaitingReturn)
                 })
         };
         let (created, refund_id) = match waiting {

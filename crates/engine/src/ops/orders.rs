@@ -132,7 +132,7 @@ impl Engine {
             conn.refunds_of_payment(payment_id)
                 .await?
                 .into_iter()
-                .filter(|r| r.status == RefundStatus::AwaitingReturn.id())
+                .filter(|r| r.status == RefundStatus::AwaitingReturn)
                 .map(|r| r.id)
                 .collect()
         } else {
