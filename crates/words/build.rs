@@ -6,7 +6,10 @@
 use std::{env, fs, path::Path};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+    // Read at run time: `env!` would bake in the path this script was compiled at, and a
+    // target dir shared by two checkouts would then embed the other checkout's files.
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("locales");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut out =
         String::from("/// (language folder, file name, contents) of every message file.\n");
