@@ -578,6 +578,52 @@ async fn console_upload_merchants_and_keys_over_http_and_bad_input_is_never_a_50
     );
     assert!(!page.contains(&key), "a key is never shown again");
 
+    // Settings change on the console: versioned and audited as the API's PATCH; an empty
+    // field keeps its value.
+    let (status, _) = post_form(
+        &server,
+        &format!("/console/merchants/{merchant}/settings"),
+        &cookies,
+        format!("csrf={token}&large_amount=1200.50&funding=&daily_amount=3000&daily_count=7"),
+    )
+    .await;
+    assert_eq!(
+        status, 303,
+        "the form sends the admin back to the merchant's page"
+    );
+    let api = server
+        .get(&format!("/v1/merchants/{merchant}"), ADMIN_KEY)
+        .await;
+    assert_eq!(api.body["settings"]["review"]["large_amount_fen"], 120_050);
+    assert_eq!(api.body["settings"]["funding"], "carry_forward", "kept");
+    assert_eq!(
+        api.body["settings"]["daily_refund_limit"],
+        json!({ "amount_fen": 300_000, "count": 7 })
+    );
+    let versions = server
+        .get(
+            &format!("/v1/merchants/{merchant}/settings/versions"),
+            ADMIN_KEY,
+        )
+        .await;
+    assert_eq!(versions.status, 200, "{}", versions.text);
+    assert_eq!(
+        versions.body.as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        versions.text
+    );
+    let page = http()
+        .get(server.url(&format!("/console/merchants/{merchant}?lang=zh")))
+        .header(COOKIE, &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("每日退款限额"), "{page}");
+
     // Bad input to the new forms: 4xx pages, never a 500.
     let key_path = |action: &str| format!("/console/keys/{staff_key_id}/{action}");
     let posts: Vec<(String, String)> = vec![
@@ -647,6 +693,30 @@ async fn console_upload_merchants_and_keys_over_http_and_bad_input_is_never_a_50
         (
             "/console/refunds/rf_nope/reroute".to_string(),
             format!("csrf={token}&to=merchant&method=barter"),
+        ),
+        (
+            format!("/console/merchants/{merchant}/settings"),
+            format!("csrf={token}&large_amount=abc"),
+        ),
+        (
+            format!("/console/merchants/{merchant}/settings"),
+            format!("csrf={token}&daily_count=-3"),
+        ),
+        (
+            format!("/console/merchants/{merchant}/settings"),
+            format!("csrf={token}&daily_count=1e99"),
+        ),
+        (
+            format!("/console/merchants/{merchant}/settings"),
+            format!("csrf={token}&funding=bogus"),
+        ),
+        (
+            format!("/console/merchants/{merchant}/settings"),
+            "csrf=forged&daily_count=3".to_string(),
+        ),
+        (
+            "/console/merchants/mch_nope/settings".to_string(),
+            format!("csrf={token}&daily_count=3"),
         ),
         (
             "/console/staff".to_string(),

@@ -1,6 +1,7 @@
 //! `/console/…`: the acquirer's console for reviewers and admins, over the same use cases
 //! as the admin key's API calls.
 
+pub mod merchant_settings;
 pub mod merchants;
 pub mod ops;
 pub mod recon;
@@ -29,4 +30,5 @@ pub fn routes() -> Router<AppState> {
         .route("/console/staff", get(staff::page).post(staff::add))
         .merge(recon::routes())
         .merge(merchants::routes())
+        .merge(merchant_settings::routes())
 }
