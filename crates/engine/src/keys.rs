@@ -108,12 +108,10 @@ pub struct ApiKey {
 }
 
 /// `POST /v1/keys/{id}/rotate`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RotateKey {
     /// How long the old key keeps working, 0 (stops at once) to 604800 (7 days); default
     /// 86400 (24 h).
-    #[serde(default)]
     pub grace_seconds: Option<i64>,
 }
 
@@ -314,13 +312,7 @@ impl Engine {
         let rows = conn
             .list_api_keys(merchant_id, starting_after.as_deref(), limit + 1)
             .await?;
-        let has_more = rows.len() as i64 > limit;
-        let data = rows
-            .iter()
-            .take(limit as usize)
-            .map(|row| view(row, now_us))
-            .collect::<EngineResult<_>>()?;
-        Ok(Page { data, has_more })
+        Page::of_rows(rows, limit, |row| view(&row, now_us))
     }
 
     /// Admin: a new admin key, shown once.

@@ -1,8 +1,6 @@
 //! Onboarding merchants and issuing their API keys.
 
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch};
 use yuanlu_domain::time::to_micros;
 use yuanlu_store::{Conn, MerchantRow};
@@ -19,16 +17,13 @@ pub const MERCHANT_NAME_CHARS_MAX: usize = 200;
 /// Prefix of every API key yuanlu issues.
 pub const API_KEY_PREFIX: &str = "ylk";
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct CreateMerchant {
     pub name: String,
-    #[serde(default)]
     pub settings: MerchantSettingsPatch,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct CreateApiKey {
     pub role: MerchantRole,
 }

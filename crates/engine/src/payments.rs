@@ -1,9 +1,7 @@
 //! Recording captured payments and reading them back.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::fees::payment_fee;
 use yuanlu_domain::money::CURRENCY;
@@ -18,6 +16,7 @@ use crate::auth::Principal;
 use crate::error::{EngineError, EngineResult};
 use crate::ids::{self, new_id};
 use crate::ledger::{self, LedgerEvent, PostingFacts};
+use crate::refunds::AskedAmount;
 use crate::views::{self, Page, Payment};
 
 /// Longest free-text identifier accepted (terminal ids, voucher numbers, order numbers).
@@ -26,8 +25,7 @@ pub const IDENTIFIER_CHARS_MAX: usize = 64;
 /// where sums of amounts could overflow `i64`.
 pub const PAYMENT_AMOUNT_FEN_MAX: i64 = 10_000_000_000;
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct PayerInput {
     /// Last four digits of the card; yuanlu stores `**** 1234` and never a full number.
     pub card_last4: Option<String>,
@@ -37,32 +35,28 @@ pub struct PayerInput {
     pub bank: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct VoucherInput {
     pub batch_no: Option<String>,
     pub trace_no: Option<String>,
     pub rrn: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct OrderInput {
     pub merchant_order_no: String,
     pub shipping_status: ShippingStatus,
 }
 
 /// `POST /v1/payments`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RecordPayment {
     /// Admin back-fills only: the merchant the payment belongs to.
     pub merchant_id: Option<String>,
     /// `credit_card`, `debit_card`, `wechat`, `alipay` or `unionpay_qr`.
     pub channel: String,
     /// Fen, a positive integer.
-    #[schema(value_type = i64)]
-    pub amount: serde_json::Value,
+    pub amount: AskedAmount,
     /// Must be `CNY`.
     pub currency: String,
     pub terminal_id: Option<String>,
@@ -77,16 +71,9 @@ pub struct RecordPayment {
     pub captured_at: Option<DateTime<Utc>>,
 }
 
-/// A positive integer amount in fen from JSON, at most [`PAYMENT_AMOUNT_FEN_MAX`], or
-/// `invalid_amount`.
-pub fn parse_amount(value: &serde_json::Value) -> EngineResult<i64> {
-    parse_positive_amount(value).map(PositiveFen::get)
-}
-
-/// [`parse_amount`], typed.
-pub fn parse_positive_amount(value: &serde_json::Value) -> EngineResult<PositiveFen> {
-    value
-        .as_i64()
+/// A positive amount in fen, at most [`PAYMENT_AMOUNT_FEN_MAX`], or `invalid_amount`.
+pub fn parse_positive_amount(fen: i64) -> EngineResult<PositiveFen> {
+    Some(fen)
         .filter(|amount| *amount <= PAYMENT_AMOUNT_FEN_MAX)
         .and_then(|amount| PositiveFen::new(amount).ok())
         .ok_or(EngineError::Refused(
@@ -230,7 +217,7 @@ impl Engine {
                 "use one of credit_card, debit_card, wechat, alipay, unionpay_qr",
             )
         })?;
-        let amount = parse_amount(&input.amount)?;
+        let amount = input.amount.fen()?.get();
         if input.currency != CURRENCY {
             return Err(EngineError::UnsupportedCurrency(
                 input.currency.chars().take(16).collect(),
@@ -380,13 +367,7 @@ impl Engine {
                 limit: limit + 1,
             })
             .await?;
-        let has_more = rows.len() as i64 > limit;
-        let data = rows
-            .iter()
-            .take(limit as usize)
-            .map(|r| views::payment(r, &[]))
-            .collect::<EngineResult<_>>()?;
-        Ok(Page { data, has_more })
+        Page::of_rows(rows, limit, |r| views::payment(&r, &[]))
     }
 }
 

@@ -9,11 +9,11 @@
 //!   POS slip, or the payment id when the payment has no `rrn`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use yuanlu_domain::time::{from_micros, to_micros};
-use yuanlu_store::rows_notify::FeedbackRow;
+use yuanlu_store::queries_public::FeedbackRow;
 
 use crate::Engine;
 pub use crate::audience::{ConsumerDestination, ConsumerEvent, ConsumerRefund, consumer_view};
@@ -47,8 +47,7 @@ pub(crate) const INTERNAL_ID_PREFIXES: [&str; 9] = [
 pub(crate) const ULID_CHARS: usize = 26;
 
 /// `POST /v1/public/refunds/{id}/feedback`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct GiveFeedback {
     /// 1 (bad) to 5 (good).
     pub rating: i64,
@@ -69,8 +68,7 @@ pub struct Feedback {
 
 /// `POST /v1/public/cases`: name the refund by `refund_id` + `reference`, or by
 /// `merchant_refund_no` + `phone_last4`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct OpenPublicCase {
     pub refund_id: Option<String>,
     pub reference: Option<String>,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use yuanlu_domain::time::{from_micros, to_micros};
@@ -24,8 +24,7 @@ pub const TERMINAL_ID_CHARS: usize = 8;
 pub const MERCHANT_NO_CHARS: usize = 15;
 
 /// `POST /v1/terminals`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RegisterTerminal {
     pub merchant_id: String,
     /// Field 41, 8 printable ASCII characters, e.g. `10000001`.

@@ -22,6 +22,7 @@ use yuanlu_engine::clock::Clock;
 use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig, RerouteInput};
 use yuanlu_engine::notify::SetWebhook;
 use yuanlu_engine::{Db, Engine};
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
@@ -180,7 +181,7 @@ impl ClosedRoute {
 }
 
 fn reroute_to_bank() -> RerouteInput {
-    serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6222 0212 3456 7890", "bank": "工商银行" } })).unwrap()
+    serde_json::from_value::<bodies::RerouteInput>(json!({ "to": "bank_account", "account": { "number": "6222 0212 3456 7890", "bank": "工商银行" } })).unwrap().into()
 }
 
 /// A card refund the closed route made abnormal, waiting for a reroute.
@@ -220,8 +221,11 @@ contract!(a_rerouted_account_number_is_stored_nowhere_in_full, |h| {
     let Principal::Merchant { merchant_id, .. } = &shop else {
         unreachable!()
     };
-    let hook: SetWebhook =
-        serde_json::from_value(json!({ "url": "https://example.com/yuanlu" })).unwrap();
+    let hook: SetWebhook = serde_json::from_value::<bodies::SetWebhook>(
+        json!({ "url": "https://example.com/yuanlu" }),
+    )
+    .unwrap()
+    .into();
     engine
         .set_webhook(&Principal::Admin, merchant_id, hook)
         .await
@@ -415,7 +419,9 @@ contract!(
         assert_eq!(sealed_of(&h, &id).await, "NULL");
         // Back to the merchant needs no key.
         let to_merchant: RerouteInput =
-            serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+            serde_json::from_value::<bodies::RerouteInput>(json!({ "to": "merchant" }))
+                .unwrap()
+                .into();
         let paid = keyless
             .reroute_refund(&Principal::Admin, &id, to_merchant)
             .await

@@ -9,6 +9,7 @@ use serde_json::json;
 use yuanlu_domain::audit::ChainBreak;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::refunds::ReviewNote;
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
@@ -163,10 +164,10 @@ contract!(
         let mut tasks = Vec::new();
         for i in 0..30 {
             let (engine, shop) = (h.engine.clone(), shop.clone());
-            let input = serde_json::from_value(json!({
+            let input = serde_json::from_value::<bodies::CreateRefund>(json!({
             "payment_id": payment.id, "amount": 10, "reason": "customer_cancel", "merchant_refund_no": format!("c{i}"),
         }))
-        .unwrap();
+        .unwrap().into();
             tasks.push(tokio::spawn(async move {
                 engine.create_refund(&shop, input).await
             }));
@@ -200,10 +201,10 @@ contract!(verification_under_concurrent_appends_stays_ok, |h| {
         let (engine, shop, payment_id) = (h.engine.clone(), shop.clone(), payment.id.clone());
         tokio::spawn(async move {
             for i in 0..40 {
-                let input = serde_json::from_value(json!({
+                let input = serde_json::from_value::<bodies::CreateRefund>(json!({
                     "payment_id": payment_id, "amount": 10, "reason": "customer_cancel", "merchant_refund_no": format!("v{i}"),
                 }))
-                .unwrap();
+                .unwrap().into();
                 engine.create_refund(&shop, input).await.unwrap();
             }
         })

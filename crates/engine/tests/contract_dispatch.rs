@@ -20,6 +20,7 @@ use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig, RerouteInput};
 use yuanlu_engine::timeline::{EventFacts, MoneyAt, Route, Step};
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
@@ -409,7 +410,7 @@ contract!(
         fake.script(&id, &[Script::TimeOut; 5]);
         drain(&h, &engine, &config("w1")).await;
         assert_held_for_an_operator(&engine, &shop, &id, &payment).await;
-        let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap();
+        let input: RerouteInput = serde_json::from_value::<bodies::RerouteInput>(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap().into();
         engine
             .reroute_refund(&Principal::Admin, &id, input)
             .await
@@ -458,7 +459,10 @@ contract!(
         assert_eq!((paid.amount_refunded, paid.amount_in_flight), (1_000, 0));
         assert!(engine.check_ledger().await.unwrap().balanced);
         // Nothing is left for an operator to return to the merchant.
-        let input: RerouteInput = serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+        let input: RerouteInput =
+            serde_json::from_value::<bodies::RerouteInput>(json!({ "to": "merchant" }))
+                .unwrap()
+                .into();
         let refused = engine
             .reroute_refund(&Principal::Admin, &id, input)
             .await
@@ -531,7 +535,7 @@ contract!(
         let abnormal = engine.get_refund(&shop, &id).await.unwrap();
         assert_eq!(abnormal.status, RefundStatus::Abnormal);
         assert_eq!(abnormal.next_step.unwrap().step, Step::Reroute);
-        let input: RerouteInput = serde_json::from_value(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap();
+        let input: RerouteInput = serde_json::from_value::<bodies::RerouteInput>(json!({ "to": "bank_account", "account": { "number": "6214 8301 2345 0403", "bank": "招商银行" } })).unwrap().into();
         assert_eq!(
             engine
                 .reroute_refund(&shop, &id, input.clone())
@@ -574,10 +578,11 @@ contract!(
         let id = refund(&h, &shop, &payment, 3_000, "abm").await;
         fake.script(&id, &[Script::Abnormal]);
         drain(&h, &engine, &config("w1")).await;
-        let input: RerouteInput = serde_json::from_value(json!({
+        let input: RerouteInput = serde_json::from_value::<bodies::RerouteInput>(json!({
             "to": "merchant", "method": "cash", "paid_by": "店长 王", "note": "paid at the counter"
         }))
-        .unwrap();
+        .unwrap()
+        .into();
         let paid = engine
             .reroute_refund(&Principal::Admin, &id, input)
             .await
@@ -667,7 +672,9 @@ contract!(
                 "method",
             ),
         ] {
-            let input: RerouteInput = serde_json::from_value(body).unwrap();
+            let input: RerouteInput = serde_json::from_value::<bodies::RerouteInput>(body)
+                .unwrap()
+                .into();
             let refused = engine
                 .reroute_refund(&Principal::Admin, &id, input)
                 .await
@@ -678,7 +685,10 @@ contract!(
         let refund = engine.get_refund(&shop, &id).await.unwrap();
         assert_eq!(refund.status, RefundStatus::Abnormal, "nothing changed");
         // Method defaults to `other`.
-        let input: RerouteInput = serde_json::from_value(json!({ "to": "merchant" })).unwrap();
+        let input: RerouteInput =
+            serde_json::from_value::<bodies::RerouteInput>(json!({ "to": "merchant" }))
+                .unwrap()
+                .into();
         let paid = engine
             .reroute_refund(&Principal::Admin, &id, input)
             .await

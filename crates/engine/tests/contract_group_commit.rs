@@ -10,13 +10,15 @@ use serde_json::json;
 use yuanlu_engine::EngineResult;
 use yuanlu_engine::refunds::{CreateOutcome, CreateRefund};
 use yuanlu_store::Backend;
+use yuanlu_web::api::bodies;
 
 fn create(payment_id: &str, amount: i64, no: &str) -> CreateRefund {
-    serde_json::from_value(json!({
+    serde_json::from_value::<bodies::CreateRefund>(json!({
         "payment_id": payment_id, "amount": amount, "reason": "customer_cancel",
         "merchant_refund_no": no,
     }))
     .unwrap()
+    .into()
 }
 
 /// The creates `(payment id, amount, merchant_refund_no)` written as one batch.

@@ -14,12 +14,16 @@ use yuanlu_engine::clock::Clock;
 use yuanlu_engine::keys::{AdminKeyRegistration, KeyStatus, RotateKey};
 use yuanlu_engine::merchants::{CreateApiKey, CreateMerchant};
 use yuanlu_engine::{Db, EngineError};
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
 /// A merchant: its id, its supervisor key (secret) and the principal that key stands for.
 async fn shop(h: &Harness, name: &str) -> (String, String, Principal) {
-    let input: CreateMerchant = serde_json::from_value(json!({ "name": name })).unwrap();
+    let input: CreateMerchant =
+        serde_json::from_value::<bodies::CreateMerchant>(json!({ "name": name }))
+            .unwrap()
+            .into();
     let created = h
         .engine
         .create_merchant(&Principal::Admin, input)

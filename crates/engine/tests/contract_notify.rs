@@ -22,8 +22,8 @@ use sha2::Sha256;
 use yuanlu_engine::EngineError;
 use yuanlu_engine::auth::{MerchantRole, Principal};
 use yuanlu_engine::cases::{
-    AssignCase, CaseError, CaseKind, CaseOpener, CaseOutcome, CaseQuery, CaseStatus, OpenCase,
-    ResolveCase,
+    AssignCase, CaseError, CaseEventFacts, CaseKind, CaseOpener, CaseOutcome, CaseQuery,
+    CaseStatus, OpenCase, ResolveCase,
 };
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::notify::{
@@ -34,6 +34,7 @@ use yuanlu_engine::public::{GiveFeedback, OpenPublicCase, RefundFacts};
 use yuanlu_engine::refunds::ReviewNote;
 use yuanlu_engine::reports::ReportQuery;
 use yuanlu_store::{PaymentRow, RefundRow};
+use yuanlu_web::api::bodies;
 
 use common::Harness;
 
@@ -80,7 +81,9 @@ fn micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
 
 /// A merchant supervisor of a merchant named `name`.
 async fn shop(h: &Harness, name: &str) -> Principal {
-    let input = serde_json::from_value(json!({ "name": name })).unwrap();
+    let input = serde_json::from_value::<bodies::CreateMerchant>(json!({ "name": name }))
+        .unwrap()
+        .into();
     let created = h
         .engine
         .create_merchant(&Principal::Admin, input)
@@ -811,8 +814,10 @@ contract!(cases_open_once_per_kind_resolve_and_keep_a_timeline, |h| {
     let events: Vec<String> = resolved.timeline.iter().map(|e| e.event.clone()).collect();
     assert_eq!(events, ["case.opened", "case.assigned", "case.resolved"]);
     assert_eq!(
-        resolved.timeline[2].description,
-        "resolved: the bank confirmed the credit"
+        resolved.timeline[2].facts,
+        CaseEventFacts::Resolved {
+            resolution: "the bank confirmed the credit".to_string()
+        }
     );
     assert!(resolved.timeline[1].actor.starts_with("acquirer"));
 

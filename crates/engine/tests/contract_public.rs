@@ -17,6 +17,7 @@ use yuanlu_engine::public::{
 };
 use yuanlu_engine::refunds::ReviewNote;
 use yuanlu_store::queries_notify::PUBLIC_LOOKUP_BY_NO_SQL;
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
@@ -142,8 +143,11 @@ contract!(
         let other = Engine::new(h.engine.db.clone(), h.engine.clock.clone());
         locked_for(other.public_find_refund(&by_id(&reference)).await);
         // The lock covers the consumer's other doors to the refund.
-        let feedback =
-            serde_json::from_value(json!({ "rating": 5, "reference": reference })).unwrap();
+        let feedback = serde_json::from_value::<bodies::GiveFeedback>(
+            json!({ "rating": 5, "reference": reference }),
+        )
+        .unwrap()
+        .into();
         assert!(matches!(
             h.engine.public_feedback(&refund_id, feedback).await,
             Err(CaseError::Locked { .. })

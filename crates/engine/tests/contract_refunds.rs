@@ -15,6 +15,7 @@ use yuanlu_engine::clock::Clock;
 use yuanlu_engine::refunds::CreateRefund;
 use yuanlu_engine::refunds::{CreateOutcome, RecordReturn, RefundQuery, ReviewNote};
 use yuanlu_engine::timeline::{EventFacts, MoneyAt, Step};
+use yuanlu_web::api::bodies;
 
 fn code(result: Result<impl std::fmt::Debug, EngineError>) -> &'static str {
     match result {
@@ -24,7 +25,9 @@ fn code(result: Result<impl std::fmt::Debug, EngineError>) -> &'static str {
 }
 
 fn create(body: serde_json::Value) -> CreateRefund {
-    serde_json::from_value(body).unwrap()
+    serde_json::from_value::<bodies::CreateRefund>(body)
+        .unwrap()
+        .into()
 }
 
 fn note(text: &str) -> ReviewNote {

@@ -10,6 +10,7 @@ use serde_json::json;
 use yuanlu_engine::auth::Principal;
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::refunds::ReviewNote;
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
@@ -239,11 +240,11 @@ contract!(a_settled_date_refuses_back_filled_payments, |h| {
         .run_settlement(&Principal::Admin, date("2026-11-20"))
         .await
         .unwrap();
-    let input = serde_json::from_value(json!({
+    let input = serde_json::from_value::<bodies::RecordPayment>(json!({
         "merchant_id": shop.merchant_scope().unwrap(), "channel": "alipay", "amount": 500, "currency": "CNY",
         "captured_at": "2026-11-20T12:00:00+08:00",
     }))
-    .unwrap();
+    .unwrap().into();
     let late = h.engine.record_payment(&Principal::Admin, input).await;
     assert_eq!(late.unwrap_err().code(), "validation_error");
 });

@@ -30,6 +30,7 @@ use yuanlu_engine::clock::{Clock, SimulatedClock};
 use yuanlu_engine::dispatch::{ChannelSet, DispatchConfig};
 use yuanlu_engine::refunds::{CreateOutcome, ReviewNote};
 use yuanlu_engine::{Db, Engine, EngineError};
+use yuanlu_web::api::bodies;
 
 use crate::common::Harness;
 
@@ -544,10 +545,11 @@ impl Run<'_> {
         match cmd {
             Cmd::Pay { channel, amount } => {
                 let channel = CHANNELS[*channel];
-                let input = serde_json::from_value(
+                let input = serde_json::from_value::<bodies::RecordPayment>(
                     json!({ "channel": channel.id(), "amount": amount, "currency": "CNY" }),
                 )
-                .unwrap();
+                .unwrap()
+                .into();
                 let payment = self.engine.record_payment(&self.shop, input).await.unwrap();
                 let settings = channel_settings(channel);
                 self.model.payments.push(MPayment {
@@ -590,7 +592,12 @@ impl Run<'_> {
                 }
                 let result = self
                     .engine
-                    .create_refund(&self.shop, serde_json::from_value(body).unwrap())
+                    .create_refund(
+                        &self.shop,
+                        serde_json::from_value::<bodies::CreateRefund>(body)
+                            .unwrap()
+                            .into(),
+                    )
                     .await;
                 let id = match &result {
                     Ok(CreateOutcome::Created(r)) => r.id.clone(),
@@ -614,7 +621,12 @@ impl Run<'_> {
                 let body = json!({ "payment_id": self.model.payments[r.payment].id, "amount": amount, "reason": "customer_cancel", "merchant_refund_no": r.no });
                 let result = self
                     .engine
-                    .create_refund(&self.shop, serde_json::from_value(body).unwrap())
+                    .create_refund(
+                        &self.shop,
+                        serde_json::from_value::<bodies::CreateRefund>(body)
+                            .unwrap()
+                            .into(),
+                    )
                     .await;
                 match (&result, same) {
                     (Ok(CreateOutcome::Existing(found)), true) => {
@@ -869,7 +881,12 @@ async fn run_case(h: &Harness, cmds: &[Cmd]) -> Result<(), TestCaseError> {
         }
     });
     let created = engine
-        .create_merchant(&Principal::Admin, serde_json::from_value(settings).unwrap())
+        .create_merchant(
+            &Principal::Admin,
+            serde_json::from_value::<bodies::CreateMerchant>(settings)
+                .unwrap()
+                .into(),
+        )
         .await
         .unwrap();
     let merchant_id = created.merchant.id;

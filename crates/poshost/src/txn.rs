@@ -2,7 +2,6 @@
 //! payment; a void and a refund create a refund (the engine decides void or refund by its
 //! own void window and applies every refund rule); a reversal undoes what it reverses.
 
-use serde_json::json;
 use yuanlu_domain::refund::{RefundReason, RefundStatus};
 use yuanlu_engine::Engine;
 use yuanlu_engine::payments::{PayerInput, RecordPayment, VoucherInput};
@@ -59,7 +58,7 @@ pub(crate) async fn record_sale(engine: &Engine, req: &Request<'_>) -> Outcome {
     let input = RecordPayment {
         merchant_id: None,
         channel: POS_CHANNEL.to_string(),
-        amount: json!(req.amount_fen),
+        amount: req.amount_fen.into(),
         currency: "CNY".to_string(),
         terminal_id: Some(req.terminal.row.terminal_id.clone()),
         payer: last4.map(|l| PayerInput {

@@ -122,11 +122,12 @@ pub async fn create_merchants(
 ) -> Result<Vec<DayMerchant>, String> {
     let mut merchants = Vec::with_capacity(n);
     for k in 0..n {
-        let input: CreateMerchant = serde_json::from_value(json!({
-            "name": format!("Settlement shop {k:04}"),
-            "settings": merchant_settings(k),
-        }))
-        .map_err(|e| format!("merchant settings: {e}"))?;
+        let settings = serde_json::from_value(merchant_settings(k))
+            .map_err(|e| format!("merchant settings: {e}"))?;
+        let input = CreateMerchant {
+            name: format!("Settlement shop {k:04}"),
+            settings,
+        };
         let created = engine
             .create_merchant(&Principal::Admin, input)
             .await

@@ -1,5 +1,5 @@
 use super::*;
-use yuanlu_engine::payments::RecordPayment;
+use yuanlu_engine::payments::{PayerInput, RecordPayment};
 
 /// Payments and merchants of the faithfulness test.
 const PAYMENTS: usize = 200;
@@ -61,18 +61,31 @@ fn engine_at(db: &Db, start: DateTime<Utc>) -> (Engine, Arc<SimulatedClock>) {
 
 /// What `POST /v1/payments` would carry for a generated payment.
 fn record_input(p: &DayPayment) -> RecordPayment {
-    let mut body = json!({
-        "channel": p.channel.id(),
-        "amount": p.amount_fen,
-        "currency": "CNY",
-        "terminal_id": p.terminal_id,
-    });
-    match &p.payer {
-        Payer::Card { last4 } => body["payer"] = json!({ "card_last4": last4 }),
-        Payer::Wallet { account } => body["payer"] = json!({ "wallet_account": account }),
-        Payer::Unknown => {}
+    let payer = match &p.payer {
+        Payer::Card { last4 } => Some(PayerInput {
+            card_last4: Some(last4.clone()),
+            ..PayerInput::default()
+        }),
+        Payer::Wallet { account } => Some(PayerInput {
+            wallet_account: Some(account.clone()),
+            ..PayerInput::default()
+        }),
+        Payer::Unknown => None,
+    };
+    RecordPayment {
+        merchant_id: None,
+        channel: p.channel.id().to_string(),
+        amount: p.amount_fen.into(),
+        currency: "CNY".to_string(),
+        terminal_id: Some(p.terminal_id.clone()),
+        payer,
+        voucher: None,
+        kind: None,
+        member: None,
+        order: None,
+        phone: None,
+        captured_at: None,
     }
-    serde_json::from_value(body).unwrap()
 }
 
 /// Rows of `sql` (one text column each), sorted.

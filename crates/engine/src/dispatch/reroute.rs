@@ -116,8 +116,7 @@ impl Engine {
 }
 
 /// `POST /v1/refunds/{id}/reroute`.
-#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RerouteInput {
     /// `bank_account` (the consumer's account, given to the operator) or `merchant`.
     pub to: String,
@@ -194,8 +193,7 @@ fn free_text(value: Option<&str>, field: &str, max: usize) -> EngineResult<Optio
     Ok(Some(value.to_string()))
 }
 
-#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RerouteAccount {
     pub number: String,
     pub bank: String,

@@ -13,8 +13,6 @@
 //! payment until the window ends (counted in the database, `public_request_failures`).
 //! A second request while the first still waits (awaiting return or review) returns it.
 
-use serde::Deserialize;
-use utoipa::ToSchema;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RequesterRole};
 use yuanlu_domain::time::to_micros;
 use yuanlu_store::PaymentRow;
@@ -39,8 +37,7 @@ pub const REQUEST_CONTACT_CHARS_MAX: usize = 100;
 const CONSUMER_KEY_ID: &str = "consumer_request";
 
 /// `POST /v1/public/refund-requests`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ConsumerRefundRequest {
     /// The payment's reference number (`rrn`, on the POS slip), or its payment id when it
     /// has none.
@@ -48,7 +45,6 @@ pub struct ConsumerRefundRequest {
     /// The last 4 digits of the card (or wallet account, or phone) that paid.
     pub last4: String,
     /// Fen; omitted means all that is still refundable.
-    #[schema(value_type = Option<i64>)]
     pub amount: Option<AskedAmount>,
     pub reason: RefundReason,
     /// What happened, up to 500 characters; required for `other`.
@@ -109,6 +105,8 @@ fn lock_wait(window_start_us: i64, failures: i64, now_us: i64) -> Option<u64> {
 }
 
 impl Engine {
+    // Long on purpose: the checks a consumer's request passes (facts, lock, amount, the
+    // waiting refund) in the order the module documentation gives them, then one create.
     /// A consumer's refund request (see the module documentation).
     pub async fn public_request_refund(
         &self,

@@ -12,9 +12,7 @@
 //! returned); repeating the current status changes nothing; anything else is 409
 //! `invalid_transition`.
 
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use yuanlu_domain::payment::ShippingStatus;
 use yuanlu_domain::refund::RefundStatus;
 use yuanlu_domain::time::to_micros;
@@ -31,8 +29,7 @@ use crate::views::Payment;
 pub const ORDER_UPDATED: &str = "payment.order_updated";
 
 /// `POST /v1/payments/{id}/order`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct UpdateOrder {
     /// `shipped`, `delivered` or `returned` (`unshipped` only for an order not yet shipped).
     pub shipping_status: ShippingStatus,
@@ -44,6 +41,8 @@ pub struct UpdateOrder {
 }
 
 impl Engine {
+    // Long on purpose: one transaction under the payment's lock: the shipping rule, the
+    // order row, the refunds that waited for the goods, and the audit entry, in that order.
     /// The payment's merchant: moves the payment's order and answers the
     /// payment as `GET /v1/payments/{id}` does.
     pub async fn update_order(

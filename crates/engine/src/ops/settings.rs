@@ -12,7 +12,7 @@
 //! also keeps the settings before it as version 1, effective from the merchant's creation)
 //! and appends `merchant.settings_changed` with `before` and `after` to the merchant's chain.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch};
@@ -31,8 +31,7 @@ pub const SETTINGS_CHANGED: &str = "merchant.settings_changed";
 pub const CREATION_VERSION_ACTOR: &str = "merchant.created";
 
 /// `PATCH /v1/merchants/{id}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct UpdateMerchant {
     /// Partial settings: omitted fields keep their value, `null` removes an optional one
     /// (`fee_cap_fen`, `arrival`, `daily_refund_limit.amount_fen`/`count`).

@@ -174,14 +174,6 @@ pub struct ReconException {
     pub created_at: DateTime<Utc>,
 }
 
-/// `POST /v1/reconciliation-exceptions/{id}/resolve`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveException {
-    /// What was found and done, 1–2000 characters. Required.
-    pub note: Option<String>,
-}
-
 /// An exception's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

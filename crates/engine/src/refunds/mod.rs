@@ -9,9 +9,7 @@
 //! then its audit head.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use yuanlu_domain::decide::{
     DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund, status_after_return,
 };
@@ -52,8 +50,7 @@ const CREATE_ATTEMPTS_MAX: usize = 2;
 /// How many times a create aborted by a deadlock or serialization conflict runs again.
 const CONFLICT_RETRIES_MAX: usize = 5;
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestedByInput {
     /// `merchant` (default) or `consumer` (a consumer's request relayed by the merchant).
     pub role: Option<RequesterRole>,
@@ -62,12 +59,10 @@ pub struct RequestedByInput {
 }
 
 /// `POST /v1/refunds`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct CreateRefund {
     pub payment_id: String,
     /// Fen; omitted means the whole refundable amount.
-    #[schema(value_type = Option<i64>)]
     pub amount: Option<AskedAmount>,
     pub reason: RefundReason,
     /// Unique per merchant; repeating it with the same payment and amount returns the
@@ -78,39 +73,40 @@ pub struct CreateRefund {
     pub requested_by: Option<RequestedByInput>,
 }
 
-/// A refund's amount as the edge read it from JSON: fen (`PositiveFen`, at most
-/// `PAYMENT_AMOUNT_FEN_MAX`), or something that is no amount, refused with
-/// `invalid_amount` in the order of the create's checks (after the key's role and
-/// `merchant_refund_no`), exactly as when it was checked inside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(from = "serde_json::Value")]
+/// An amount as the edge read it: fen (`PositiveFen`, at most `PAYMENT_AMOUNT_FEN_MAX`),
+/// or something that is no amount, refused with `invalid_amount` in the order of the
+/// use case's checks (for a refund: after the key's role and `merchant_refund_no`). The
+/// web layer makes one from the JSON it received (`yuanlu_web::api::bodies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AskedAmount {
     Fen(PositiveFen),
     Invalid,
 }
 
-impl From<serde_json::Value> for AskedAmount {
-    fn from(value: serde_json::Value) -> Self {
-        parse_positive_amount(&value).map_or(AskedAmount::Invalid, AskedAmount::Fen)
+impl AskedAmount {
+    /// The fen, or `invalid_amount`.
+    pub fn fen(self) -> EngineResult<PositiveFen> {
+        match self {
+            AskedAmount::Fen(fen) => Ok(fen),
+            AskedAmount::Invalid => Err(EngineError::Refused(RefundRefusal::InvalidAmount)),
+        }
     }
 }
 
 impl From<i64> for AskedAmount {
     fn from(fen: i64) -> Self {
-        AskedAmount::from(serde_json::Value::from(fen))
+        parse_positive_amount(fen).map_or(AskedAmount::Invalid, AskedAmount::Fen)
     }
 }
 
 /// `POST /v1/refunds/{id}/approve|reject|cancel`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct ReviewNote {
     pub note: Option<String>,
 }
 
 /// `POST /v1/refunds/{id}/return`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RecordReturn {
     pub tracking_no: String,
 }

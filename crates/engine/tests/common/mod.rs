@@ -18,6 +18,7 @@ use yuanlu_engine::payments::RecordPayment;
 use yuanlu_engine::refunds::{CreateOutcome, CreateRefund};
 use yuanlu_engine::views::{Payment, Refund};
 use yuanlu_engine::{Db, Engine, EngineError};
+use yuanlu_web::api::bodies;
 
 /// A fresh database with an engine on a simulated clock.
 pub struct Harness {
@@ -110,8 +111,11 @@ impl Harness {
 
     /// A merchant (default settings unless given) and its supervisor principal.
     pub async fn merchant_with(&self, settings: serde_json::Value) -> Principal {
-        let input: CreateMerchant =
-            serde_json::from_value(json!({ "name": "Test shop", "settings": settings })).unwrap();
+        let input: CreateMerchant = serde_json::from_value::<bodies::CreateMerchant>(
+            json!({ "name": "Test shop", "settings": settings }),
+        )
+        .unwrap()
+        .into();
         let created = self
             .engine
             .create_merchant(&Principal::Admin, input)
@@ -133,7 +137,9 @@ impl Harness {
         if body.get("currency").is_none() {
             body["currency"] = json!("CNY");
         }
-        let input: RecordPayment = serde_json::from_value(body).unwrap();
+        let input: RecordPayment = serde_json::from_value::<bodies::RecordPayment>(body)
+            .unwrap()
+            .into();
         self.engine.record_payment(who, input).await.unwrap()
     }
 
@@ -142,7 +148,9 @@ impl Harness {
         who: &Principal,
         body: serde_json::Value,
     ) -> Result<CreateOutcome, EngineError> {
-        let input: CreateRefund = serde_json::from_value(body).unwrap();
+        let input: CreateRefund = serde_json::from_value::<bodies::CreateRefund>(body)
+            .unwrap()
+            .into();
         self.engine.create_refund(who, input).await
     }
 

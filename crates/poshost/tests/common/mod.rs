@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tokio::sync::watch;
+use yuanlu_domain::settings::MerchantSettingsPatch;
 use yuanlu_engine::account_key::AccountKey;
 use yuanlu_engine::auth::{MerchantRole, Principal};
 use yuanlu_engine::clock::{Clock, SimulatedClock};
@@ -87,8 +87,10 @@ async fn setup(db: Db, cleanup: Cleanup, config: HostConfig) -> Setup {
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let engine =
         Engine::new(db, dyn_clock).with_account_key(AccountKey::from_bytes(&[7; 32]).unwrap());
-    let input: CreateMerchant =
-        serde_json::from_value(json!({ "name": "Test shop", "settings": {} })).unwrap();
+    let input = CreateMerchant {
+        name: "Test shop".to_string(),
+        settings: MerchantSettingsPatch::default(),
+    };
     let created = engine
         .create_merchant(&Principal::Admin, input)
         .await

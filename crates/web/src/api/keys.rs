@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use yuanlu_engine::keys::{ApiKey, RotateKey, RotatedApiKey};
+use yuanlu_engine::keys::{ApiKey, RotatedApiKey};
 use yuanlu_engine::views::{CreatedApiKey, Page};
 
+use super::bodies::RotateKey;
 use super::{ListParams, page_limit};
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
@@ -59,7 +60,7 @@ pub async fn rotate_key(
 ) -> ApiResult<(StatusCode, Json<RotatedApiKey>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.engine.rotate_key(&who, &id, input).await?),
+        Json(state.engine.rotate_key(&who, &id, input.into()).await?),
     ))
 }
 

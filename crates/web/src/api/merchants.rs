@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use yuanlu_engine::merchants::{CreateApiKey, CreateMerchant};
 use yuanlu_engine::views::{CreatedApiKey, CreatedMerchant, Merchant};
 
+use super::bodies::{CreateApiKey, CreateMerchant};
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::problem::{ApiResult, Problem};
@@ -19,7 +19,7 @@ pub async fn create_merchant(
     Auth(who): Auth,
     ApiJson(input): ApiJson<CreateMerchant>,
 ) -> ApiResult<(StatusCode, Json<CreatedMerchant>)> {
-    let created = state.engine.create_merchant(&who, input).await?;
+    let created = state.engine.create_merchant(&who, input.into()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -49,6 +49,6 @@ pub async fn create_api_key(
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.engine.create_api_key(&who, &id, input).await?),
+        Json(state.engine.create_api_key(&who, &id, input.into()).await?),
     ))
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod arrival;
 pub mod bank_statements;
+pub mod bodies;
 pub mod cases;
 pub mod channels;
 pub mod exports;

@@ -5,10 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use yuanlu_engine::notify::{
-    CreatedWebhook, OutboxQuery, SetWebhook, SmsMessage, WebhookDelivery, WebhookEndpoint,
+    CreatedWebhook, OutboxQuery, SmsMessage, WebhookDelivery, WebhookEndpoint,
 };
 use yuanlu_engine::views::Page;
 
+use super::bodies::SetWebhook;
 use super::page_limit;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
@@ -32,7 +33,9 @@ pub async fn set_webhook(
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<SetWebhook>,
 ) -> ApiResult<Json<CreatedWebhook>> {
-    Ok(Json(state.engine.set_webhook(&who, &id, input).await?))
+    Ok(Json(
+        state.engine.set_webhook(&who, &id, input.into()).await?,
+    ))
 }
 
 /// The merchant's webhook URL (without its secret).

@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
-use yuanlu_engine::ops::consumer::ConsumerRefundRequest;
-use yuanlu_engine::ops::orders::UpdateOrder;
-use yuanlu_engine::ops::settings::{SettingsVersion, UpdateMerchant};
+use yuanlu_engine::ops::settings::SettingsVersion;
 use yuanlu_engine::views::{Merchant, Payment};
 
+use super::bodies::{ConsumerRefundRequest, UpdateMerchant, UpdateOrder};
 use super::public::{ClientKey, rate_limit};
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, Auth};
@@ -36,7 +35,7 @@ pub async fn update_merchant(
     Ok(Json(
         state
             .engine
-            .update_merchant_settings(&who, &id, input)
+            .update_merchant_settings(&who, &id, input.into())
             .await?,
     ))
 }
@@ -70,7 +69,9 @@ pub async fn update_order(
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateOrder>,
 ) -> ApiResult<Json<Payment>> {
-    Ok(Json(state.engine.update_order(&who, &id, input).await?))
+    Ok(Json(
+        state.engine.update_order(&who, &id, input.into()).await?,
+    ))
 }
 
 /// What the consumer gets back: the refund as the public lookup shows it (in the reader's
@@ -102,7 +103,7 @@ pub async fn request_refund(
     ApiJson(input): ApiJson<ConsumerRefundRequest>,
 ) -> ApiResult<(StatusCode, Json<ConsumerRequestAnswer>)> {
     rate_limit(&state, &client)?;
-    let outcome = state.engine.public_request_refund(input).await?;
+    let outcome = state.engine.public_request_refund(input.into()).await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

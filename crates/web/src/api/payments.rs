@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use yuanlu_engine::payments::RecordPayment;
 use yuanlu_engine::views::{Page, Payment};
 
+use super::bodies::RecordPayment;
 use super::payment_search::PaymentListParams;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
@@ -22,7 +22,7 @@ pub async fn record_payment(
 ) -> ApiResult<(StatusCode, Json<Payment>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.engine.record_payment(&who, input).await?),
+        Json(state.engine.record_payment(&who, input.into()).await?),
     ))
 }
 

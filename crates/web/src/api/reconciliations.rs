@@ -13,10 +13,11 @@ use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 use yuanlu_engine::reconciliation::{
     ExceptionQuery, ExceptionStatus, ReconError, ReconException, ReconciliationView,
-    ResolveException, StatementChannel,
+    StatementChannel,
 };
 use yuanlu_engine::views::Page;
 
+use super::bodies::ResolveException;
 use super::page_limit;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
-use yuanlu_engine::dispatch::RerouteInput;
-use yuanlu_engine::refunds::{CreateOutcome, CreateRefund, RecordReturn, RefundQuery, ReviewNote};
+use yuanlu_engine::refunds::{CreateOutcome, RefundQuery};
 use yuanlu_engine::views::Page;
 
+use super::bodies::{CreateRefund, RecordReturn, RerouteInput, ReviewNote};
 use super::page_limit;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
@@ -33,10 +33,14 @@ pub async fn create_refund(
     ApiLang(lang): ApiLang,
     ApiJson(input): ApiJson<CreateRefund>,
 ) -> ApiResult<(StatusCode, Json<Refund>)> {
-    Ok(match state.engine.create_refund(&who, input).await? {
-        CreateOutcome::Created(refund) => (StatusCode::CREATED, Json(Refund::of(lang, *refund))),
-        CreateOutcome::Existing(refund) => (StatusCode::OK, Json(Refund::of(lang, *refund))),
-    })
+    Ok(
+        match state.engine.create_refund(&who, input.into()).await? {
+            CreateOutcome::Created(refund) => {
+                (StatusCode::CREATED, Json(Refund::of(lang, *refund)))
+            }
+            CreateOutcome::Existing(refund) => (StatusCode::OK, Json(Refund::of(lang, *refund))),
+        },
+    )
 }
 
 /// Filters of the refund list.
@@ -151,7 +155,7 @@ pub async fn approve_refund(
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(Refund::of(
         lang,
-        state.engine.approve_refund(&who, &id, input).await?,
+        state.engine.approve_refund(&who, &id, input.into()).await?,
     )))
 }
 
@@ -169,7 +173,7 @@ pub async fn reject_refund(
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(Refund::of(
         lang,
-        state.engine.reject_refund(&who, &id, input).await?,
+        state.engine.reject_refund(&who, &id, input.into()).await?,
     )))
 }
 
@@ -187,7 +191,7 @@ pub async fn cancel_refund(
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(Refund::of(
         lang,
-        state.engine.cancel_refund(&who, &id, input).await?,
+        state.engine.cancel_refund(&who, &id, input.into()).await?,
     )))
 }
 
@@ -205,7 +209,7 @@ pub async fn record_return(
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(Refund::of(
         lang,
-        state.engine.record_return(&who, &id, input).await?,
+        state.engine.record_return(&who, &id, input.into()).await?,
     )))
 }
 
@@ -224,6 +228,6 @@ pub async fn reroute_refund(
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(Refund::of(
         lang,
-        state.engine.reroute_refund(&who, &id, input).await?,
+        state.engine.reroute_refund(&who, &id, input.into()).await?,
     )))
 }

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use yuanlu_engine::terminals::{CreatedTerminal, RegisterTerminal, TerminalList};
+use yuanlu_engine::terminals::{CreatedTerminal, TerminalList};
 
+use super::bodies::RegisterTerminal;
 use crate::AppState;
 use crate::extract::{ApiJson, Auth};
 use crate::problem::{ApiResult, Problem};
@@ -19,7 +20,7 @@ pub async fn register_terminal(
     Auth(who): Auth,
     ApiJson(input): ApiJson<RegisterTerminal>,
 ) -> ApiResult<(StatusCode, Json<CreatedTerminal>)> {
-    let created = state.engine.register_terminal(&who, input).await?;
+    let created = state.engine.register_terminal(&who, input.into()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -7,6 +7,7 @@ use yuanlu_engine::EngineError;
 use yuanlu_engine::clock::Clock;
 use yuanlu_engine::public::GiveFeedback;
 use yuanlu_engine::refunds::{CreateOutcome, RecordReturn, ReviewNote};
+use yuanlu_web::api::bodies;
 
 use super::world::{Kind, World};
 
@@ -65,7 +66,9 @@ pub async fn run_day(world: &mut World, date: NaiveDate, hold: bool) -> Result<(
                 body["order"] = json!({ "merchant_order_no": format!("O{label}{i}"),
                     "shipping_status": shipping });
             }
-            let input = serde_json::from_value(body).map_err(|e| e.to_string())?;
+            let input = serde_json::from_value::<bodies::RecordPayment>(body)
+                .map_err(|e| e.to_string())?
+                .into();
             let who = world.shops[shop].who.clone();
             let payment = world
                 .engine
@@ -216,7 +219,9 @@ async fn refund(
     if let Some(amount) = amount {
         body["amount"] = Value::from(amount);
     }
-    let input = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    let input = serde_json::from_value::<bodies::CreateRefund>(body)
+        .map_err(|e| e.to_string())?
+        .into();
     let who = world.shops[shop].who.clone();
     match world.engine.create_refund(&who, input).await {
         Ok(CreateOutcome::Created(_)) | Ok(_) => Ok(()),
@@ -323,7 +328,9 @@ async fn reroute_abnormal(world: &mut World) -> Result<(), String> {
                 "bank": "Industrial and Commercial Bank of China" } }),
             _ => continue,
         };
-        let input = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        let input = serde_json::from_value::<bodies::RerouteInput>(body)
+            .map_err(|e| e.to_string())?
+            .into();
         world
             .engine
             .reroute_refund(&super::admin(), &id, input)

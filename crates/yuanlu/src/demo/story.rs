@@ -13,6 +13,7 @@ use yuanlu_engine::refunds::{CreateOutcome, ReviewNote};
 use yuanlu_engine::staff::{AddUser, StaffRole};
 use yuanlu_engine::terminals::RegisterTerminal;
 use yuanlu_engine::{Db, EngineError};
+use yuanlu_web::api::bodies;
 
 use super::world::{Kind, World};
 
@@ -363,7 +364,9 @@ fn shop_of(world: &World, kind: Kind) -> Option<usize> {
 
 async fn record_payment(world: &mut World, shop: usize, body: Value) -> Result<String, String> {
     let amount = body["amount"].as_i64().unwrap_or(0);
-    let input = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    let input = serde_json::from_value::<bodies::RecordPayment>(body)
+        .map_err(|e| e.to_string())?
+        .into();
     let who = world.shops[shop].who.clone();
     let payment = world
         .engine
@@ -383,7 +386,9 @@ async fn create_refund(
     shop: usize,
     body: Value,
 ) -> Result<Option<(String, RefundStatus)>, String> {
-    let input = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    let input = serde_json::from_value::<bodies::CreateRefund>(body)
+        .map_err(|e| e.to_string())?
+        .into();
     let who = world.shops[shop].who.clone();
     match world.engine.create_refund(&who, input).await {
         Ok(CreateOutcome::Created(refund)) => Ok(Some((refund.id.clone(), refund.status))),

@@ -13,6 +13,7 @@ use yuanlu_engine::clock::{Clock, SimulatedClock};
 use yuanlu_engine::dispatch::DispatchConfig;
 use yuanlu_engine::{Db, Engine};
 use yuanlu_web::AppState;
+use yuanlu_web::api::bodies;
 
 use crate::cli::{ChannelArgs, DatabaseArgs};
 
@@ -205,8 +206,11 @@ impl World {
             ),
         ];
         for (name, kind, settings) in shops {
-            let input = serde_json::from_value(json!({ "name": name, "settings": settings }))
-                .map_err(|e| e.to_string())?;
+            let input = serde_json::from_value::<bodies::CreateMerchant>(
+                json!({ "name": name, "settings": settings }),
+            )
+            .map_err(|e| e.to_string())?
+            .into();
             let created = self
                 .engine
                 .create_merchant(&Principal::Admin, input)
