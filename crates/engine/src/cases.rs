@@ -8,12 +8,10 @@
 //! opening a second answers with the open one.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
 use yuanlu_domain::time::{from_micros, to_micros};
+use yuanlu_store::queries_cases::CaseRow;
 use yuanlu_store::queries_notify::CaseFilter;
-use yuanlu_store::rows_notify::CaseRow;
 use yuanlu_store::{AuditRow, Conn, StoreError};
 
 use crate::Engine;
@@ -84,8 +82,7 @@ impl From<StoreError> for CaseError {
 pub use yuanlu_domain::case::{CaseKind, CaseOpener, CaseStatus};
 
 /// `POST /v1/cases`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct OpenCase {
     pub refund_id: String,
     pub kind: CaseKind,
@@ -96,32 +93,51 @@ pub struct OpenCase {
 }
 
 /// `POST /v1/cases/{id}/resolve`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ResolveCase {
     /// What was done, 1–1000 characters.
     pub resolution: String,
 }
 
 /// `POST /v1/cases/{id}/assign`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct AssignCase {
     /// Who handles the case, e.g. "ops: Wang", up to 100 characters.
     pub owner: String,
 }
 
-/// One thing that happened to a case.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// One thing that happened to a case, as data: the web layer words it
+/// (`yuanlu_web::present::case`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseEvent {
     pub at: DateTime<Utc>,
     /// `case.opened`, `case.assigned` or `case.resolved`.
     pub event: String,
     pub actor: String,
-    pub description: String,
+    pub facts: CaseEventFacts,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// What a case event recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseEventFacts {
+    /// `opened_by` as recorded (`merchant`, `consumer`, `acquirer`, `system`); `kind` when
+    /// it is one this version knows.
+    Opened {
+        opened_by: String,
+        kind: Option<CaseKind>,
+    },
+    Assigned {
+        owner: String,
+    },
+    Resolved {
+        resolution: String,
+    },
+    /// An action this version does not know: its name (`event`) is all there is.
+    Other,
+}
+
+/// A case as the engine answers it; the web layer's view adds the words.
+#[derive(Debug, Clone)]
 pub struct Case {
     pub id: String,
     pub merchant_id: String,
@@ -442,31 +458,31 @@ pub(crate) async fn case_view(conn: &mut Conn<'_>, row: &CaseRow) -> EngineResul
     })
 }
 
-fn kind_words(kind: &str) -> &'static str {
-    match CaseKind::parse(kind) {
-        Some(CaseKind::NotArrived) => "the refund has not arrived",
-        Some(CaseKind::WrongAmount) => "the amount is wrong",
-        Some(CaseKind::Other) | None => "another problem",
-    }
-}
-
 fn case_event(entry: &AuditRow) -> CaseEvent {
     let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
-    let text = |key: &str| data.get(key).and_then(|v| v.as_str()).unwrap_or("");
-    let description = match entry.action.as_str() {
-        case_action::OPENED => format!(
-            "opened by the {}: {}",
-            text("opened_by"),
-            kind_words(text("kind"))
-        ),
-        case_action::ASSIGNED => format!("assigned to {}", text("owner")),
-        case_action::RESOLVED => format!("resolved: {}", text("resolution")),
-        other => other.to_string(),
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let facts = match entry.action.as_str() {
+        case_action::OPENED => CaseEventFacts::Opened {
+            opened_by: text("opened_by"),
+            kind: CaseKind::parse(&text("kind")),
+        },
+        case_action::ASSIGNED => CaseEventFacts::Assigned {
+            owner: text("owner"),
+        },
+        case_action::RESOLVED => CaseEventFacts::Resolved {
+            resolution: text("resolution"),
+        },
+        _ => CaseEventFacts::Other,
     };
     CaseEvent {
         at: from_micros(entry.at_us),
         event: entry.action.clone(),
         actor: entry.actor.clone(),
-        description,
+        facts,
     }
 }

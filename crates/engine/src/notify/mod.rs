@@ -24,15 +24,13 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use yuanlu_domain::channel::Channel;
-use yuanlu_domain::money::format_cny;
-use yuanlu_domain::refund::{RefundStatus, RefundType};
-use yuanlu_domain::time::{from_micros, shanghai_date, to_micros};
+use yuanlu_domain::refund::RefundStatus;
+use yuanlu_domain::time::{from_micros, to_micros};
 use yuanlu_store::queries_notify::OutboxFilter;
 use yuanlu_store::rows_notify::{OutboxAttempt, SmsOutboxRow, WebhookOutboxRow, WebhookRow};
 use yuanlu_store::{Conn, PaymentRow, RefundRow};
@@ -105,8 +103,7 @@ pub fn event_types() -> Vec<&'static str> {
 // --- webhooks: registration ---------------------------------------------------------------
 
 /// `PUT /v1/merchants/{id}/webhook`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SetWebhook {
     /// `http://` or `https://` URL that receives the events by POST.
     pub url: String,
@@ -160,6 +157,20 @@ pub struct OutboxQuery {
     pub status: Option<String>,
     pub limit: i64,
     pub starting_after: Option<String>,
+}
+
+impl OutboxQuery {
+    /// The store's filter for `who` (a merchant sees its own messages), one row past the
+    /// page to tell whether there is more.
+    fn filter(&self, who: &Principal) -> OutboxFilter {
+        OutboxFilter {
+            merchant_id: who.merchant_scope().map(str::to_string),
+            refund_id: self.refund_id.clone(),
+            status: self.status.clone(),
+            starting_after: self.starting_after.clone(),
+            limit: self.limit + 1,
+        }
+    }
 }
 
 /// A URL a worker may POST to: http(s), with a host, printable, bounded. Where it points
@@ -279,21 +290,9 @@ impl Engine {
         let mut pooled = self.db.acquire().await?;
         let rows = pooled
             .conn()
-            .list_webhook_events(&OutboxFilter {
-                merchant_id: who.merchant_scope().map(str::to_string),
-                refund_id: query.refund_id,
-                status: query.status,
-                starting_after: query.starting_after,
-                limit: query.limit + 1,
-            })
+            .list_webhook_events(&query.filter(who))
             .await?;
-        let has_more = rows.len() as i64 > query.limit;
-        let data = rows
-            .into_iter()
-            .take(usize::try_from(query.limit).unwrap_or(0))
-            .map(webhook_delivery)
-            .collect();
-        Ok(Page { data, has_more })
+        Page::of_rows(rows, query.limit, |row| Ok(webhook_delivery(row)))
     }
 }
 
@@ -391,6 +390,7 @@ const SMS_SENT: &str = "sent";
 const OUTBOX_GIVEN_UP: &str = "given_up";
 
 mod sms;
+mod sms_text;
 mod webhooks;
 
 fn truncated(text: &str) -> String {
@@ -398,6 +398,7 @@ fn truncated(text: &str) -> String {
 }
 
 pub use sms::*;
+pub use sms_text::{SMS_LANG, SmsDestination, SmsFacts};
 pub use webhooks::{next_attempt_after_failure, signature_header, signature_hex};
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! SMS to the consumer: the text (in Chinese), the outbox row, the relay to a gateway.
+//! SMS to the consumer: the outbox row, the relay to a gateway. The text is rendered from
+//! the refund's facts by [`super::sms_text`].
 
 use super::*;
 
@@ -87,73 +88,6 @@ pub fn mask_phone(phone: &str) -> String {
     format!("****{tail}")
 }
 
-/// A date as Chinese SMS write it: `2026年11月23日` (Asia/Shanghai).
-pub(super) fn date_zh(instant: DateTime<Utc>) -> String {
-    let date = shanghai_date(instant);
-    format!("{}年{}月{}日", date.year(), date.month(), date.day())
-}
-
-/// Where the money goes, in Chinese, without more of the account than its last digits.
-pub(super) fn destination_zh(refund: &RefundRow, payment: &PaymentRow) -> String {
-    if refund.reroute_account.is_some() {
-        return "您提供的银行账户".to_string();
-    }
-    if let Some(account) = refund.received_account.as_deref().filter(|a| !a.is_empty()) {
-        return account.to_string();
-    }
-    let last4 = payment
-        .payer_account
-        .as_deref()
-        .and_then(|a| a.strip_prefix("**** "))
-        .map(|d| format!("（尾号{d}）"))
-        .unwrap_or_default();
-    let bank = payment.payer_bank.clone().unwrap_or_default();
-    match refund.channel {
-        Channel::CreditCard => format!("原支付{bank}信用卡{last4}"),
-        Channel::DebitCard => format!("原支付{bank}借记卡{last4}"),
-        Channel::UnionpayQr => "云闪付绑定的银行卡".to_string(),
-        Channel::Wechat => "微信零钱或原支付银行卡".to_string(),
-        Channel::Alipay => "支付宝余额、花呗或原支付银行卡".to_string(),
-    }
-}
-
-/// The text of an SMS about `refund`.
-pub fn sms_text(
-    merchant_name: &str,
-    refund: &RefundRow,
-    payment: &PaymentRow,
-    kind: SmsKind,
-    now_us: i64,
-) -> String {
-    let amount = format_cny(refund.amount_fen);
-    let expected = refund.expected_arrival_by_us.map(from_micros);
-    match kind {
-        SmsKind::Accepted => match expected {
-            Some(by) => format!(
-                "【原路】您在{merchant_name}的退款{amount}元已受理，预计{}前到账。",
-                date_zh(by)
-            ),
-            None => {
-                format!("【原路】您在{merchant_name}的退款{amount}元已受理，到账后将短信通知您。")
-            }
-        },
-        SmsKind::Arrived => {
-            let destination = destination_zh(refund, payment);
-            let head = if refund.refund_type == RefundType::Void {
-                format!(
-                    "【原路】您在{merchant_name}的消费{amount}元已撤销，款项已退回至{destination}"
-                )
-            } else {
-                format!("【原路】您在{merchant_name}的退款{amount}元已退回至{destination}")
-            };
-            match expected.filter(|by| to_micros(*by) > now_us) {
-                Some(by) => format!("{head}，预计{}前入账。", date_zh(by)),
-                None => format!("{head}。"),
-            }
-        }
-    }
-}
-
 /// Records an SMS about `refund` in the caller's transaction, when its payment has a phone.
 /// One per refund and kind: a repeat (an outcome applied twice) records nothing.
 pub async fn enqueue_refund_sms(
@@ -181,7 +115,7 @@ pub async fn enqueue_refund_sms(
         refund_id: refund.id.clone(),
         phone_masked: mask_phone(phone),
         phone: phone.to_string(),
-        text: sms_text(&merchant.name, refund, payment, kind, now_us),
+        text: SmsFacts::of(&merchant.name, refund, payment, kind, now_us).render(SMS_LANG),
         kind: kind.id().to_string(),
         status: OUTBOX_PENDING.to_string(),
         attempts: 0,
@@ -221,23 +155,8 @@ impl Engine {
         query: OutboxQuery,
     ) -> EngineResult<Page<SmsMessage>> {
         let mut pooled = self.db.acquire().await?;
-        let rows = pooled
-            .conn()
-            .list_sms(&OutboxFilter {
-                merchant_id: who.merchant_scope().map(str::to_string),
-                refund_id: query.refund_id,
-                status: query.status,
-                starting_after: query.starting_after,
-                limit: query.limit + 1,
-            })
-            .await?;
-        let has_more = rows.len() as i64 > query.limit;
-        let data = rows
-            .into_iter()
-            .take(usize::try_from(query.limit).unwrap_or(0))
-            .map(sms_message)
-            .collect::<EngineResult<_>>()?;
-        Ok(Page { data, has_more })
+        let rows = pooled.conn().list_sms(&query.filter(who)).await?;
+        Page::of_rows(rows, query.limit, sms_message)
     }
 
     /// One pass of the SMS relay: leases up to `limit` recorded messages and hands each to

@@ -7,6 +7,7 @@
 //! The engine decides what each reader may see (`yuanlu_engine::audience`); this module
 //! only says it.
 
+pub mod case;
 pub mod lang;
 pub mod refund;
 pub mod statement;

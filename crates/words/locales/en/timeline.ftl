@@ -79,3 +79,11 @@ tl-next-send = it is sent to { $channel } along the original route
 tl-next-confirm = { $channel } confirms it
 tl-next-confirm-by = { $channel } confirms it, and the money reaches { $destination } by { $by }
 tl-next-reroute = an operator reroutes it to a bank account given by the consumer, or back to the merchant
+
+## A case's timeline (crates/web/src/present/case.rs)
+case-event-opened = opened by the { $opened_by }: { $kind }
+case-event-assigned = assigned to { $owner }
+case-event-resolved = resolved: { $resolution }
+case-event-kind-not-arrived = the refund has not arrived
+case-event-kind-wrong-amount = the amount is wrong
+case-event-kind-other = another problem

@@ -88,3 +88,17 @@ tl-next-send = 按原路发送至{ $channel }
 tl-next-confirm = 由{ $channel }确认
 tl-next-confirm-by = 由{ $channel }确认，款项将于 { $by } 前退回至{ $destination }
 tl-next-reroute = 由操作员改道至消费者提供的银行账户，或退回商户
+
+## 工单的时间线（crates/web/src/present/case.rs）
+case-event-opened = { $opened_by ->
+    [merchant] 商户
+    [consumer] 消费者
+    [acquirer] 收单机构
+    [system] 系统
+   *[other] { $opened_by }
+}发起：{ $kind }
+case-event-assigned = 已分配给{ $owner }
+case-event-resolved = 已解决：{ $resolution }
+case-event-kind-not-arrived = 退款未到账
+case-event-kind-wrong-amount = 金额不对
+case-event-kind-other = 其他问题
