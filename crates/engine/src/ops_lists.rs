@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use yuanlu_store::{
-    DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconExceptionRow,
-    ReconciliationListFilter, StatementListFilter,
+    DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,
+    StatementListFilter,
 };
 
 use crate::Engine;
@@ -96,21 +96,6 @@ fn bad_cursor(id: &str) -> EngineError {
     )
 }
 
-/// Builds a page from `limit + 1` rows.
-fn page<R, T>(
-    rows: Vec<R>,
-    limit: i64,
-    view: impl Fn(&R) -> EngineResult<T>,
-) -> EngineResult<Page<T>> {
-    let has_more = rows.len() as i64 > limit;
-    let data = rows
-        .iter()
-        .take(limit.max(0) as usize)
-        .map(view)
-        .collect::<EngineResult<Vec<T>>>()?;
-    Ok(Page { data, has_more })
-}
-
 impl Engine {
     /// Statements newest business date first: a merchant's own history, or (admin) every
     /// merchant's or one's. A merchant asking for another merchant gets an empty page.
@@ -156,7 +141,7 @@ impl Engine {
                 limit: limit + 1,
             })
             .await?;
-        page(rows, limit, statement_view)
+        Page::of_rows(rows, limit, |row| statement_view(&row))
     }
 
     /// One statement; another merchant's is `not_found` to a merchant.
@@ -245,29 +230,12 @@ impl Engine {
                 limit: limit + 1,
             })
             .await?;
-        page(rows, limit, |row| Ok(queued_view(row, now)))
+        Page::of_rows(rows, limit, |row| Ok(queued_view(&row, now)))
     }
 }
 
 fn queued_view(row: &QueuedExceptionRow, now: DateTime<Utc>) -> QueuedException {
-    let exception = exception_view(&ReconExceptionRow {
-        id: row.id.clone(),
-        reconciliation_id: row.reconciliation_id.clone(),
-        merchant_id: row.merchant_id.clone(),
-        class: row.class.clone(),
-        kind: row.kind.clone(),
-        line_no: row.line_no,
-        our_ref: row.our_ref.clone(),
-        channel_txn_id: row.channel_txn_id.clone(),
-        our_amount_fen: row.our_amount_fen,
-        channel_amount_fen: row.channel_amount_fen,
-        detail: row.detail.clone(),
-        status: row.status.clone(),
-        resolution_note: row.resolution_note.clone(),
-        resolved_by: row.resolved_by.clone(),
-        resolved_at_us: row.resolved_at_us,
-        created_at_us: row.created_at_us,
-    });
+    let exception = exception_view(&row.exception);
     let until = exception.resolved_at.unwrap_or(now);
     let age_seconds = (until - exception.created_at).num_seconds().max(0);
     QueuedException {
@@ -275,11 +243,11 @@ fn queued_view(row: &QueuedExceptionRow, now: DateTime<Utc>) -> QueuedException 
         business_date: row.business_date.clone(),
         age_seconds,
         age_days: age_seconds / 86_400,
-        amount: row
-            .our_amount_fen
-            .or(row.channel_amount_fen)
+        amount: exception
+            .our_amount
+            .or(exception.channel_amount)
             .unwrap_or_default(),
-        difference: match (row.our_amount_fen, row.channel_amount_fen) {
+        difference: match (exception.our_amount, exception.channel_amount) {
             (Some(ours), Some(theirs)) => Some(theirs - ours),
             _ => None,
         },

@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use yuanlu_domain::time::{from_micros, shanghai, to_micros};
 use yuanlu_store::StoreError;
-use yuanlu_store::rows_notify::CaseRow;
+use yuanlu_store::queries_cases::CaseRow;
 
 use crate::Engine;
 use crate::cases::{CASE_ID_PREFIX, CaseKind, CaseOpener, CaseStatus, insert_case};

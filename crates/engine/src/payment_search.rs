@@ -104,12 +104,6 @@ impl Engine {
         let search = search_of(who, filters)?;
         let mut pooled = self.db.acquire().await?;
         let rows = pooled.conn().search_payments(&search).await?;
-        let has_more = rows.len() as i64 > filters.limit;
-        let data = rows
-            .iter()
-            .take(usize::try_from(filters.limit).unwrap_or(0))
-            .map(|r| views::payment(r, &[]))
-            .collect::<EngineResult<_>>()?;
-        Ok(Page { data, has_more })
+        Page::of_rows(rows, filters.limit, |r| views::payment(&r, &[]))
     }
 }

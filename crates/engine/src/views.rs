@@ -24,6 +24,24 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+impl<T> Page<T> {
+    /// The page of `limit` items from `rows` read with `limit + 1`: the extra row only
+    /// says that there is more.
+    pub fn of_rows<R>(
+        rows: Vec<R>,
+        limit: i64,
+        view: impl FnMut(R) -> EngineResult<T>,
+    ) -> EngineResult<Page<T>> {
+        let has_more = rows.len() as i64 > limit;
+        let data = rows
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(view)
+            .collect::<EngineResult<Vec<T>>>()?;
+        Ok(Page { data, has_more })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Merchant {
     pub id: String,

@@ -120,6 +120,33 @@ impl TerminalClient {
         Ok(m)
     }
 
+    /// A card request: a new trace, the header of [`Self::base`] with 60.1 `field60_type`,
+    /// and the card, amount and processing code of [`Self::card`].
+    fn card_request(
+        &mut self,
+        mti: &str,
+        field60_type: &str,
+        pan: &str,
+        amount_fen: i64,
+        code: &str,
+    ) -> Result<Message, ClientError> {
+        let trace = self.next_trace();
+        let mut m = self.base(mti, &trace, field60_type, "000")?;
+        Self::card(&mut m, pan, amount_fen, code)?;
+        Ok(m)
+    }
+
+    /// 37 = the original's RRN, 38 = its auth code (when it has one), 61 = its batch and
+    /// trace: what a void of a sale or of a completion names.
+    fn sale_original(m: &mut Message, original: &Original) -> Result<(), ClientError> {
+        m.set(37, original.rrn.as_str())?;
+        if original.auth_code.len() == 6 {
+            m.set(38, original.auth_code.as_str())?;
+        }
+        m.set(61, format!("{}{}", original.batch_no, original.trace_no))?;
+        Ok(())
+    }
+
     fn card(m: &mut Message, pan: &str, amount_fen: i64, code: &str) -> Result<(), ClientError> {
         m.set(2, pan)?;
         m.set(3, code)?;
@@ -136,10 +163,7 @@ impl TerminalClient {
     }
 
     pub fn sale(&mut self, pan: &str, amount_fen: i64) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0200", &trace, "22", "000")?;
-        Self::card(&mut m, pan, amount_fen, "000000")?;
-        Ok(m)
+        self.card_request("0200", "22", pan, amount_fen, "000000")
     }
 
     pub fn void(
@@ -148,14 +172,8 @@ impl TerminalClient {
         amount_fen: i64,
         original: &Original,
     ) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0200", &trace, "23", "000")?;
-        Self::card(&mut m, pan, amount_fen, "200000")?;
-        m.set(37, original.rrn.as_str())?;
-        if original.auth_code.len() == 6 {
-            m.set(38, original.auth_code.as_str())?;
-        }
-        m.set(61, format!("{}{}", original.batch_no, original.trace_no))?;
+        let mut m = self.card_request("0200", "23", pan, amount_fen, "200000")?;
+        Self::sale_original(&mut m, original)?;
         Ok(m)
     }
 
@@ -165,9 +183,7 @@ impl TerminalClient {
         amount_fen: i64,
         original: &Original,
     ) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0220", &trace, "25", "000")?;
-        Self::card(&mut m, pan, amount_fen, "200000")?;
+        let mut m = self.card_request("0220", "25", pan, amount_fen, "200000")?;
         m.set(37, original.rrn.as_str())?;
         m.set(61, format!("000000000000{}", original.date))?;
         m.set(63, "CUP")?;
@@ -176,9 +192,7 @@ impl TerminalClient {
 
     /// 预授权 (0100, 030000, 25 = 06, 60.1 10).
     pub fn preauth(&mut self, pan: &str, amount_fen: i64) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0100", &trace, "10", "000")?;
-        Self::card(&mut m, pan, amount_fen, "030000")?;
+        let mut m = self.card_request("0100", "10", pan, amount_fen, "030000")?;
         m.set(25, "06")?;
         Ok(m)
     }
@@ -191,9 +205,7 @@ impl TerminalClient {
         amount_fen: i64,
         original: &Original,
     ) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0100", &trace, "11", "000")?;
-        Self::card(&mut m, pan, amount_fen, "200000")?;
+        let mut m = self.card_request("0100", "11", pan, amount_fen, "200000")?;
         m.set(25, "06")?;
         Self::preauth_original(&mut m, original)?;
         Ok(m)
@@ -206,9 +218,7 @@ impl TerminalClient {
         amount_fen: i64,
         original: &Original,
     ) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0200", &trace, "20", "000")?;
-        Self::card(&mut m, pan, amount_fen, "000000")?;
+        let mut m = self.card_request("0200", "20", pan, amount_fen, "000000")?;
         m.set(25, "06")?;
         Self::preauth_original(&mut m, original)?;
         Ok(m)
@@ -221,15 +231,9 @@ impl TerminalClient {
         amount_fen: i64,
         original: &Original,
     ) -> Result<Message, ClientError> {
-        let trace = self.next_trace();
-        let mut m = self.base("0200", &trace, "21", "000")?;
-        Self::card(&mut m, pan, amount_fen, "200000")?;
+        let mut m = self.card_request("0200", "21", pan, amount_fen, "200000")?;
         m.set(25, "06")?;
-        m.set(37, original.rrn.as_str())?;
-        if original.auth_code.len() == 6 {
-            m.set(38, original.auth_code.as_str())?;
-        }
-        m.set(61, format!("{}{}", original.batch_no, original.trace_no))?;
+        Self::sale_original(&mut m, original)?;
         Ok(m)
     }
 

@@ -13,7 +13,8 @@
 //!   [`queries_pos`], [`queries_staff`], [`queries_search`], [`queries_metrics`]. Rows carry
 //!   the domain's enums, parsed once as they are read; an unknown text is corrupt data.
 //! - [`list`]: the optional-filter lists every `list_*` builds.
-//! - [`rows`], [`rows_notify`]: the rows' older paths, re-exported.
+//! - [`rows`]: the core rows under their older paths, re-exported; [`rows_notify`]: the
+//!   webhook and SMS outbox rows.
 //! - [`sql`]: SQL fragments generated from the domain's rules (status lists, overdue).
 //! - [`error`]: [`StoreError`], which tells unique violations and deadlock/serialization conflicts apart.
 //!

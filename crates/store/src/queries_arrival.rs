@@ -3,8 +3,8 @@
 use crate::db::Conn;
 use crate::error::StoreResult;
 use crate::on_conn;
+use crate::queries_reports::ReportDurationRow;
 use crate::queries_reports::ReportRange;
-use crate::rows_notify::ReportDurationRow;
 
 /// A refund's arrival answer as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

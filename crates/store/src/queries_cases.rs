@@ -6,8 +6,27 @@ use crate::db::Conn;
 use crate::error::StoreResult;
 use crate::list::{ListQuery, bind_all};
 use crate::on_conn;
-use crate::rows_notify::*;
-use yuanlu_domain::case::{CaseKind, CaseStatus};
+use yuanlu_domain::case::{CaseKind, CaseOpener, CaseStatus};
+
+/// A case (工单) about a refund.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub refund_id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: CaseKind,
+    pub description: String,
+    pub contact: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub status: CaseStatus,
+    pub owner: Option<String>,
+    pub resolution: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub opened_by: CaseOpener,
+    pub created_at_us: i64,
+    pub resolved_at_us: Option<i64>,
+}
 
 const CASE_COLUMNS: &str = "id, merchant_id, refund_id, kind, description, contact, status, owner, resolution, \
     opened_by, created_at_us, resolved_at_us";

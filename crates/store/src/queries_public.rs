@@ -3,7 +3,16 @@
 use crate::db::Conn;
 use crate::error::StoreResult;
 use crate::on_conn;
-use crate::rows_notify::*;
+
+/// A consumer's rating of an ended refund.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedbackRow {
+    pub refund_id: String,
+    pub merchant_id: String,
+    pub rating: i64,
+    pub comment: Option<String>,
+    pub created_at_us: i64,
+}
 
 /// The consumer lookup by receipt number and phone (see
 /// [`Conn::public_lookup_by_no`]); public so a test can read its query plan.

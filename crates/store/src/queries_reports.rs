@@ -6,7 +6,42 @@ use crate::db::Conn;
 use crate::error::StoreResult;
 use crate::on_conn;
 use crate::queries_cases::overdue_condition;
-use crate::rows_notify::*;
+
+/// Refunds of one merchant, channel and status: how many, how much.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportStatusRow {
+    pub merchant_id: String,
+    pub channel: String,
+    pub status: String,
+    pub count: i64,
+    pub amount_fen: i64,
+}
+
+/// Time from creation to success of one succeeded refund.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportDurationRow {
+    pub merchant_id: String,
+    pub channel: String,
+    pub duration_us: i64,
+}
+
+/// A count per merchant, channel and a text key (a case status, `overdue`, …).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportCountRow {
+    pub merchant_id: String,
+    pub channel: String,
+    pub key: String,
+    pub count: i64,
+}
+
+/// Ratings given per merchant, channel and rating (1–5).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportRatingRow {
+    pub merchant_id: String,
+    pub channel: String,
+    pub rating: i64,
+    pub count: i64,
+}
 
 /// The scope of a report: refunds (or cases, or ratings) created in `[from_us, to_us)`,
 /// of one merchant or of all.
@@ -18,6 +53,33 @@ pub struct ReportRange {
 }
 
 impl Conn<'_> {
+    /// The rows of a report query whose `$1`, `$2` and `$3` are the range's bounds and its
+    /// merchant (`NULL` for all), and whose further placeholders are `extra`, in order.
+    async fn report_rows<R>(
+        &mut self,
+        sql: &str,
+        range: &ReportRange,
+        extra: &[i64],
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let merchant_id = range.merchant_id.clone();
+        Ok(on_conn!(self, |c| {
+            let mut query = sqlx::query_as::<_, R>(AssertSqlSafe(sql.to_string()))
+                .bind(range.from_us)
+                .bind(range.to_us)
+                .bind(merchant_id.clone());
+            for value in extra {
+                query = query.bind(*value);
+            }
+            query.fetch_all(&mut **c).await
+        })?)
+    }
+
     // --- reports ------------------------------------------------------------------------
     // (PostgreSQL sums BIGINT as NUMERIC; the casts keep both backends decoding `i64`.)
 
@@ -30,15 +92,7 @@ impl Conn<'_> {
             CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS amount_fen FROM refunds \
             WHERE created_at_us >= $1 AND created_at_us < $2 AND ($3 IS NULL OR merchant_id = $3) \
             GROUP BY merchant_id, channel, status ORDER BY merchant_id, channel, status";
-        let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ReportStatusRow>(
-            sql
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .bind(merchant_id)
-        .fetch_all(&mut **c)
-        .await)?)
+        self.report_rows(sql, range, &[]).await
     }
 
     /// Creation-to-success durations of up to `limit` succeeded refunds created in the range.
@@ -51,16 +105,7 @@ impl Conn<'_> {
             WHERE status = 'succeeded' AND succeeded_at_us IS NOT NULL \
             AND created_at_us >= $1 AND created_at_us < $2 AND ($3 IS NULL OR merchant_id = $3) \
             ORDER BY id LIMIT $4";
-        let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ReportDurationRow>(
-            sql
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .bind(merchant_id)
-        .bind(limit)
-        .fetch_all(&mut **c)
-        .await)?)
+        self.report_rows(sql, range, &[limit]).await
     }
 
     /// Refunds created in the range that are overdue now, per merchant and channel
@@ -77,17 +122,8 @@ impl Conn<'_> {
              AND {} GROUP BY r.merchant_id, r.channel ORDER BY r.merchant_id, r.channel",
             overdue_condition("$4", "$5")
         );
-        let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ReportCountRow>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .bind(merchant_id)
-        .bind(now_us)
-        .bind(unconfirmed_before_us)
-        .fetch_all(&mut **c)
-        .await)?)
+        self.report_rows(&sql, range, &[now_us, unconfirmed_before_us])
+            .await
     }
 
     /// Cases opened in the range per merchant, channel of their refund and status (`key`).
@@ -96,15 +132,7 @@ impl Conn<'_> {
             FROM cases c JOIN refunds r ON r.id = c.refund_id \
             WHERE c.created_at_us >= $1 AND c.created_at_us < $2 AND ($3 IS NULL OR c.merchant_id = $3) \
             GROUP BY c.merchant_id, r.channel, c.status ORDER BY c.merchant_id, r.channel, c.status";
-        let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ReportCountRow>(
-            sql
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .bind(merchant_id)
-        .fetch_all(&mut **c)
-        .await)?)
+        self.report_rows(sql, range, &[]).await
     }
 
     /// Ratings given in the range per merchant, channel of the refund and rating.
@@ -116,14 +144,6 @@ impl Conn<'_> {
             FROM feedback f JOIN refunds r ON r.id = f.refund_id \
             WHERE f.created_at_us >= $1 AND f.created_at_us < $2 AND ($3 IS NULL OR f.merchant_id = $3) \
             GROUP BY f.merchant_id, r.channel, f.rating ORDER BY f.merchant_id, r.channel, f.rating";
-        let merchant_id = range.merchant_id.clone();
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ReportRatingRow>(
-            sql
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .bind(merchant_id)
-        .fetch_all(&mut **c)
-        .await)?)
+        self.report_rows(sql, range, &[]).await
     }
 }

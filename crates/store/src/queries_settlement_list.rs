@@ -9,7 +9,7 @@ use crate::db::Conn;
 use crate::error::StoreResult;
 use crate::on_conn;
 use crate::queries_ledger::StatementRow;
-use crate::queries_recon::ReconciliationRow;
+use crate::queries_recon::{ReconExceptionRow, ReconciliationRow};
 
 /// Where a page of a date-ordered list starts: after this row (`business_date`, `id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,22 +51,8 @@ pub struct ExceptionQueueFilter {
 /// An exception with the channel and business date of its import.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct QueuedExceptionRow {
-    pub id: String,
-    pub reconciliation_id: String,
-    pub merchant_id: String,
-    pub class: String,
-    pub kind: String,
-    pub line_no: Option<i64>,
-    pub our_ref: Option<String>,
-    pub channel_txn_id: Option<String>,
-    pub our_amount_fen: Option<i64>,
-    pub channel_amount_fen: Option<i64>,
-    pub detail: String,
-    pub status: String,
-    pub resolution_note: Option<String>,
-    pub resolved_by: Option<String>,
-    pub resolved_at_us: Option<i64>,
-    pub created_at_us: i64,
+    #[sqlx(flatten)]
+    pub exception: ReconExceptionRow,
     pub channel: String,
     pub business_date: String,
 }
@@ -77,6 +63,19 @@ const RECONCILIATION_COLUMNS: &str = "id, merchant_id, channel, business_date, f
 const QUEUED_EXCEPTION_COLUMNS: &str = "e.id, e.reconciliation_id, e.merchant_id, e.class, e.kind, e.line_no, e.our_ref, \
     e.channel_txn_id, e.our_amount_fen, e.channel_amount_fen, e.detail, e.status, e.resolution_note, e.resolved_by, \
     e.resolved_at_us, e.created_at_us, r.channel, r.business_date";
+
+/// A page of a table listed by business date (statements, reconciliations).
+struct DatePage<'a> {
+    columns: &'static str,
+    table: &'static str,
+    /// The column `scope` filters on.
+    scope_column: &'static str,
+    scope: &'a Option<String>,
+    from: &'a Option<String>,
+    to: &'a Option<String>,
+    after: &'a Option<DateCursor>,
+    limit: i64,
+}
 
 fn cursor_parts(after: &Option<DateCursor>) -> (Option<String>, Option<String>) {
     match after {
@@ -102,25 +101,17 @@ impl Conn<'_> {
         &mut self,
         filter: &StatementListFilter,
     ) -> StoreResult<Vec<StatementRow>> {
-        let sql = format!(
-            "SELECT {STATEMENT_COLUMNS} FROM settlement_statements \
-             WHERE ($1 IS NULL OR merchant_id = $1) AND ($2 IS NULL OR business_date >= $2) \
-             AND ($3 IS NULL OR business_date <= $3) \
-             AND ($4 IS NULL OR business_date < $4 OR (business_date = $4 AND id < $5)) \
-             ORDER BY business_date DESC, id DESC LIMIT $6"
-        );
-        let (after_date, after_id) = cursor_parts(&filter.after);
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, StatementRow>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(&filter.merchant_id)
-        .bind(&filter.from)
-        .bind(&filter.to)
-        .bind(&after_date)
-        .bind(&after_id)
-        .bind(filter.limit)
-        .fetch_all(&mut **c)
-        .await)?)
+        let page = DatePage {
+            columns: STATEMENT_COLUMNS,
+            table: "settlement_statements",
+            scope_column: "merchant_id",
+            scope: &filter.merchant_id,
+            from: &filter.from,
+            to: &filter.to,
+            after: &filter.after,
+            limit: filter.limit,
+        };
+        self.date_page(&page).await
     }
 
     /// A page of reconciliations, newest business date first (ties by id, descending).
@@ -128,23 +119,51 @@ impl Conn<'_> {
         &mut self,
         filter: &ReconciliationListFilter,
     ) -> StoreResult<Vec<ReconciliationRow>> {
+        let page = DatePage {
+            columns: RECONCILIATION_COLUMNS,
+            table: "reconciliations",
+            scope_column: "channel",
+            scope: &filter.channel,
+            from: &filter.from,
+            to: &filter.to,
+            after: &filter.after,
+            limit: filter.limit,
+        };
+        self.date_page(&page).await
+    }
+
+    /// The rows of `page`: one scope (a merchant, a channel) or all, between two business
+    /// dates, newest first, after a `(business_date, id)` cursor.
+    async fn date_page<R>(&mut self, page: &DatePage<'_>) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let DatePage {
+            columns,
+            table,
+            scope_column,
+            ..
+        } = page;
         let sql = format!(
-            "SELECT {RECONCILIATION_COLUMNS} FROM reconciliations \
-             WHERE ($1 IS NULL OR channel = $1) AND ($2 IS NULL OR business_date >= $2) \
+            "SELECT {columns} FROM {table} \
+             WHERE ($1 IS NULL OR {scope_column} = $1) AND ($2 IS NULL OR business_date >= $2) \
              AND ($3 IS NULL OR business_date <= $3) \
              AND ($4 IS NULL OR business_date < $4 OR (business_date = $4 AND id < $5)) \
              ORDER BY business_date DESC, id DESC LIMIT $6"
         );
-        let (after_date, after_id) = cursor_parts(&filter.after);
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, ReconciliationRow>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(&filter.channel)
-        .bind(&filter.from)
-        .bind(&filter.to)
+        let (after_date, after_id) = cursor_parts(page.after);
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, R>(AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(page.scope)
+        .bind(page.from)
+        .bind(page.to)
         .bind(&after_date)
         .bind(&after_id)
-        .bind(filter.limit)
+        .bind(page.limit)
         .fetch_all(&mut **c)
         .await)?)
     }

@@ -1,8 +1,6 @@
-//! Rows of notifications (webhooks, SMS), cases and feedback (migration 0003), and the
-//! aggregate rows reports read. Enums are stored as their text ids and parsed as the row is
-//! read, as in [`crate::rows`].
-
-use yuanlu_domain::case::{CaseKind, CaseOpener, CaseStatus};
+//! Rows of notifications: webhooks and the SMS outbox (migration 0003). The rows of cases,
+//! feedback and reports stand beside their queries (`queries_cases`, `queries_public`,
+//! `queries_reports`).
 
 /// A merchant's webhook endpoint. The secret is kept as is: it signs every delivery.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -74,70 +72,4 @@ pub struct SmsOutboxRow {
     pub last_error: Option<String>,
     pub created_at_us: i64,
     pub sent_at_us: Option<i64>,
-}
-
-/// A case (工单) about a refund.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct CaseRow {
-    pub id: String,
-    pub merchant_id: String,
-    pub refund_id: String,
-    #[sqlx(try_from = "String")]
-    pub kind: CaseKind,
-    pub description: String,
-    pub contact: Option<String>,
-    #[sqlx(try_from = "String")]
-    pub status: CaseStatus,
-    pub owner: Option<String>,
-    pub resolution: Option<String>,
-    #[sqlx(try_from = "String")]
-    pub opened_by: CaseOpener,
-    pub created_at_us: i64,
-    pub resolved_at_us: Option<i64>,
-}
-
-/// A consumer's rating of an ended refund.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct FeedbackRow {
-    pub refund_id: String,
-    pub merchant_id: String,
-    pub rating: i64,
-    pub comment: Option<String>,
-    pub created_at_us: i64,
-}
-
-/// Refunds of one merchant, channel and status: how many, how much.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReportStatusRow {
-    pub merchant_id: String,
-    pub channel: String,
-    pub status: String,
-    pub count: i64,
-    pub amount_fen: i64,
-}
-
-/// Time from creation to success of one succeeded refund.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReportDurationRow {
-    pub merchant_id: String,
-    pub channel: String,
-    pub duration_us: i64,
-}
-
-/// A count per merchant, channel and a text key (a case status, `overdue`, …).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReportCountRow {
-    pub merchant_id: String,
-    pub channel: String,
-    pub key: String,
-    pub count: i64,
-}
-
-/// Ratings given per merchant, channel and rating (1–5).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReportRatingRow {
-    pub merchant_id: String,
-    pub channel: String,
-    pub rating: i64,
-    pub count: i64,
 }

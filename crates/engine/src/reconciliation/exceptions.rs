@@ -42,13 +42,7 @@ impl Engine {
                 limit: limit + 1,
             })
             .await?;
-        let has_more = rows.len() as i64 > limit;
-        let data = rows
-            .iter()
-            .take(limit as usize)
-            .map(exception_view)
-            .collect();
-        Ok(Page { data, has_more })
+        Page::of_rows(rows, limit, |r| Ok(exception_view(&r)))
     }
 
     /// Admin: one exception.
