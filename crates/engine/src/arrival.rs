@@ -63,6 +63,8 @@ impl From<&Case> for ConsumerCase {
 }
 
 impl Engine {
+    // Long on purpose: the lookup's lock and facts check, the answer's rules and the case
+    // it may open share one transaction and one refund read.
     /// The consumer's answer to "has the money arrived?" for the refund `refund_id`, named
     /// with the payment's `reference`. See the module documentation.
     pub async fn public_answer_arrival(

@@ -121,6 +121,8 @@ pub struct BankImport {
 }
 
 impl Engine {
+    // Long on purpose: parse, find the payouts of the covered days, match, store the
+    // import and its audit entry in one transaction: the steps share the parsed file.
     /// The merchant or the admin: imports the merchant's bank statement and checks the
     /// payouts of the days it covers. A malformed file is refused naming its line, and
     /// nothing is stored.

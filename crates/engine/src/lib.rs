@@ -1,5 +1,7 @@
 //! yuanlu's use cases: each reads under the right lock, asks the domain, and writes the
-//! change, its payment counters and its audit entry in one transaction.
+//! change, its payment counters and its audit entry in one transaction. Inputs are plain
+//! typed structs (the HTTP bodies that become them are `yuanlu_web::api::bodies`); answers
+//! are data, never sentences.
 //!
 //! - [`clock`]: real and simulated time; every use case asks the clock, never the OS.
 //! - [`ids`]: prefixed, time-ordered ids and secret keys.
@@ -14,7 +16,9 @@
 //! - [`dispatch`]: `worker` takes refunds to their channel, exactly once; `outcome` applies
 //!   each channel answer; `reroute` is the operator's way out of `abnormal`.
 //! - [`notify`]: merchants' webhooks (`webhooks`: signed delivery) and consumers' SMS
-//!   (`sms`), both written to an outbox in the transaction that caused them.
+//!   (`sms`), both written to an outbox in the transaction that caused them; an SMS's text
+//!   is its facts (`sms_text::SmsFacts`) worded through `yuanlu_words`' `sms.ftl`.
+//! - [`cases`]: complaints about a refund; their timeline is data (`CaseEventFacts`).
 //! - [`views`]: what the API returns, built from stored rows, as data (no sentences).
 //! - [`timeline`]: a refund's history, where the money is, and what happens next, as data
 //!   the edge renders in the reader's language (`yuanlu_web::present`).

@@ -225,6 +225,8 @@ impl Host {
         answer
     }
 
+    // Long on purpose: the crash-safe order (repeat check, journal, route, keep the answer)
+    // is the point of this function; split, the order would no longer be visible in one place.
     /// A MAC-checked request: a repeat gets its first answer; otherwise it is journaled,
     /// routed and its answer kept. The answer is returned unsigned; `None` only at the
     /// test fail point.

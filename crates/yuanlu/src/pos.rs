@@ -233,6 +233,8 @@ impl Session<'_> {
         }
     }
 
+    // Long on purpose: one arm per transaction kind of the scripted day, each a request,
+    // its answer and the receipt line it prints, read side by side like the terminal's menu.
     async fn step(&mut self, step: Step) -> Result<(), String> {
         let card = self.args.card.clone();
         match step {

@@ -130,6 +130,8 @@ fn requester(lang: Lang, name: Option<&str>, role: Option<&str>) -> String {
     }
 }
 
+// Long on purpose: one arm per timeline event, each one message; a translator reads them
+// next to `timeline.ftl` in the same order.
 /// What happened, in one sentence. `event` is the entry's name (said as it is for events
 /// this version does not know), `status` the refund's status after it.
 pub fn event(lang: Lang, facts: &EventFacts, event: &str, status: Option<RefundStatus>) -> String {

@@ -63,6 +63,8 @@ fn count(lang: Lang, id: &str, n: i64) -> String {
     say(lang, id, &[("count", Arg::Num(n))])
 }
 
+// Long on purpose: the statement's summary is one sentence per line of the statement, in
+// the statement's order; splitting it would scatter one paragraph over several functions.
 /// The statement's summary, one sentence a line.
 pub fn summary(lang: Lang, s: &Statement) -> Vec<String> {
     let a = abs_cny;
