@@ -76,7 +76,7 @@ impl Sql {
         let postgres = backend == Backend::Postgres;
         Sql {
             lock_payment: Arc::from(format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND ($2 IS NULL OR merchant_id = $2){}",
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2{}",
                 if postgres { " FOR UPDATE" } else { "" }
             )),
             find_refund: Arc::from(format!(
@@ -331,6 +331,7 @@ async fn create_one(
         .bind(payment.fee_returned_fen + fee_refunded)
         .bind(payment.refund_count + 1)
         .bind(payment.voided)
+        .bind(&job.merchant_id)
         .execute(&mut **c)
         .await
         .map(|r| r.rows_affected()))

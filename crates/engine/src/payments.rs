@@ -348,7 +348,7 @@ impl Engine {
             .get_payment(who.merchant_scope(), id)
             .await?
             .ok_or_else(|| EngineError::PaymentNotFound(id.to_string()))?;
-        let refunds = conn.refunds_of_payment(id).await?;
+        let refunds = conn.refunds_of_payment(&row.merchant_id, id).await?;
         views::payment(&row, &refunds)
     }
 

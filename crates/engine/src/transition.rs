@@ -55,6 +55,7 @@ pub(crate) async fn apply_transition(
     let moved = conn
         .update_refund_status(&RefundStatusUpdate {
             refund_id: &row.id,
+            merchant_id: &row.merchant_id,
             from_status: from,
             to_status: change.to,
             review_note: change.review_note.as_deref(),
@@ -72,7 +73,7 @@ pub(crate) async fn apply_transition(
     }
     apply_ledger_effect(conn, row, &effects, now_us).await?;
     counters.apply(&effects.counters);
-    conn.update_payment_counters(&row.payment_id, counters)
+    conn.update_payment_counters(&row.merchant_id, &row.payment_id, counters)
         .await?;
     row.status = change.to;
     row.updated_at_us = now_us;
@@ -200,7 +201,7 @@ pub(crate) async fn void_or_refund(
         return Ok(());
     };
     counters.apply(&transition::void_became_refund(row.fee_refunded_fen, fee));
-    conn.update_refund_terms(&row.id, RefundType::Refund, fee)
+    conn.update_refund_terms(&row.merchant_id, &row.id, RefundType::Refund, fee)
         .await?;
     audit::append(
         conn,
@@ -245,6 +246,7 @@ pub(crate) async fn complete_void(
     let moved = conn
         .update_refund_status(&RefundStatusUpdate {
             refund_id: &row.id,
+            merchant_id: &row.merchant_id,
             from_status: RefundStatus::Queued,
             to_status: processing.to,
             review_note: None,

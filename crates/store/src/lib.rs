@@ -25,6 +25,7 @@
 
 pub mod backup;
 pub mod db;
+pub mod distribution;
 pub mod error;
 pub mod list;
 pub mod queries_arrival;

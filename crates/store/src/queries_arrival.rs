@@ -40,7 +40,7 @@ impl Conn<'_> {
             "INSERT INTO refund_arrival_answers \
              (refund_id, merchant_id, received, answered_at_us, received_at_us, case_id) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (refund_id) DO UPDATE SET received = excluded.received, \
+             ON CONFLICT (refund_id, merchant_id) DO UPDATE SET received = excluded.received, \
              answered_at_us = excluded.answered_at_us, received_at_us = excluded.received_at_us, \
              case_id = COALESCE(excluded.case_id, refund_arrival_answers.case_id)"
         )
@@ -67,7 +67,7 @@ impl Conn<'_> {
         Ok(on_conn!(self, |c| {
             sqlx::query_as::<_, ReportDurationRow>(
             "SELECT r.merchant_id, r.channel, a.received_at_us - r.created_at_us AS duration_us \
-             FROM refunds r JOIN refund_arrival_answers a ON a.refund_id = r.id \
+             FROM refunds r JOIN refund_arrival_answers a ON a.refund_id = r.id AND a.merchant_id = r.merchant_id \
              WHERE a.received_at_us IS NOT NULL \
              AND r.created_at_us >= $1 AND r.created_at_us < $2 AND ($3 IS NULL OR r.merchant_id = $3) \
              ORDER BY r.id LIMIT $4"

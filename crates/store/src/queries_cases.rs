@@ -34,7 +34,7 @@ const CASE_COLUMNS: &str = "id, merchant_id, refund_id, kind, description, conta
 /// A refund `r` the overdue monitor has not raised yet: no open `not_arrived` case (by
 /// anyone), and none ever opened by the monitor (once an operator resolves the monitor's
 /// case, the refund stays on the overdue list but is not raised again every pass).
-const NO_MONITOR_CASE_CONDITION: &str = "NOT EXISTS (SELECT 1 FROM cases c WHERE c.refund_id = r.id \
+const NO_MONITOR_CASE_CONDITION: &str = "NOT EXISTS (SELECT 1 FROM cases c WHERE c.refund_id = r.id AND c.merchant_id = r.merchant_id \
     AND c.kind = 'not_arrived' AND (c.status = 'open' OR c.opened_by = 'system'))";
 
 /// The overdue rule on `refunds` aliased `r` (see [`crate::sql::overdue_condition`]).

@@ -45,11 +45,17 @@ impl Conn<'_> {
     }
 
     /// A queued refund waits for a dispatch worker from `at_us` (after review or a return).
-    pub async fn queue_refund_for_dispatch(&mut self, id: &str, at_us: i64) -> StoreResult<()> {
-        let sql = "UPDATE refunds SET next_attempt_at_us = $2 WHERE id = $1";
+    pub async fn queue_refund_for_dispatch(
+        &mut self,
+        merchant_id: &str,
+        id: &str,
+        at_us: i64,
+    ) -> StoreResult<()> {
+        let sql = "UPDATE refunds SET next_attempt_at_us = $2 WHERE id = $1 AND merchant_id = $3";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(id)
             .bind(at_us)
+            .bind(merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -62,7 +68,7 @@ impl Conn<'_> {
     pub async fn mark_refund_sent(&mut self, row: &RefundRow) -> StoreResult<()> {
         let sql = "UPDATE refunds SET send_state = $2, dispatch_attempts = $3, query_errors = $4, \
             next_attempt_at_us = $5, dispatched_at_us = $6, lease_owner = $7, lease_until_us = $8 \
-            WHERE id = $1";
+            WHERE id = $1 AND merchant_id = $9";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(row.send_state.id())
@@ -72,6 +78,7 @@ impl Conn<'_> {
             .bind(row.dispatched_at_us)
             .bind(&row.lease_owner)
             .bind(row.lease_until_us)
+            .bind(&row.merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -82,12 +89,13 @@ impl Conn<'_> {
     /// (none: nothing to do), its failed queries and last error as `row` has them.
     pub async fn release_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
         let sql = "UPDATE refunds SET lease_owner = NULL, lease_until_us = NULL, \
-            next_attempt_at_us = $2, query_errors = $3, last_error = $4 WHERE id = $1";
+            next_attempt_at_us = $2, query_errors = $3, last_error = $4 WHERE id = $1 AND merchant_id = $5";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(row.next_attempt_at_us)
             .bind(row.query_errors)
             .bind(&row.last_error)
+            .bind(&row.merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -99,7 +107,7 @@ impl Conn<'_> {
     pub async fn record_refund_accepted(&mut self, row: &RefundRow) -> StoreResult<()> {
         let sql = "UPDATE refunds SET send_state = $2, channel_refund_id = $3, \
             expected_arrival_by_us = $4, next_attempt_at_us = $5, lease_owner = $6, \
-            lease_until_us = $7, query_errors = $8 WHERE id = $1";
+            lease_until_us = $7, query_errors = $8 WHERE id = $1 AND merchant_id = $9";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(row.send_state.id())
@@ -109,6 +117,7 @@ impl Conn<'_> {
             .bind(&row.lease_owner)
             .bind(row.lease_until_us)
             .bind(row.query_errors)
+            .bind(&row.merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -123,7 +132,7 @@ impl Conn<'_> {
             next_attempt_at_us = NULL, reroute_account_sealed = NULL, send_state = $2, \
             channel_refund_id = $3, received_account = $4, succeeded_at_us = $5, \
             expected_arrival_by_us = $6, last_error = $7, failure_reason = $8, query_errors = $9 \
-            WHERE id = $1";
+            WHERE id = $1 AND merchant_id = $10";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(row.send_state.id())
@@ -134,6 +143,7 @@ impl Conn<'_> {
             .bind(&row.last_error)
             .bind(&row.failure_reason)
             .bind(row.query_errors)
+            .bind(&row.merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -145,7 +155,7 @@ impl Conn<'_> {
     pub async fn reroute_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
         let sql = "UPDATE refunds SET reroute_account = $2, reroute_account_sealed = $3, \
             received_account = $4, send_state = $5, dispatch_attempts = $6, \
-            next_attempt_at_us = $7 WHERE id = $1";
+            next_attempt_at_us = $7 WHERE id = $1 AND merchant_id = $8";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.id)
             .bind(&row.reroute_account)
@@ -154,6 +164,7 @@ impl Conn<'_> {
             .bind(row.send_state.id())
             .bind(row.dispatch_attempts)
             .bind(row.next_attempt_at_us)
+            .bind(&row.merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;

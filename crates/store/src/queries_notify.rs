@@ -231,7 +231,7 @@ impl Conn<'_> {
     pub async fn insert_sms(&mut self, row: &SmsOutboxRow) -> StoreResult<bool> {
         let sql = format!(
             "INSERT INTO sms_outbox ({SMS_OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14) ON CONFLICT (refund_id, kind) DO NOTHING"
+             $11, $12, $13, $14) ON CONFLICT (refund_id, kind, merchant_id) DO NOTHING"
         );
         let affected = on_conn!(self, |c| sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(&row.id)

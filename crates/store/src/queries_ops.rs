@@ -187,8 +187,10 @@ impl Conn<'_> {
         now_us: i64,
         window_from_us: i64,
     ) -> StoreResult<(i64, i64)> {
-        let sql = "INSERT INTO public_request_failures (payment_id, window_start_us, failures) \
-            VALUES ($1, $2, 1) ON CONFLICT (payment_id) DO UPDATE SET \
+        // The payment's merchant is read with it: the counter is kept on the payment's shard.
+        let sql = "INSERT INTO public_request_failures (payment_id, merchant_id, window_start_us, failures) \
+            SELECT id, merchant_id, $2, 1 FROM payments WHERE id = $1 \
+            ON CONFLICT (payment_id, merchant_id) DO UPDATE SET \
             failures = CASE WHEN public_request_failures.window_start_us > $3 \
                 THEN public_request_failures.failures + 1 ELSE 1 END, \
             window_start_us = CASE WHEN public_request_failures.window_start_us > $3 \
@@ -236,7 +238,7 @@ impl Conn<'_> {
         limit: i64,
     ) -> StoreResult<Vec<OpsDurationRow>> {
         let sql = "SELECT c.merchant_id, r.channel, c.resolved_at_us - c.created_at_us AS duration_us \
-            FROM cases c JOIN refunds r ON r.id = c.refund_id \
+            FROM cases c JOIN refunds r ON r.id = c.refund_id AND r.merchant_id = c.merchant_id \
             WHERE c.status = 'resolved' AND c.resolved_at_us IS NOT NULL \
             AND c.created_at_us >= $1 AND c.created_at_us < $2 AND ($3 IS NULL OR c.merchant_id = $3) \
             ORDER BY c.id LIMIT $4";

@@ -12,7 +12,7 @@ use crate::rows::MerchantRow;
 /// card's last four digits.
 pub const PUBLIC_LOOKUP_BY_NO_CARD_SQL: &str = "SELECT r.id, \
     (p.payer_account IS NOT NULL AND p.payer_account LIKE $2) AS card_matches \
-    FROM refunds r JOIN payments p ON p.id = r.payment_id \
+    FROM refunds r JOIN payments p ON p.id = r.payment_id AND p.merchant_id = r.merchant_id \
     WHERE r.merchant_refund_no = $1 ORDER BY r.id LIMIT $3";
 
 /// The console's merchant list: by id (time-ordered), after a cursor.

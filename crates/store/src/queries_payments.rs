@@ -1,5 +1,7 @@
 //! Payments: rows, counters and queries, and the day's totals a refund's create reads.
 
+use std::sync::LazyLock;
+
 use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
@@ -88,6 +90,21 @@ pub struct PaymentFilter {
     pub limit: i64,
 }
 
+/// A payment by id, of the merchant `$2`: a router query (one shard).
+pub static PAYMENT_OF_MERCHANT: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2")
+});
+/// [`PAYMENT_OF_MERCHANT`], locked (PostgreSQL).
+pub static PAYMENT_OF_MERCHANT_FOR_UPDATE: LazyLock<String> =
+    LazyLock::new(|| format!("{} FOR UPDATE", *PAYMENT_OF_MERCHANT));
+/// A payment by id of any merchant (the acquirer's; `$2` is NULL): every shard is asked.
+pub static PAYMENT_OF_ANY_MERCHANT: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND $2 IS NULL")
+});
+/// [`PAYMENT_OF_ANY_MERCHANT`], locked (PostgreSQL).
+pub static PAYMENT_OF_ANY_MERCHANT_FOR_UPDATE: LazyLock<String> =
+    LazyLock::new(|| format!("{} FOR UPDATE", *PAYMENT_OF_ANY_MERCHANT));
+
 impl Conn<'_> {
     pub async fn insert_payment(&mut self, row: &PaymentRow) -> StoreResult<()> {
         let sql = "INSERT INTO payments (id, merchant_id, terminal_id, channel, amount_fen, currency, fee_fen, kind, \
@@ -158,26 +175,25 @@ impl Conn<'_> {
         id: &str,
         lock: bool,
     ) -> StoreResult<Option<PaymentRow>> {
-        let lock_clause = if lock && matches!(self, Conn::Postgres(_)) {
-            " FOR UPDATE"
-        } else {
-            ""
+        // A merchant's payment is read on its merchant's shard alone (docs/scaling.md).
+        let lock = lock && matches!(self, Conn::Postgres(_));
+        let sql = match (merchant_id, lock) {
+            (Some(_), false) => PAYMENT_OF_MERCHANT.as_str(),
+            (Some(_), true) => PAYMENT_OF_MERCHANT_FOR_UPDATE.as_str(),
+            (None, false) => PAYMENT_OF_ANY_MERCHANT.as_str(),
+            (None, true) => PAYMENT_OF_ANY_MERCHANT_FOR_UPDATE.as_str(),
         };
-        let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND ($2 IS NULL OR merchant_id = $2){lock_clause}"
-        );
-        let merchant_id = merchant_id.map(str::to_string);
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, PaymentRow>(
-            AssertSqlSafe(sql)
-        )
-        .bind(id)
-        .bind(merchant_id)
-        .fetch_optional(&mut **c)
-        .await)?)
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, PaymentRow>(sql)
+            .bind(id)
+            .bind(merchant_id)
+            .fetch_optional(&mut **c)
+            .await)?)
     }
 
+    /// Writes a payment's counters (`merchant_id`: the payment's merchant, its shard).
     pub async fn update_payment_counters(
         &mut self,
+        merchant_id: &str,
         id: &str,
         counters: &PaymentCounters,
     ) -> StoreResult<()> {
@@ -189,6 +205,7 @@ impl Conn<'_> {
             .bind(counters.fee_returned_fen)
             .bind(counters.refund_count)
             .bind(counters.voided)
+            .bind(merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;

@@ -146,7 +146,7 @@ impl Conn<'_> {
         let sql = format!(
             "INSERT INTO pos_journal ({JOURNAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-             ON CONFLICT (terminal_ref, batch_no, trace_no, mti) DO NOTHING"
+             ON CONFLICT (terminal_ref, batch_no, trace_no, mti, merchant_id) DO NOTHING"
         );
         let done = on_conn!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(&row.terminal_ref)

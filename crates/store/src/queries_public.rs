@@ -17,7 +17,7 @@ pub struct FeedbackRow {
 /// The consumer lookup by receipt number and phone (see
 /// [`Conn::public_lookup_by_no`]); public so a test can read its query plan.
 pub const PUBLIC_LOOKUP_BY_NO_SQL: &str = "SELECT r.id, (p.phone IS NOT NULL AND p.phone LIKE $2) AS phone_matches \
-    FROM refunds r JOIN payments p ON p.id = r.payment_id \
+    FROM refunds r JOIN payments p ON p.id = r.payment_id AND p.merchant_id = r.merchant_id \
     WHERE r.merchant_refund_no = $1 ORDER BY r.id LIMIT $3";
 
 impl Conn<'_> {
@@ -26,7 +26,7 @@ impl Conn<'_> {
     /// Records a rating unless the refund already has one. Returns whether it was recorded.
     pub async fn insert_feedback(&mut self, row: &FeedbackRow) -> StoreResult<bool> {
         let sql = "INSERT INTO feedback (refund_id, merchant_id, rating, comment, created_at_us) \
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_id) DO NOTHING";
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_id, merchant_id) DO NOTHING";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(&row.refund_id)
             .bind(&row.merchant_id)
@@ -92,8 +92,10 @@ impl Conn<'_> {
         now_us: i64,
         window_from_us: i64,
     ) -> StoreResult<(i64, i64)> {
-        let sql = "INSERT INTO public_lookup_failures (refund_id, window_start_us, failures) \
-            VALUES ($1, $2, 1) ON CONFLICT (refund_id) DO UPDATE SET \
+        // The refund's merchant is read with it: the counter is kept on the refund's shard.
+        let sql = "INSERT INTO public_lookup_failures (refund_id, merchant_id, window_start_us, failures) \
+            SELECT id, merchant_id, $2, 1 FROM refunds WHERE id = $1 \
+            ON CONFLICT (refund_id, merchant_id) DO UPDATE SET \
             failures = CASE WHEN public_lookup_failures.window_start_us > $3 \
                 THEN public_lookup_failures.failures + 1 ELSE 1 END, \
             window_start_us = CASE WHEN public_lookup_failures.window_start_us > $3 \

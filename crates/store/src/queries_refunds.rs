@@ -1,5 +1,7 @@
 //! Refunds: rows, their status changes and lists.
 
+use std::sync::LazyLock;
+
 use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
@@ -62,6 +64,8 @@ pub struct RefundRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundStatusUpdate<'a> {
     pub refund_id: &'a str,
+    /// The refund's merchant (its shard).
+    pub merchant_id: &'a str,
     pub from_status: RefundStatus,
     pub to_status: RefundStatus,
     pub review_note: Option<&'a str>,
@@ -86,6 +90,14 @@ pub struct RefundFilter {
     pub starting_after: Option<String>,
     pub limit: i64,
 }
+
+/// A refund by id, of the merchant `$2`: a router query (one shard).
+pub static REFUND_OF_MERCHANT: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1 AND merchant_id = $2")
+});
+/// A refund by id of any merchant (the acquirer's; `$2` is NULL): every shard is asked.
+pub static REFUND_OF_ANY_MERCHANT: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1 AND $2 IS NULL"));
 
 impl Conn<'_> {
     pub async fn insert_refund(&mut self, row: &RefundRow) -> StoreResult<()> {
@@ -146,25 +158,32 @@ impl Conn<'_> {
         merchant_id: Option<&str>,
         id: &str,
     ) -> StoreResult<Option<RefundRow>> {
-        let sql = format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1 AND ($2 IS NULL OR merchant_id = $2)"
-        );
-        let merchant_id = merchant_id.map(str::to_string);
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(id)
-        .bind(merchant_id)
-        .fetch_optional(&mut **c)
-        .await)?)
+        // A merchant's refund is read on its merchant's shard alone (docs/scaling.md).
+        let sql = match merchant_id {
+            Some(_) => REFUND_OF_MERCHANT.as_str(),
+            None => REFUND_OF_ANY_MERCHANT.as_str(),
+        };
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(sql)
+            .bind(id)
+            .bind(merchant_id)
+            .fetch_optional(&mut **c)
+            .await)?)
     }
 
-    pub async fn refunds_of_payment(&mut self, payment_id: &str) -> StoreResult<Vec<RefundRow>> {
-        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id");
+    /// The refunds of a payment (of `merchant_id`, the payment's merchant).
+    pub async fn refunds_of_payment(
+        &mut self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> StoreResult<Vec<RefundRow>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND merchant_id = $2 ORDER BY id"
+        );
         Ok(on_conn!(self, |c| sqlx::query_as::<_, RefundRow>(
             AssertSqlSafe(sql.clone())
         )
         .bind(payment_id)
+        .bind(merchant_id)
         .fetch_all(&mut **c)
         .await)?)
     }
@@ -178,7 +197,7 @@ impl Conn<'_> {
         let sql = "UPDATE refunds SET status = $3, \
             review_note = COALESCE($4, review_note), reviewed_by = COALESCE($5, reviewed_by), \
             tracking_no = COALESCE($6, tracking_no), failure_reason = COALESCE($7, failure_reason), \
-            updated_at_us = $8 WHERE id = $1 AND status = $2";
+            updated_at_us = $8 WHERE id = $1 AND merchant_id = $9 AND status = $2";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(update.refund_id)
             .bind(update.from_status.id())
@@ -188,6 +207,7 @@ impl Conn<'_> {
             .bind(update.tracking_no)
             .bind(update.failure_reason)
             .bind(update.at_us)
+            .bind(update.merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -198,15 +218,17 @@ impl Conn<'_> {
     /// completed becomes a refund (退货). Only for a refund that has not reached a channel.
     pub async fn update_refund_terms(
         &mut self,
+        merchant_id: &str,
         refund_id: &str,
         refund_type: RefundType,
         fee_refunded_fen: i64,
     ) -> StoreResult<()> {
-        let sql = "UPDATE refunds SET type = $2, fee_refunded_fen = $3 WHERE id = $1";
+        let sql = "UPDATE refunds SET type = $2, fee_refunded_fen = $3 WHERE id = $1 AND merchant_id = $4";
         let affected = on_conn!(self, |c| sqlx::query(sql)
             .bind(refund_id)
             .bind(refund_type.id())
             .bind(fee_refunded_fen)
+            .bind(merchant_id)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()))?;

@@ -129,7 +129,7 @@ impl Conn<'_> {
     /// Cases opened in the range per merchant, channel of their refund and status (`key`).
     pub async fn report_cases(&mut self, range: &ReportRange) -> StoreResult<Vec<ReportCountRow>> {
         let sql = "SELECT c.merchant_id, r.channel, c.status AS key, COUNT(*) AS count \
-            FROM cases c JOIN refunds r ON r.id = c.refund_id \
+            FROM cases c JOIN refunds r ON r.id = c.refund_id AND r.merchant_id = c.merchant_id \
             WHERE c.created_at_us >= $1 AND c.created_at_us < $2 AND ($3 IS NULL OR c.merchant_id = $3) \
             GROUP BY c.merchant_id, r.channel, c.status ORDER BY c.merchant_id, r.channel, c.status";
         self.report_rows(sql, range, &[]).await
@@ -141,7 +141,7 @@ impl Conn<'_> {
         range: &ReportRange,
     ) -> StoreResult<Vec<ReportRatingRow>> {
         let sql = "SELECT f.merchant_id, r.channel, f.rating, COUNT(*) AS count \
-            FROM feedback f JOIN refunds r ON r.id = f.refund_id \
+            FROM feedback f JOIN refunds r ON r.id = f.refund_id AND r.merchant_id = f.merchant_id \
             WHERE f.created_at_us >= $1 AND f.created_at_us < $2 AND ($3 IS NULL OR f.merchant_id = $3) \
             GROUP BY f.merchant_id, r.channel, f.rating ORDER BY f.merchant_id, r.channel, f.rating";
         self.report_rows(sql, range, &[]).await

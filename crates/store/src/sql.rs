@@ -80,7 +80,7 @@ pub const MERCHANT_BY_ID: &str =
     "SELECT id, name, settings, created_at_us FROM merchants WHERE id = $1";
 pub const SETTLED_COUNT: &str = "SELECT COUNT(*) FROM settlement_runs WHERE business_date = $1";
 pub const UPDATE_PAYMENT_COUNTERS: &str = "UPDATE payments SET amount_refunded_fen = $2, amount_in_flight_fen = $3, \
-    fee_returned_fen = $4, refund_count = $5, voided = $6 WHERE id = $1";
+    fee_returned_fen = $4, refund_count = $5, voided = $6 WHERE id = $1 AND merchant_id = $7";
 pub const AUDIT_HEAD_INSERT: &str =
     "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
 pub const AUDIT_INSERT: &str = "INSERT INTO audit_log (chain, seq, at_us, actor, action, subject_id, data, prev_hash, hash) \

@@ -46,7 +46,7 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         "BEGIN;".to_string(),
         format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = {pid} AND ({mid} IS NULL OR merchant_id = {mid}) FOR UPDATE;"
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = {pid} AND merchant_id = {mid} FOR UPDATE;"
         ),
         format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = {mid} AND merchant_refund_no = {no};"
@@ -66,7 +66,7 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         posting,
         format!(
-            "UPDATE payments SET amount_refunded_fen = amount_refunded_fen, amount_in_flight_fen = amount_in_flight_fen + {REFUND_FEN}, fee_returned_fen = LEAST(fee_returned_fen + 1, fee_fen), refund_count = refund_count + 1, voided = voided WHERE id = {pid};"
+            "UPDATE payments SET amount_refunded_fen = amount_refunded_fen, amount_in_flight_fen = amount_in_flight_fen + {REFUND_FEN}, fee_returned_fen = LEAST(fee_returned_fen + 1, fee_fen), refund_count = refund_count + 1, voided = voided WHERE id = {pid} AND merchant_id = {mid};"
         ),
         format!(
             "SELECT chain, seq, hash FROM audit_heads WHERE chain = {mid} FOR UPDATE \\gset h_"

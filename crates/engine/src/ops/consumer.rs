@@ -185,7 +185,7 @@ impl Engine {
             let mut pooled = self.db.acquire().await?;
             pooled
                 .conn()
-                .refunds_of_payment(&payment.id)
+                .refunds_of_payment(&payment.merchant_id, &payment.id)
                 .await?
                 .into_iter()
                 .find(|r| {

@@ -128,7 +128,7 @@ impl Engine {
             .await?;
         }
         let waiting: Vec<String> = if to == ShippingStatus::Returned {
-            conn.refunds_of_payment(payment_id)
+            conn.refunds_of_payment(&merchant_id, payment_id)
                 .await?
                 .into_iter()
                 .filter(|r| r.status == RefundStatus::AwaitingReturn)

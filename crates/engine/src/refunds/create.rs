@@ -344,7 +344,7 @@ async fn write_create(
     }
     let mut counters = payment_row.counters();
     counters.apply(&effects.counters);
-    conn.update_payment_counters(&payment_row.id, &counters)
+    conn.update_payment_counters(&payment_row.merchant_id, &payment_row.id, &counters)
         .await?;
     let actor = job.actor.clone();
     let head = memo.locked_audit_head(conn, merchant_id).await?;

@@ -178,7 +178,8 @@ impl Engine {
         } else if queued {
             // A refund queued after review or a return waits for a dispatch worker.
             row.next_attempt_at_us = Some(now_us);
-            conn.queue_refund_for_dispatch(&row.id, now_us).await?;
+            conn.queue_refund_for_dispatch(&row.merchant_id, &row.id, now_us)
+                .await?;
         }
         let view = refund_view(&mut conn, &row, &payment).await?;
         tx.commit().await?;
