@@ -5,6 +5,7 @@ pub mod arrival;
 pub mod bank_statements;
 pub mod cases;
 pub mod channels;
+pub mod evidence;
 pub mod exports;
 pub mod keys;
 pub mod merchants;
