@@ -175,6 +175,7 @@ event-refund-outcome_unknown = Checking with the channel
 event-refund-failed = Failed
 event-refund-rerouted = Rerouted
 event-refund-paid_by_merchant = Paid by the merchant directly
+event-refund-evidence_complete = Evidence complete
 sales-title = Find the original sale
 sales-search = Search
 sales-found = Matching sales

@@ -175,6 +175,7 @@ event-refund-outcome_unknown = 正在向渠道核实
 event-refund-failed = 失败
 event-refund-rerouted = 已改道
 event-refund-paid_by_merchant = 商户已直接付款
+event-refund-evidence_complete = 证明材料已齐
 sales-title = 查找原交易
 sales-search = 查询
 sales-found = 符合条件的交易
