@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::evidence::EvidenceKind;
 use crate::fees::{FeeRefundPolicy, proportional_fee_refund};
 use crate::money::PositiveFen;
 use crate::payment::PaymentState;
@@ -44,6 +45,9 @@ pub struct RefundPlan {
     /// Empty when no review is needed.
     pub review_reasons: Vec<ReviewReason>,
     pub required_reviewer: Option<RequiredReviewer>,
+    /// Evidence the merchant's settings require before the refund may go on (证明材料); the
+    /// refund waits in `pending_review` until it is there. Empty when none.
+    pub evidence_required: Vec<EvidenceKind>,
 }
 
 /// Why a refund was refused; each maps to the spec's stable error code.
@@ -150,12 +154,11 @@ pub fn decide_refund(
     });
     let required_reviewer =
         (!review_reasons.is_empty()).then(|| RequiredReviewer::for_reasons(&review_reasons));
+    let evidence_required = ctx.settings.evidence.required_for(amount);
     let status = if awaiting_return {
         RefundStatus::AwaitingReturn
-    } else if review_reasons.is_empty() {
-        RefundStatus::Queued
     } else {
-        RefundStatus::PendingReview
+        status_after_return_with(&review_reasons, !evidence_required.is_empty())
     };
     Ok(RefundPlan {
         amount_fen: amount,
@@ -164,6 +167,7 @@ pub fn decide_refund(
         status,
         review_reasons,
         required_reviewer,
+        evidence_required,
     })
 }
 
@@ -231,7 +235,17 @@ pub fn void_becomes_refund(
 
 /// The status a refund moves to once its goods came back: review if it has reasons.
 pub fn status_after_return(review_reasons: &[ReviewReason]) -> RefundStatus {
-    if review_reasons.is_empty() {
+    status_after_return_with(review_reasons, false)
+}
+
+/// The status a refund goes to when nothing but review and evidence can hold it: queued,
+/// unless it has review reasons or still waits for required evidence (`pending_review`,
+/// not approvable until the evidence is there).
+pub fn status_after_return_with(
+    review_reasons: &[ReviewReason],
+    evidence_missing: bool,
+) -> RefundStatus {
+    if review_reasons.is_empty() && !evidence_missing {
         RefundStatus::Queued
     } else {
         RefundStatus::PendingReview

@@ -19,6 +19,8 @@
 //! - [`ledger`]: double-entry postings of every money event, balances, the funding rule.
 //! - [`settlement`]: a merchant's statement of one business date: what is credited, and why.
 //! - [`case`]: cases (工单) about a refund: their kinds, states and openers.
+//! - [`evidence`]: proof and identity (证明材料, 身份核实): file types by content, ID checks,
+//!   the evidence a merchant requires above an amount.
 //! - [`text_id`]: the stable text ids of the enums, read back once with a clear error.
 
 #[macro_use]
@@ -32,6 +34,7 @@ pub mod case;
 pub mod channel;
 pub mod clock;
 pub mod decide;
+pub mod evidence;
 pub mod fees;
 pub mod ledger;
 pub mod money;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::arrival::{ArrivalRule, ArrivalRules, ChannelArrival};
 use crate::channel::Channel;
+use crate::evidence::EvidenceSettings;
 use crate::fees::FeeRefundPolicy;
 use crate::ledger::FundingPolicy;
 
@@ -147,6 +148,9 @@ pub struct MerchantSettings {
     /// 限额: the daily refund limit; absent means none.
     #[serde(default, skip_serializing_if = "DailyRefundLimit::is_unlimited")]
     pub daily_refund_limit: DailyRefundLimit,
+    /// 证明材料: refunds above these amounts wait for an ID check or the sale voucher.
+    #[serde(default)]
+    pub evidence: EvidenceSettings,
 }
 
 impl Default for MerchantSettings {
@@ -159,6 +163,7 @@ impl Default for MerchantSettings {
             review: ReviewSettings::default(),
             funding: FundingPolicy::default(),
             daily_refund_limit: DailyRefundLimit::default(),
+            evidence: EvidenceSettings::default(),
         }
     }
 }
@@ -199,6 +204,20 @@ pub struct MerchantSettingsPatch {
     pub review: Option<ReviewSettingsPatch>,
     pub funding: Option<FundingPolicy>,
     pub daily_refund_limit: Option<DailyRefundLimitPatch>,
+    pub evidence: Option<EvidenceSettingsPatch>,
+}
+
+/// A change of the evidence rules: a number (fen) sets a threshold, `null` removes it,
+/// omitted keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSettingsPatch {
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<i64>)]
+    pub require_id_check_above: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<i64>)]
+    pub require_voucher_above: Option<Option<i64>>,
 }
 
 /// A setting outside its allowed range; `field` is the JSON path.
@@ -315,6 +334,20 @@ impl MerchantSettings {
                         1_000_000,
                     )?),
                 };
+            }
+        }
+        if let Some(evidence) = &patch.evidence {
+            let threshold = |name: &str, v: Option<i64>| match v {
+                None => Ok(None),
+                Some(v) => {
+                    check_range(format!("settings.evidence.{name}"), v, 0, i64::MAX).map(Some)
+                }
+            };
+            if let Some(v) = evidence.require_id_check_above {
+                next.evidence.require_id_check_above = threshold("require_id_check_above", v)?;
+            }
+            if let Some(v) = evidence.require_voucher_above {
+                next.evidence.require_voucher_above = threshold("require_voucher_above", v)?;
             }
         }
         if let Some(review) = &patch.review {
@@ -469,6 +502,45 @@ mod tests {
             .apply(&reset)
             .map(|s| s.channel(Channel::Wechat).arrival);
         assert_eq!(back, Ok(None));
+    }
+
+    #[test]
+    fn evidence_thresholds_are_set_removed_and_checked() {
+        let set: MerchantSettingsPatch = serde_json::from_str(
+            r#"{"evidence":{"require_id_check_above":100000,"require_voucher_above":0}}"#,
+        )
+        .unwrap_or_default();
+        let next = MerchantSettings::default().apply(&set).map(|s| s.evidence);
+        assert_eq!(
+            next,
+            Ok(EvidenceSettings {
+                require_id_check_above: Some(100_000),
+                require_voucher_above: Some(0),
+            })
+        );
+        let remove: MerchantSettingsPatch =
+            serde_json::from_str(r#"{"evidence":{"require_voucher_above":null}}"#)
+                .unwrap_or_default();
+        let after = MerchantSettings::default()
+            .apply(&set)
+            .and_then(|s| s.apply(&remove))
+            .map(|s| s.evidence);
+        assert_eq!(
+            after,
+            Ok(EvidenceSettings {
+                require_id_check_above: Some(100_000),
+                require_voucher_above: None,
+            })
+        );
+        let negative: MerchantSettingsPatch =
+            serde_json::from_str(r#"{"evidence":{"require_id_check_above":-1}}"#)
+                .unwrap_or_default();
+        assert_eq!(
+            MerchantSettings::default()
+                .apply(&negative)
+                .map_err(|e| e.field),
+            Err("settings.evidence.require_id_check_above".to_string())
+        );
     }
 
     #[test]

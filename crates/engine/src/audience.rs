@@ -146,6 +146,9 @@ pub fn consumer_view(refund: &Refund, merchant_name: &str) -> ConsumerRefund {
         timeline: refund
             .timeline
             .iter()
+            // Evidence is the merchant's and the acquirer's: the consumer does not read that
+            // the refund waited for it.
+            .filter(|event| event.event != crate::timeline::action::EVIDENCE_COMPLETE)
             .map(|event| ConsumerEvent {
                 at: event.at,
                 event: event.event.clone(),

@@ -65,6 +65,24 @@ pub enum EngineError {
         "no account key is configured, so a full account number cannot be kept for the channel; set YUANLU_ACCOUNT_KEY_FILE (or YUANLU_ACCOUNT_KEY) to the same 32-byte key on every server sharing this database"
     )]
     AccountKeyNotConfigured,
+    /// 证明材料: the refund waits for evidence its merchant's settings require.
+    #[error(
+        "refund {refund_id} waits for evidence its merchant requires: {missing}; add it with POST /v1/refunds/{refund_id}/evidence"
+    )]
+    EvidenceRequired { refund_id: String, missing: String },
+    /// An evidence upload refused: `code` is stable (`evidence_too_large`,
+    /// `evidence_unsupported_type`, `evidence_empty`, `full_id_number_refused`, …).
+    #[error("{field}: {message}")]
+    BadEvidence {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
+    /// Files cannot be kept: this engine has no evidence directory.
+    #[error(
+        "no evidence directory is configured, so files cannot be kept; start yuanlu serve with --evidence-dir (or YUANLU_EVIDENCE_DIR)"
+    )]
+    EvidenceStorageNotConfigured,
     #[error("internal storage error: {0}")]
     Store(#[from] StoreError),
 }
@@ -87,6 +105,9 @@ impl EngineError {
             EngineError::DailyRefundLimitExceeded { .. } => "daily_refund_limit_exceeded",
             EngineError::CallbackChannelMismatch { .. } => "callback_channel_mismatch",
             EngineError::AccountKeyNotConfigured => "account_key_not_configured",
+            EngineError::EvidenceRequired { .. } => "evidence_required",
+            EngineError::BadEvidence { code, .. } => code,
+            EngineError::EvidenceStorageNotConfigured => "evidence_storage_not_configured",
             EngineError::Store(_) => "internal_error",
         }
     }

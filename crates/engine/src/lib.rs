@@ -34,6 +34,7 @@ pub mod cases;
 pub mod clock;
 pub mod dispatch;
 pub mod error;
+pub mod evidence;
 pub mod ids;
 pub mod keys;
 pub mod ledger;
@@ -85,6 +86,8 @@ pub struct Engine {
     pub webhook_network: Arc<webhook_net::WebhookNetwork>,
     /// Seals the full account number of a reroute; `None` refuses reroutes to a bank account.
     pub account_key: Option<Arc<account_key::AccountKey>>,
+    /// Where evidence files are kept; `None` refuses file uploads.
+    pub evidence_store: Option<Arc<evidence::EvidenceStore>>,
     /// Group commit of refund creation, started on first use (it needs a Tokio runtime).
     refund_writer: Arc<OnceLock<refund_writer::RefundWriter>>,
     group_commit: Arc<refund_writer::GroupCommitStats>,
@@ -108,6 +111,7 @@ impl Engine {
             arrival_rules: Arc::new(ArrivalRules::default()),
             webhook_network: Arc::default(),
             account_key: None,
+            evidence_store: None,
             refund_writer: Arc::new(OnceLock::new()),
             group_commit: Arc::default(),
             key_use: Arc::default(),
@@ -149,6 +153,11 @@ impl Engine {
 
     pub fn with_account_key(mut self, key: account_key::AccountKey) -> Self {
         self.account_key = Some(Arc::new(key));
+        self
+    }
+
+    pub fn with_evidence_store(mut self, store: evidence::EvidenceStore) -> Self {
+        self.evidence_store = Some(Arc::new(store));
         self
     }
 

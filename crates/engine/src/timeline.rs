@@ -37,6 +37,8 @@ pub mod action {
     pub const PAID_BY_MERCHANT: &str = "refund.paid_by_merchant";
     /// The consumer rated the refund (written by `public_feedback`).
     pub const RATED: &str = "refund.feedback";
+    /// The evidence the merchant requires is all there (证明材料): the refund goes on.
+    pub const EVIDENCE_COMPLETE: &str = "refund.evidence_complete";
 }
 
 /// Which way the money goes back.

@@ -181,6 +181,9 @@ pub struct Refund {
     pub timeline: Vec<TimelineEvent>,
     /// For a refund still under way: what happens next.
     pub next_step: Option<NextStep>,
+    /// 证明材料: the evidence required, present and missing (staff only; never on the
+    /// consumer's view).
+    pub evidence: crate::evidence::RefundEvidence,
 }
 
 fn parse<T>(what: &str, value: &str, parser: impl Fn(&str) -> Option<T>) -> EngineResult<T> {
@@ -360,5 +363,6 @@ pub fn refund(
         updated_at: from_micros(row.updated_at_us),
         timeline,
         next_step,
+        evidence: crate::evidence::RefundEvidence::default(),
     })
 }

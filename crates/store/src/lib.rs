@@ -33,6 +33,7 @@ pub mod queries_audit;
 pub mod queries_bank;
 pub mod queries_cases;
 pub mod queries_dispatch;
+pub mod queries_evidence;
 pub mod queries_ledger;
 pub mod queries_merchants;
 pub mod queries_metrics;

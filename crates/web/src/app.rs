@@ -84,6 +84,8 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
             api::refunds::list_refunds
         ))
         .routes(routes!(api::refunds::get_refund))
+        .routes(api::evidence::refund_routes())
+        .routes(routes!(api::evidence::refund_evidence_content))
         .routes(routes!(api::refunds::approve_refund))
         .routes(routes!(api::refunds::reject_refund))
         .routes(routes!(api::refunds::cancel_refund))
@@ -112,6 +114,8 @@ fn api_routes(simulated_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(api::notifications::list_sms))
         .routes(routes!(api::cases::open_case, api::cases::list_cases))
         .routes(routes!(api::cases::get_case))
+        .routes(api::evidence::case_routes())
+        .routes(routes!(api::evidence::case_evidence_content))
         .routes(routes!(api::cases::resolve_case))
         .routes(routes!(api::cases::assign_case))
         .routes(routes!(api::public::refund_by_number))

@@ -39,6 +39,7 @@ fn id_prefix(segment: &str) -> Option<(&'static str, &'static str)> {
         "reconciliation-exceptions" => ("rex_", "not_found"),
         "bank-statements" => ("bsi_", "not_found"),
         "settlements" => ("stl_", "not_found"),
+        "evidence" => ("ev_", "not_found"),
         _ => return None,
     })
 }

@@ -112,6 +112,14 @@ impl From<EngineError> for Problem {
             | EngineError::AccountKeyNotConfigured
             | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
+            EngineError::EvidenceRequired { .. } | EngineError::EvidenceStorageNotConfigured => {
+                StatusCode::CONFLICT
+            }
+            EngineError::BadEvidence { code, .. } => match *code {
+                "evidence_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+                "evidence_unsupported_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            },
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -125,6 +133,7 @@ impl From<EngineError> for Problem {
         let mut problem = Problem::new(status, error.code(), error.to_string());
         match &error {
             EngineError::Validation { field, .. } => problem.field = Some(field.clone()),
+            EngineError::BadEvidence { field, .. } => problem.field = Some((*field).to_string()),
             EngineError::Refused(RefundRefusal::InvalidAmount) => {
                 problem.field = Some("amount".into())
             }

@@ -271,6 +271,11 @@ pub struct ServeArgs {
     /// leaves settlement to `POST /v1/settlements/run` and `yuanlu settle`.
     #[arg(long, env = "YUANLU_SETTLE_AT", default_value = "02:00", value_parser = parse_settle_at)]
     pub settle_at: SettleAt,
+    /// Where evidence files (sale vouchers, receipt photos) are kept, named by their SHA-256;
+    /// default `<data-dir>/evidence`. Servers sharing one PostgreSQL database must share this
+    /// directory too (docs/evidence.md).
+    #[arg(long, env = "YUANLU_EVIDENCE_DIR")]
+    pub evidence_dir: Option<PathBuf>,
 }
 
 /// `--settle-at`: a daily time, or off.

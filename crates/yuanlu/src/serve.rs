@@ -71,6 +71,18 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     if let Some(key) = account_key {
         engine = engine.with_account_key(key);
     }
+    let evidence_dir = args
+        .evidence_dir
+        .clone()
+        .unwrap_or_else(|| args.database.data_dir.join("evidence"));
+    let evidence_store =
+        yuanlu_engine::evidence::EvidenceStore::open(&evidence_dir).map_err(|e| {
+            format!(
+                "cannot open the evidence directory {}: {e}",
+                evidence_dir.display()
+            )
+        })?;
+    engine = engine.with_evidence_store(evidence_store);
     books_reader.engine.set(engine.clone()).ok();
     admin_key::register(&engine, &admin_key, &source).await?;
     let mut app = yuanlu_web::router_with_timeout(

@@ -334,6 +334,7 @@ async fn write_create(
     let now_us = to_micros(now);
     let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
     conn.insert_refund(&row).await?;
+    crate::evidence::hold_new_refund(conn, &row, &plan.evidence_required).await?;
     memo.created_refund(merchant_id, now_us, row.amount_fen);
     let effects = transition::created(plan.status, &refund_money(&row));
     if let Some(event) = effects.ledger {
@@ -367,6 +368,7 @@ async fn write_create(
                 "requested_by_role": row.requested_by_role,
                 "requested_by_name": row.requested_by_name,
                 "review_reasons": row.review_reasons,
+                "evidence_required": yuanlu_domain::evidence::join_kinds(&plan.evidence_required),
             }),
         },
     )
@@ -383,7 +385,12 @@ async fn write_create(
         return Ok(CreateOutcome::Created(Box::new(view)));
     }
     // The new refund's only audit entry is the one just written: no need to read it back.
-    let view = refund_view_of(&row, &payment_row, &[entry])?;
+    let mut view = refund_view_of(&row, &payment_row, &[entry])?;
+    view.evidence = crate::evidence::RefundEvidence {
+        missing: plan.evidence_required.clone(),
+        required: plan.evidence_required,
+        present: Vec::new(),
+    };
     Ok(CreateOutcome::Created(Box::new(view)))
 }
 

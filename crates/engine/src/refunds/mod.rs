@@ -10,9 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use yuanlu_domain::decide::{
-    DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund, status_after_return,
-};
+use yuanlu_domain::decide::{DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund};
 use yuanlu_domain::money::PositiveFen;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole, SendState};
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};

@@ -79,7 +79,9 @@ pub(crate) async fn refund_view(
     payment: &PaymentRow,
 ) -> EngineResult<Refund> {
     let entries = conn.audit_of_subject(&row.id).await?;
-    refund_view_of(row, payment, &entries)
+    let mut view = refund_view_of(row, payment, &entries)?;
+    view.evidence = crate::evidence::refund_evidence(conn, &row.id).await?.1;
+    Ok(view)
 }
 
 /// The full view of a refund from its row, its payment and all its audit entries.

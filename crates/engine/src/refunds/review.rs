@@ -2,6 +2,8 @@
 //! module writes it.
 
 use super::*;
+use yuanlu_domain::decide::status_after_return_with;
+use yuanlu_domain::evidence::EvidenceKind;
 
 impl Engine {
     /// Approves a refund waiting for review: it becomes `queued` (a void completes at once).
@@ -35,10 +37,17 @@ impl Engine {
         approve: bool,
     ) -> EngineResult<Refund> {
         let verb = if approve { "approved" } else { "rejected" };
-        self.change_refund(who, id, |row, payment| {
+        self.change_refund(who, id, |row, payment, missing| {
             let status = row.status;
             if status != RefundStatus::PendingReview {
                 return Err(invalid(row, status, verb));
+            }
+            // Held for evidence its merchant requires: no approval until it is there.
+            if approve && !missing.is_empty() {
+                return Err(EngineError::EvidenceRequired {
+                    refund_id: row.id.clone(),
+                    missing: yuanlu_domain::evidence::join_kinds(missing),
+                });
             }
             let required = row
                 .required_reviewer
@@ -82,7 +91,7 @@ impl Engine {
         input: ReviewNote,
     ) -> EngineResult<Refund> {
         let note = optional_text("note", input.note.as_deref(), NOTE_CHARS_MAX)?;
-        self.change_refund(who, id, |row, _| {
+        self.change_refund(who, id, |row, _, _| {
             let status = row.status;
             if !status.can_become(RefundStatus::Canceled) {
                 return Err(invalid(row, status, "canceled"));
@@ -114,14 +123,15 @@ impl Engine {
         .ok_or_else(|| {
             EngineError::validation("tracking_no", "give the logistics tracking number")
         })?;
-        self.change_refund(who, id, |row, _| {
+        self.change_refund(who, id, |row, _, missing| {
             let status = row.status;
             if status != RefundStatus::AwaitingReturn {
                 return Err(invalid(row, status, "marked as returned"));
             }
             let reasons = views::review_reasons(&row.review_reasons)?;
             Ok(Change {
-                to: status_after_return(&reasons),
+                // Still waiting for required evidence: to `pending_review`, held.
+                to: status_after_return_with(&reasons, !missing.is_empty()),
                 action: action::GOODS_RETURNED,
                 review_note: None,
                 reviewed_by: None,
@@ -132,10 +142,11 @@ impl Engine {
     }
 
     /// Reads the refund and its payment under the payment's lock, lets `decide` choose the
-    /// change, and writes it with its counters and audit entry.
+    /// change (told the evidence the refund still waits for, if it is held), and writes it
+    /// with its counters and audit entry.
     async fn change_refund<F>(&self, who: &Principal, id: &str, decide: F) -> EngineResult<Refund>
     where
-        F: FnOnce(&RefundRow, &PaymentRow) -> EngineResult<Change>,
+        F: FnOnce(&RefundRow, &PaymentRow, &[EvidenceKind]) -> EngineResult<Change>,
     {
         let not_found = || EngineError::NotFound {
             what: "refund",
@@ -151,7 +162,12 @@ impl Engine {
             .ok_or_else(|| EngineError::corrupt(format!("refund {id} names a missing payment")))?;
         // Read again under the lock: the status may have moved while we waited for it.
         let mut row = conn.get_refund(scope, id).await?.ok_or_else(not_found)?;
-        let change = decide(&row, &payment)?;
+        let (hold, evidence) = crate::evidence::refund_evidence(&mut conn, id).await?;
+        let missing = match hold {
+            Some(hold) if hold.released_at_us.is_none() => evidence.missing,
+            _ => Vec::new(),
+        };
+        let change = decide(&row, &payment, &missing)?;
         let now = self.clock.now();
         let now_us = to_micros(now);
         let from = row.status;

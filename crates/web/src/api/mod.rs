@@ -6,6 +6,7 @@ pub mod bank_statements;
 pub mod bodies;
 pub mod cases;
 pub mod channels;
+pub mod evidence;
 pub mod exports;
 pub mod keys;
 pub mod merchants;

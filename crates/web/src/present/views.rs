@@ -90,6 +90,10 @@ pub struct Refund {
     pub timeline: Vec<TimelineEvent>,
     /// For a refund still under way: what happens next.
     pub next_step: Option<NextStep>,
+    /// 证明材料: the evidence the merchant's settings required when the refund was asked
+    /// for, what it carries, and what is missing (while missing, it waits in
+    /// `pending_review` and cannot be approved).
+    pub evidence: yuanlu_engine::evidence::RefundEvidence,
 }
 
 fn event(lang: Lang, e: &EngineEvent, destination: &str) -> TimelineEvent {
@@ -161,6 +165,7 @@ impl Refund {
             expected_arrival_by: r.expected_arrival_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            evidence: r.evidence,
         }
     }
 

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::post;
 use serde::Deserialize;
 use yuanlu_domain::ledger::FundingPolicy;
-use yuanlu_domain::settings::{DailyRefundLimitPatch, MerchantSettingsPatch, ReviewSettingsPatch};
+use yuanlu_domain::settings::{
+    DailyRefundLimitPatch, EvidenceSettingsPatch, MerchantSettingsPatch, ReviewSettingsPatch,
+};
 use yuanlu_engine::ops::settings::UpdateMerchant;
 
 use crate::AppState;
@@ -28,6 +30,8 @@ pub struct SettingsForm {
     funding: Option<String>,
     daily_amount: Option<String>,
     daily_count: Option<String>,
+    voucher_above: Option<String>,
+    id_check_above: Option<String>,
 }
 
 /// An optional form value: `None` when empty, else parsed or the field's problem.
@@ -87,6 +91,23 @@ pub async fn change(
             amount_fen: daily_amount.map(Some),
             count: daily_count.map(Some),
         });
+    let voucher_above = optional(
+        &ctx,
+        form.voucher_above.as_deref(),
+        "merchant-voucher-above",
+        parse_yuan,
+    )?;
+    let id_check_above = optional(
+        &ctx,
+        form.id_check_above.as_deref(),
+        "merchant-id-check-above",
+        parse_yuan,
+    )?;
+    let evidence =
+        (voucher_above.is_some() || id_check_above.is_some()).then(|| EvidenceSettingsPatch {
+            require_voucher_above: voucher_above.map(Some),
+            require_id_check_above: id_check_above.map(Some),
+        });
     let settings = MerchantSettingsPatch {
         review: large_amount.map(|fen| ReviewSettingsPatch {
             large_amount_fen: Some(fen),
@@ -94,6 +115,7 @@ pub async fn change(
         }),
         funding,
         daily_refund_limit,
+        evidence,
         ..MerchantSettingsPatch::default()
     };
     // The engine checks every value's range with the API's messages.
