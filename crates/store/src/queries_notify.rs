@@ -159,10 +159,26 @@ impl Conn<'_> {
         now_us: i64,
         limit: i64,
     ) -> StoreResult<Vec<WebhookOutboxRow>> {
-        let sql = Outbox::Webhook.claim_sql(matches!(self, Conn::Postgres(_)));
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, WebhookOutboxRow>(
-            AssertSqlSafe(sql.clone())
-        )
+        let lease = (owner, lease_until_us, now_us, limit);
+        self.claim_due(Outbox::Webhook, lease).await
+    }
+
+    /// Leases up to `limit` due rows of `outbox` to `owner` until `lease_until_us`.
+    async fn claim_due<R>(
+        &mut self,
+        outbox: Outbox,
+        (owner, lease_until_us, now_us, limit): (&str, i64, i64, i64),
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let sql = outbox.claim_sql(matches!(self, Conn::Postgres(_)));
+        Ok(on_conn!(self, |c| sqlx::query_as::<_, R>(AssertSqlSafe(
+            sql.clone()
+        ))
         .bind(owner)
         .bind(lease_until_us)
         .bind(now_us)
@@ -262,16 +278,8 @@ impl Conn<'_> {
         now_us: i64,
         limit: i64,
     ) -> StoreResult<Vec<SmsOutboxRow>> {
-        let sql = Outbox::Sms.claim_sql(matches!(self, Conn::Postgres(_)));
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, SmsOutboxRow>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(owner)
-        .bind(lease_until_us)
-        .bind(now_us)
-        .bind(limit)
-        .fetch_all(&mut **c)
-        .await)?)
+        let lease = (owner, lease_until_us, now_us, limit);
+        self.claim_due(Outbox::Sms, lease).await
     }
 
     /// Records a hand-over attempt to the SMS gateway (see [`Conn::finish_webhook_attempt`]).

@@ -14,6 +14,30 @@ use yuanlu_engine as engine;
 use yuanlu_engine::auth::MerchantRole;
 use yuanlu_engine::refunds::AskedAmount;
 
+/// `From<body>` for the engine's input of the same name and fields: each field moves as it
+/// is, or through the function named after it. The body is destructured, so a field added
+/// to one side and not the other does not compile.
+macro_rules! into_engine {
+    ($body:ident => $($engine:ident)::+ { $($field:ident $(: $convert:ident)?),* $(,)? }) => {
+        impl From<$body> for $($engine)::+ {
+            fn from(body: $body) -> Self {
+                let $body { $($field),* } = body;
+                Self { $($field $(: $convert($field))?),* }
+            }
+        }
+    };
+}
+
+/// A nested body, when sent.
+fn opt<A: Into<B>, B>(body: Option<A>) -> Option<B> {
+    body.map(Into::into)
+}
+
+/// An optional amount, when sent.
+fn opt_amount(value: Option<serde_json::Value>) -> Option<AskedAmount> {
+    value.map(asked_amount)
+}
+
 /// An amount as sent: an integer is fen (checked by [`AskedAmount::from`]); anything else
 /// (a string, a fraction, `true`, an object) is no amount, refused by the engine with
 /// `invalid_amount` in the order of its checks.
@@ -34,20 +58,7 @@ pub struct RegisterTerminal {
     pub merchant_no: String,
 }
 
-impl From<RegisterTerminal> for engine::terminals::RegisterTerminal {
-    fn from(body: RegisterTerminal) -> Self {
-        let RegisterTerminal {
-            merchant_id,
-            terminal_id,
-            merchant_no,
-        } = body;
-        engine::terminals::RegisterTerminal {
-            merchant_id,
-            terminal_id,
-            merchant_no,
-        }
-    }
-}
+into_engine!(RegisterTerminal => engine::terminals::RegisterTerminal { merchant_id, terminal_id, merchant_no });
 
 /// `POST /v1/payments`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,38 +85,7 @@ pub struct RecordPayment {
     pub captured_at: Option<DateTime<Utc>>,
 }
 
-impl From<RecordPayment> for engine::payments::RecordPayment {
-    fn from(body: RecordPayment) -> Self {
-        let RecordPayment {
-            merchant_id,
-            channel,
-            amount,
-            currency,
-            terminal_id,
-            payer,
-            voucher,
-            kind,
-            member,
-            order,
-            phone,
-            captured_at,
-        } = body;
-        engine::payments::RecordPayment {
-            merchant_id,
-            channel,
-            amount: asked_amount(amount),
-            currency,
-            terminal_id,
-            payer: payer.map(Into::into),
-            voucher: voucher.map(Into::into),
-            kind,
-            member,
-            order: order.map(Into::into),
-            phone,
-            captured_at,
-        }
-    }
-}
+into_engine!(RecordPayment => engine::payments::RecordPayment { merchant_id, channel, amount: asked_amount, currency, terminal_id, payer: opt, voucher: opt, kind, member, order: opt, phone, captured_at });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,20 +98,7 @@ pub struct PayerInput {
     pub bank: Option<String>,
 }
 
-impl From<PayerInput> for engine::payments::PayerInput {
-    fn from(body: PayerInput) -> Self {
-        let PayerInput {
-            card_last4,
-            wallet_account,
-            bank,
-        } = body;
-        engine::payments::PayerInput {
-            card_last4,
-            wallet_account,
-            bank,
-        }
-    }
-}
+into_engine!(PayerInput => engine::payments::PayerInput { card_last4, wallet_account, bank });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -141,20 +108,7 @@ pub struct VoucherInput {
     pub rrn: Option<String>,
 }
 
-impl From<VoucherInput> for engine::payments::VoucherInput {
-    fn from(body: VoucherInput) -> Self {
-        let VoucherInput {
-            batch_no,
-            trace_no,
-            rrn,
-        } = body;
-        engine::payments::VoucherInput {
-            batch_no,
-            trace_no,
-            rrn,
-        }
-    }
-}
+into_engine!(VoucherInput => engine::payments::VoucherInput { batch_no, trace_no, rrn });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -163,18 +117,7 @@ pub struct OrderInput {
     pub shipping_status: ShippingStatus,
 }
 
-impl From<OrderInput> for engine::payments::OrderInput {
-    fn from(body: OrderInput) -> Self {
-        let OrderInput {
-            merchant_order_no,
-            shipping_status,
-        } = body;
-        engine::payments::OrderInput {
-            merchant_order_no,
-            shipping_status,
-        }
-    }
-}
+into_engine!(OrderInput => engine::payments::OrderInput { merchant_order_no, shipping_status });
 
 /// `POST /v1/refunds`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -193,26 +136,7 @@ pub struct CreateRefund {
     pub requested_by: Option<RequestedByInput>,
 }
 
-impl From<CreateRefund> for engine::refunds::CreateRefund {
-    fn from(body: CreateRefund) -> Self {
-        let CreateRefund {
-            payment_id,
-            amount,
-            reason,
-            merchant_refund_no,
-            note,
-            requested_by,
-        } = body;
-        engine::refunds::CreateRefund {
-            payment_id,
-            amount: amount.map(asked_amount),
-            reason,
-            merchant_refund_no,
-            note,
-            requested_by: requested_by.map(Into::into),
-        }
-    }
-}
+into_engine!(CreateRefund => engine::refunds::CreateRefund { payment_id, amount: opt_amount, reason, merchant_refund_no, note, requested_by: opt });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -223,12 +147,7 @@ pub struct RequestedByInput {
     pub name: Option<String>,
 }
 
-impl From<RequestedByInput> for engine::refunds::RequestedByInput {
-    fn from(body: RequestedByInput) -> Self {
-        let RequestedByInput { role, name } = body;
-        engine::refunds::RequestedByInput { role, name }
-    }
-}
+into_engine!(RequestedByInput => engine::refunds::RequestedByInput { role, name });
 
 /// `POST /v1/refunds/{id}/approve|reject|cancel`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -237,12 +156,7 @@ pub struct ReviewNote {
     pub note: Option<String>,
 }
 
-impl From<ReviewNote> for engine::refunds::ReviewNote {
-    fn from(body: ReviewNote) -> Self {
-        let ReviewNote { note } = body;
-        engine::refunds::ReviewNote { note }
-    }
-}
+into_engine!(ReviewNote => engine::refunds::ReviewNote { note });
 
 /// `POST /v1/refunds/{id}/return`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -251,12 +165,7 @@ pub struct RecordReturn {
     pub tracking_no: String,
 }
 
-impl From<RecordReturn> for engine::refunds::RecordReturn {
-    fn from(body: RecordReturn) -> Self {
-        let RecordReturn { tracking_no } = body;
-        engine::refunds::RecordReturn { tracking_no }
-    }
-}
+into_engine!(RecordReturn => engine::refunds::RecordReturn { tracking_no });
 
 /// `POST /v1/refunds/{id}/reroute`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -275,24 +184,7 @@ pub struct RerouteInput {
     pub note: Option<String>,
 }
 
-impl From<RerouteInput> for engine::dispatch::RerouteInput {
-    fn from(body: RerouteInput) -> Self {
-        let RerouteInput {
-            to,
-            account,
-            method,
-            paid_by,
-            note,
-        } = body;
-        engine::dispatch::RerouteInput {
-            to,
-            account: account.map(Into::into),
-            method,
-            paid_by,
-            note,
-        }
-    }
-}
+into_engine!(RerouteInput => engine::dispatch::RerouteInput { to, account: opt, method, paid_by, note });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -302,20 +194,7 @@ pub struct RerouteAccount {
     pub holder: Option<String>,
 }
 
-impl From<RerouteAccount> for engine::dispatch::RerouteAccount {
-    fn from(body: RerouteAccount) -> Self {
-        let RerouteAccount {
-            number,
-            bank,
-            holder,
-        } = body;
-        engine::dispatch::RerouteAccount {
-            number,
-            bank,
-            holder,
-        }
-    }
-}
+into_engine!(RerouteAccount => engine::dispatch::RerouteAccount { number, bank, holder });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -325,12 +204,7 @@ pub struct CreateMerchant {
     pub settings: MerchantSettingsPatch,
 }
 
-impl From<CreateMerchant> for engine::merchants::CreateMerchant {
-    fn from(body: CreateMerchant) -> Self {
-        let CreateMerchant { name, settings } = body;
-        engine::merchants::CreateMerchant { name, settings }
-    }
-}
+into_engine!(CreateMerchant => engine::merchants::CreateMerchant { name, settings });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -338,12 +212,7 @@ pub struct CreateApiKey {
     pub role: MerchantRole,
 }
 
-impl From<CreateApiKey> for engine::merchants::CreateApiKey {
-    fn from(body: CreateApiKey) -> Self {
-        let CreateApiKey { role } = body;
-        engine::merchants::CreateApiKey { role }
-    }
-}
+into_engine!(CreateApiKey => engine::merchants::CreateApiKey { role });
 
 /// `PATCH /v1/merchants/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -354,12 +223,7 @@ pub struct UpdateMerchant {
     pub settings: MerchantSettingsPatch,
 }
 
-impl From<UpdateMerchant> for engine::ops::settings::UpdateMerchant {
-    fn from(body: UpdateMerchant) -> Self {
-        let UpdateMerchant { settings } = body;
-        engine::ops::settings::UpdateMerchant { settings }
-    }
-}
+into_engine!(UpdateMerchant => engine::ops::settings::UpdateMerchant { settings });
 
 /// `POST /v1/keys/{id}/rotate`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -371,12 +235,7 @@ pub struct RotateKey {
     pub grace_seconds: Option<i64>,
 }
 
-impl From<RotateKey> for engine::keys::RotateKey {
-    fn from(body: RotateKey) -> Self {
-        let RotateKey { grace_seconds } = body;
-        engine::keys::RotateKey { grace_seconds }
-    }
-}
+into_engine!(RotateKey => engine::keys::RotateKey { grace_seconds });
 
 /// `PUT /v1/merchants/{id}/webhook`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -386,12 +245,7 @@ pub struct SetWebhook {
     pub url: String,
 }
 
-impl From<SetWebhook> for engine::notify::SetWebhook {
-    fn from(body: SetWebhook) -> Self {
-        let SetWebhook { url } = body;
-        engine::notify::SetWebhook { url }
-    }
-}
+into_engine!(SetWebhook => engine::notify::SetWebhook { url });
 
 /// `POST /v1/payments/{id}/order`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -406,20 +260,7 @@ pub struct UpdateOrder {
     pub tracking_no: Option<String>,
 }
 
-impl From<UpdateOrder> for engine::ops::orders::UpdateOrder {
-    fn from(body: UpdateOrder) -> Self {
-        let UpdateOrder {
-            shipping_status,
-            merchant_order_no,
-            tracking_no,
-        } = body;
-        engine::ops::orders::UpdateOrder {
-            shipping_status,
-            merchant_order_no,
-            tracking_no,
-        }
-    }
-}
+into_engine!(UpdateOrder => engine::ops::orders::UpdateOrder { shipping_status, merchant_order_no, tracking_no });
 
 /// `POST /v1/cases`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -433,22 +274,7 @@ pub struct OpenCase {
     pub contact: Option<String>,
 }
 
-impl From<OpenCase> for engine::cases::OpenCase {
-    fn from(body: OpenCase) -> Self {
-        let OpenCase {
-            refund_id,
-            kind,
-            description,
-            contact,
-        } = body;
-        engine::cases::OpenCase {
-            refund_id,
-            kind,
-            description,
-            contact,
-        }
-    }
-}
+into_engine!(OpenCase => engine::cases::OpenCase { refund_id, kind, description, contact });
 
 /// `POST /v1/cases/{id}/resolve`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -458,12 +284,7 @@ pub struct ResolveCase {
     pub resolution: String,
 }
 
-impl From<ResolveCase> for engine::cases::ResolveCase {
-    fn from(body: ResolveCase) -> Self {
-        let ResolveCase { resolution } = body;
-        engine::cases::ResolveCase { resolution }
-    }
-}
+into_engine!(ResolveCase => engine::cases::ResolveCase { resolution });
 
 /// `POST /v1/cases/{id}/assign`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -473,12 +294,7 @@ pub struct AssignCase {
     pub owner: String,
 }
 
-impl From<AssignCase> for engine::cases::AssignCase {
-    fn from(body: AssignCase) -> Self {
-        let AssignCase { owner } = body;
-        engine::cases::AssignCase { owner }
-    }
-}
+into_engine!(AssignCase => engine::cases::AssignCase { owner });
 
 /// `POST /v1/reconciliation-exceptions/{id}/resolve`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -507,26 +323,7 @@ pub struct ConsumerRefundRequest {
     pub contact: Option<String>,
 }
 
-impl From<ConsumerRefundRequest> for engine::ops::consumer::ConsumerRefundRequest {
-    fn from(body: ConsumerRefundRequest) -> Self {
-        let ConsumerRefundRequest {
-            reference,
-            last4,
-            amount,
-            reason,
-            description,
-            contact,
-        } = body;
-        engine::ops::consumer::ConsumerRefundRequest {
-            reference,
-            last4,
-            amount: amount.map(asked_amount),
-            reason,
-            description,
-            contact,
-        }
-    }
-}
+into_engine!(ConsumerRefundRequest => engine::ops::consumer::ConsumerRefundRequest { reference, last4, amount: opt_amount, reason, description, contact });
 
 /// `POST /v1/public/refunds/{id}/feedback`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -540,20 +337,7 @@ pub struct GiveFeedback {
     pub reference: String,
 }
 
-impl From<GiveFeedback> for engine::public::GiveFeedback {
-    fn from(body: GiveFeedback) -> Self {
-        let GiveFeedback {
-            rating,
-            comment,
-            reference,
-        } = body;
-        engine::public::GiveFeedback {
-            rating,
-            comment,
-            reference,
-        }
-    }
-}
+into_engine!(GiveFeedback => engine::public::GiveFeedback { rating, comment, reference });
 
 /// `POST /v1/public/cases`: name the refund by `refund_id` + `reference`, or by
 /// `merchant_refund_no` + `phone_last4`.
@@ -571,28 +355,7 @@ pub struct OpenPublicCase {
     pub contact: Option<String>,
 }
 
-impl From<OpenPublicCase> for engine::public::OpenPublicCase {
-    fn from(body: OpenPublicCase) -> Self {
-        let OpenPublicCase {
-            refund_id,
-            reference,
-            merchant_refund_no,
-            phone_last4,
-            kind,
-            description,
-            contact,
-        } = body;
-        engine::public::OpenPublicCase {
-            refund_id,
-            reference,
-            merchant_refund_no,
-            phone_last4,
-            kind,
-            description,
-            contact,
-        }
-    }
-}
+into_engine!(OpenPublicCase => engine::public::OpenPublicCase { refund_id, reference, merchant_refund_no, phone_last4, kind, description, contact });
 
 #[cfg(test)]
 mod tests {
