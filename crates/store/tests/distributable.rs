@@ -12,6 +12,8 @@
 //! (CREATE TABLE, ALTER TABLE ADD/DROP COLUMN/CONSTRAINT, CREATE [UNIQUE] INDEX, DROP
 //! INDEX/TABLE); an ALTER TABLE it does not know fails the test rather than being skipped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
