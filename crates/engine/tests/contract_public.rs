@@ -69,9 +69,15 @@ contract!(the_lookup_by_receipt_number_reads_its_index, |h| {
     h.refund(&shop, json!({ "payment_id": payment.id, "amount": 100, "reason": "customer_cancel", "merchant_refund_no": "R-1" })).await;
     // More sales than one: with statistics saying `payments` holds a single row, SQLite
     // rightly scans it (a connection opened after ANALYZE reads them, an older one does not).
-    for _ in 0..40 {
-        h.payment(&shop, json!({ "channel": "wechat", "amount": 500 }))
+    // And more refunds than one: over a single refund, PostgreSQL's walk of the primary key
+    // in id order (the ORDER BY) costs the same as the index, and either may be chosen.
+    for n in 0..40 {
+        let sale = h
+            .payment(&shop, json!({ "channel": "wechat", "amount": 500 }))
             .await;
+        if n < 10 {
+            h.refund(&shop, json!({ "payment_id": sale.id, "amount": 100, "reason": "customer_cancel", "merchant_refund_no": format!("R-other-{n}") })).await;
+        }
     }
     h.execute("ANALYZE").await;
     let plan = lookup_plan(&h).await;
