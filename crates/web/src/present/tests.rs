@@ -559,7 +559,37 @@ fn pages_show_the_timeline_in_the_readers_language() {
             },
             by: None,
         }),
+        evidence: Default::default(),
     };
+    // The merchant's refund page lists the evidence (an ID check by its last four characters
+    // only) and offers the upload and ID check forms.
+    let evidence = vec![
+        yuanlu_engine::evidence::Evidence {
+            id: "ev_1".into(),
+            merchant_id: "mch_1".into(),
+            subject_type: yuanlu_engine::evidence::SubjectType::Refund,
+            subject_id: "rf_1".into(),
+            kind: yuanlu_domain::evidence::EvidenceKind::IdCheck,
+            sha256: "ab".repeat(32),
+            content_type: None,
+            size_bytes: 40,
+            id_check: Some(yuanlu_domain::evidence::IdCheck {
+                checked_by: "cashier Li".into(),
+                document_type: yuanlu_domain::evidence::DocumentType::ResidentIdCard,
+                last_digits: "002X".into(),
+            }),
+            created_by: "merchant:mch_1".into(),
+            created_at: at,
+        },
+        yuanlu_engine::evidence::Evidence {
+            id: "ev_2".into(),
+            kind: yuanlu_domain::evidence::EvidenceKind::SaleVoucher,
+            content_type: Some(yuanlu_domain::evidence::FileType::Jpeg),
+            id_check: None,
+            sha256: "cd".repeat(32),
+            ..evidence_base(at)
+        },
+    ];
     let staff = |lang: Lang| {
         RefundPage {
             ctx: Ctx::bare(lang),
@@ -568,11 +598,23 @@ fn pages_show_the_timeline_in_the_readers_language() {
             can_review: false,
             can_cancel: false,
             names: crate::pages::actors::ActorNames::default(),
+            evidence: evidence.clone(),
         }
         .render()
         .unwrap()
     };
     let zh = staff(Lang::Zh);
+    for words in [
+        "证明材料",
+        "居民身份证 **** 002X · cashier Li",
+        "签购单",
+        "/merchant/refunds/rf_1/evidence/ev_2",
+        "SHA-256 cdcdcdcdcdcd",
+        "enctype=\"multipart/form-data\"",
+        "id=\"id-check\"",
+    ] {
+        assert!(zh.contains(words), "{words}: {zh}");
+    }
     for words in [
         "cashier Li（商户）申请退款 12.00 元，等待审核（预授权完成或会员交易）",
         "已批准：checked the receipt",
@@ -596,4 +638,20 @@ fn pages_show_the_timeline_in_the_readers_language() {
     assert!(html.contains("商户申请退款 12.00 元，等待审核"), "{html}");
     assert!(!html.contains("cashier Li") && !html.contains("checked the receipt"));
     assert!(html.contains("已批准"), "{html}");
+}
+
+fn evidence_base(at: chrono::DateTime<Utc>) -> yuanlu_engine::evidence::Evidence {
+    yuanlu_engine::evidence::Evidence {
+        id: String::new(),
+        merchant_id: "mch_1".into(),
+        subject_type: yuanlu_engine::evidence::SubjectType::Refund,
+        subject_id: "rf_1".into(),
+        kind: yuanlu_domain::evidence::EvidenceKind::ReceiptPhoto,
+        sha256: String::new(),
+        content_type: None,
+        size_bytes: 17,
+        id_check: None,
+        created_by: "merchant:mch_1".into(),
+        created_at: at,
+    }
 }

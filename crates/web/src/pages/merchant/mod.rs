@@ -1,6 +1,7 @@
 //! `/merchant/…`: the merchant back office for cashiers and supervisors, each page a thin
 //! layer over the use case `/v1/…` calls with a merchant key of the same role.
 
+pub mod evidence;
 pub mod refunds;
 pub mod sales;
 pub mod settlements;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/merchant/settlements", get(settlements::statements))
         .route("/merchant/cases", get(settlements::cases))
         .route("/merchant/reports", get(settlements::reports))
+        .merge(evidence::routes())
 }
 
 /// A path id that can name something: `A-Z a-z 0-9 _`, at most 64 characters; anything

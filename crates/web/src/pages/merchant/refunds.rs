@@ -178,12 +178,27 @@ pub struct RefundPage {
     pub can_cancel: bool,
     /// Staff usernames for the timeline and the review note.
     pub names: crate::pages::actors::ActorNames,
+    /// The refund's evidence (证明材料), oldest first.
+    pub evidence: Vec<yuanlu_engine::evidence::Evidence>,
 }
 
 impl RefundPage {
     /// An audit actor as people read it (a username, not `merchant:mch_…:…:usr_…`).
     pub fn actor(&self, actor: &str) -> String {
         self.names.name(&self.ctx, actor)
+    }
+
+    /// The first 12 hex digits of a SHA-256, enough to tell files apart on a page.
+    pub fn short_sha(&self, sha256: &str) -> String {
+        sha256.chars().take(12).collect()
+    }
+
+    pub fn file_kinds(&self) -> &'static [yuanlu_domain::evidence::EvidenceKind] {
+        &super::evidence::FILE_KINDS
+    }
+
+    pub fn document_types(&self) -> &'static [yuanlu_domain::evidence::DocumentType] {
+        super::evidence::document_types()
     }
 }
 
@@ -210,6 +225,11 @@ pub async fn show_for(
         refund.status,
         RefundStatus::PendingReview | RefundStatus::AwaitingReturn | RefundStatus::Queued
     );
+    let evidence = state
+        .engine
+        .list_evidence(&who, yuanlu_engine::evidence::Subject::refund(&id))
+        .await
+        .map_err(|e| ctx.fail(e))?;
     let names = crate::pages::actors::ActorNames::load(state, &who).await;
     let lang = ctx.lang;
     Ok(render(
@@ -221,6 +241,7 @@ pub async fn show_for(
             can_review,
             can_cancel,
             names,
+            evidence,
         },
     ))
 }
