@@ -13,8 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use yuanlu_domain::decide::{
-    DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund, status_after_return,
+    DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund_deducted,
+    status_after_return,
 };
+use yuanlu_domain::deduction::{self, Deduction};
 use yuanlu_domain::money::PositiveFen;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole, SendState};
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
@@ -76,6 +78,12 @@ pub struct CreateRefund {
     /// Required when the reason is `other`.
     pub note: Option<String>,
     pub requested_by: Option<RequestedByInput>,
+    /// Deductions agreed with the consumer (a handling fee, a restocking charge, tax), each
+    /// `{kind, amount, reason}`: the consumer gets `amount` less their sum, the merchant
+    /// keeps them. At most 10; their sum must be smaller than the refund's amount. Only the
+    /// API takes them (never a POS void or refund).
+    #[serde(default)]
+    pub deductions: Vec<Deduction>,
 }
 
 /// A refund's amount as the edge read it from JSON: fen (`PositiveFen`, at most
