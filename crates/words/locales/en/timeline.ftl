@@ -79,3 +79,9 @@ tl-next-send = it is sent to { $channel } along the original route
 tl-next-confirm = { $channel } confirms it
 tl-next-confirm-by = { $channel } confirms it, and the money reaches { $destination } by { $by }
 tl-next-reroute = an operator reroutes it to a bank account given by the consumer, or back to the merchant
+
+## What the consumer gets of a refund with deductions (issue 15 item 2)
+refund-you-get = You get { $consumer } ({ $amount } requested, less { $deductions }).
+refund-you-got = You got { $consumer } ({ $amount } requested, less { $deductions }).
+refund-deduction-item = { $amount } { $kind }: { $reason }
+refund-deduction-separator = {", "}

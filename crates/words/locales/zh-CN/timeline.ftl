@@ -88,3 +88,9 @@ tl-next-send = 按原路发送至{ $channel }
 tl-next-confirm = 由{ $channel }确认
 tl-next-confirm-by = 由{ $channel }确认，款项将于 { $by } 前退回至{ $destination }
 tl-next-reroute = 由操作员改道至消费者提供的银行账户，或退回商户
+
+## 有扣除项的退款，消费者实际收到的金额（issue 15 第 2 项）
+refund-you-get = 您将收到 { $consumer } 元（申请退款 { $amount } 元，扣除 { $deductions }）。
+refund-you-got = 您已收到 { $consumer } 元（申请退款 { $amount } 元，扣除 { $deductions }）。
+refund-deduction-item = { $kind } { $amount } 元：{ $reason }
+refund-deduction-separator = {"；"}
