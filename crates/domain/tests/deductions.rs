@@ -1,6 +1,8 @@
 //! Deductions (issue 15 item 2): money is conserved and the ledger balances, whatever the
 //! deductions, the fee returned and the refund's fate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use yuanlu_domain::calendar::BusinessCalendar;
