@@ -88,6 +88,20 @@ pub fn decide_refund(
     ask: &RefundAsk,
     ctx: &DecideContext<'_>,
 ) -> Result<RefundPlan, RefundRefusal> {
+    decide_refund_deducted(ask, ctx, 0)
+}
+
+/// [`decide_refund`] for a refund carrying `deducted_fen` of deductions agreed with the
+/// consumer (issue 15 item 2). Such a refund is never a void: a void reverses the whole
+/// sale, while the merchant keeps the deductions, so it goes back through the channel as a
+/// refund (退货). The fee it returns is computed on its `amount` as for any refund. Whether
+/// the deductions leave the consumer something is checked by the caller against the
+/// planned amount ([`crate::deduction::check_against_amount`]).
+pub fn decide_refund_deducted(
+    ask: &RefundAsk,
+    ctx: &DecideContext<'_>,
+    deducted_fen: i64,
+) -> Result<RefundPlan, RefundRefusal> {
     let payment = ctx.payment;
     if payment.voided {
         return Err(RefundRefusal::PaymentVoided);
@@ -130,7 +144,7 @@ pub fn decide_refund(
         && payment
             .shipping_status
             .is_some_and(|s| s.goods_left_merchant());
-    let refund_type = if !awaiting_return && is_void(payment, amount, ctx) {
+    let refund_type = if !awaiting_return && deducted_fen == 0 && is_void(payment, amount, ctx) {
         RefundType::Void
     } else {
         RefundType::Refund

@@ -307,10 +307,15 @@ pub enum LedgerEvent {
     SettlementPayout,
     CarryForward,
     CarryApplied,
+    /// One deduction of a queued refund (issue 15 item 2): kept by the merchant, not paid
+    /// to the consumer.
+    RefundDeducted,
+    /// A deduction of a released refund: the reverse of [`LedgerEvent::RefundDeducted`].
+    DeductionReleased,
 }
 
 impl LedgerEvent {
-    pub const ALL: [LedgerEvent; 8] = [
+    pub const ALL: [LedgerEvent; 10] = [
         LedgerEvent::PaymentCaptured,
         LedgerEvent::VoidCompleted,
         LedgerEvent::RefundQueued,
@@ -319,6 +324,8 @@ impl LedgerEvent {
         LedgerEvent::SettlementPayout,
         LedgerEvent::CarryForward,
         LedgerEvent::CarryApplied,
+        LedgerEvent::RefundDeducted,
+        LedgerEvent::DeductionReleased,
     ];
 
     pub fn parse(id: &str) -> Option<LedgerEvent> {
@@ -335,6 +342,8 @@ impl LedgerEvent {
             LedgerEvent::SettlementPayout => "settlement_payout",
             LedgerEvent::CarryForward => "carry_forward",
             LedgerEvent::CarryApplied => "carry_applied",
+            LedgerEvent::RefundDeducted => "refund_deducted",
+            LedgerEvent::DeductionReleased => "deduction_released",
         }
     }
 }
@@ -424,6 +433,43 @@ pub fn refund_succeeded(channel: Channel, amount_fen: i64) -> Result<Posting, In
         (Account::RefundsInFlight(channel), amount_fen),
         (Account::ChannelClearing(channel), -amount_fen),
     ]))
+}
+
+/// One deduction of a queued refund (issue 15 item 2): the merchant keeps it, so it is
+/// credited back to the merchant and leaves what the channel will pay. Posted beside
+/// [`refund_queued`] once per deduction line; together they debit the merchant
+/// `amount − fee_refunded − Σ deductions` and leave `amount − Σ deductions` (the consumer's
+/// money) in flight.
+///
+/// ```text
+///   RefundsInFlight(channel)        MerchantUnsettled(merchant)
+///   Dr deduction |                           | Cr deduction
+/// ```
+pub fn refund_deducted(
+    merchant_id: &str,
+    channel: Channel,
+    deduction_fen: i64,
+) -> Result<Posting, InvalidPosting> {
+    check_parts(deduction_fen, None)?;
+    Ok(Posting::balanced([
+        (Account::RefundsInFlight(channel), deduction_fen),
+        (unsettled(merchant_id), -deduction_fen),
+    ]))
+}
+
+/// A deduction of a released refund: the reverse of [`refund_deducted`], posted beside
+/// [`refund_released`].
+///
+/// ```text
+///   RefundsInFlight(channel)        MerchantUnsettled(merchant)
+///            | Cr deduction        Dr deduction |
+/// ```
+pub fn deduction_released(
+    merchant_id: &str,
+    channel: Channel,
+    deduction_fen: i64,
+) -> Result<Posting, InvalidPosting> {
+    Ok(refund_deducted(merchant_id, channel, deduction_fen)?.reversed())
 }
 
 /// Settlement paid the merchant out to its bank account.

@@ -14,6 +14,7 @@
 //! - [`transition`]: what each refund transition does to money: payment counters, ledger
 //!   event, funding check; and the overdue rule.
 //! - [`review`]: which refunds wait for a reviewer, and who may approve them.
+//! - [`deduction`]: deductions agreed with the consumer (handling fee, restocking, tax).
 //! - [`decide`]: the rules checked when a refund is asked for, in one pure function.
 //! - [`audit`]: the canonical content and SHA-256 chaining of audit entries.
 //! - [`ledger`]: double-entry postings of every money event, balances, the funding rule.
@@ -35,6 +36,7 @@ pub mod channel;
 pub mod clock;
 pub mod decide;
 pub mod evidence;
+pub mod deduction;
 pub mod fees;
 pub mod ledger;
 pub mod money;

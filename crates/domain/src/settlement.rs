@@ -9,13 +9,16 @@
 //! - the voids completed that day (撤销: the sale reversed and its whole fee returned);
 //! - the refunds debited that day, when they were queued, less the fee each returns;
 //! - the refunds credited back that day: failed, or canceled after being queued, which
-//!   gives the merchant back what was debited (the amount less the fee it had returned).
+//!   gives the merchant back what was debited (the amount less the fee it had returned);
+//! - the deductions of the refunds debited that day (issue 15 item 2: a handling fee, a
+//!   restocking charge, tax agreed with the consumer), which the merchant keeps, one line
+//!   each, and the deductions of the refunds credited back, charged again.
 //!
 //! [`settle`] turns that activity and the carried balance into a [`Statement`]:
 //!
 //! ```text
 //! net    = sales − fees − (voids − void fees) − refunds + refund fees returned
-//!          + (credited back − their fees)
+//!          + (credited back − their fees) + deductions − deductions released
 //! total  = opening carried (≤ 0) + net
 //! payout = max(0, total)              closing carried = min(0, total)
 //! ```
@@ -34,6 +37,7 @@ use utoipa::ToSchema;
 
 use crate::calendar::BusinessCalendar;
 use crate::channel::Channel;
+use crate::deduction::DeductionKind;
 use crate::ledger::{self, InvalidPosting, Posting, check_parts};
 use crate::money::format_cny;
 use crate::time::{shanghai, shanghai_date};
@@ -85,6 +89,29 @@ pub struct RefundLine {
     pub kind: RefundLineKind,
 }
 
+/// One deduction of a refund debited (or, `released`, credited back) on the business date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeductionLine {
+    pub refund_id: String,
+    pub payment_id: String,
+    pub channel: Channel,
+    /// 1-based position of the deduction among its refund's.
+    pub line_no: i64,
+    pub kind: DeductionKind,
+    pub amount_fen: i64,
+    pub reason: String,
+    /// The refund was credited back: the merchant no longer keeps this deduction.
+    pub released: bool,
+}
+
+/// What a deduction line of a statement is: which of its refund's deductions, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LineDeduction {
+    pub line_no: i64,
+    pub kind: DeductionKind,
+    pub reason: String,
+}
+
 /// Everything one merchant's settlement of one business date reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlementInput {
@@ -95,6 +122,9 @@ pub struct SettlementInput {
     pub payments: Vec<PaymentLine>,
     pub voids: Vec<VoidLine>,
     pub refunds: Vec<RefundLine>,
+    /// The deductions of the refunds debited or credited back on the date.
+    #[serde(default)]
+    pub deductions: Vec<DeductionLine>,
 }
 
 /// What a statement line is.
@@ -107,14 +137,20 @@ pub enum LineKind {
     Void,
     Refund,
     RefundCreditedBack,
+    /// A deduction the merchant keeps of a refund debited that day.
+    Deduction,
+    /// A deduction of a refund credited back that day, charged again.
+    DeductionReleased,
 }
 
 impl LineKind {
-    pub const ALL: [LineKind; 4] = [
+    pub const ALL: [LineKind; 6] = [
         LineKind::Payment,
         LineKind::Void,
         LineKind::Refund,
         LineKind::RefundCreditedBack,
+        LineKind::Deduction,
+        LineKind::DeductionReleased,
     ];
 
     /// The stable id used in the API and in storage.
@@ -124,6 +160,8 @@ impl LineKind {
             LineKind::Void => "void",
             LineKind::Refund => "refund",
             LineKind::RefundCreditedBack => "refund_credited_back",
+            LineKind::Deduction => "deduction",
+            LineKind::DeductionReleased => "deduction_released",
         }
     }
 
@@ -165,6 +203,9 @@ pub struct StatementLine {
     /// before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<DateTime<Utc>>,
+    /// For a deduction line: which deduction of the refund, its kind and reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduction: Option<LineDeduction>,
 }
 
 impl StatementLine {
@@ -178,6 +219,8 @@ impl StatementLine {
             LineKind::Void => ledger::void_completed(m, c, a, f),
             LineKind::Refund => ledger::refund_queued(m, c, a, f),
             LineKind::RefundCreditedBack => ledger::refund_released(m, c, a, f),
+            LineKind::Deduction => ledger::refund_deducted(m, c, a),
+            LineKind::DeductionReleased => ledger::deduction_released(m, c, a),
         }
     }
 }
@@ -210,6 +253,14 @@ pub struct Statement {
     pub credited_back_fen: i64,
     /// The fees those refunds had returned, charged again.
     pub credited_back_fees_fen: i64,
+    /// Deductions the merchant keeps of the refunds debited on the date (one line each).
+    #[serde(default)]
+    pub deductions_count: i64,
+    #[serde(default)]
+    pub deductions_fen: i64,
+    /// Deductions of the refunds credited back on the date, charged again.
+    #[serde(default)]
+    pub deductions_released_fen: i64,
     /// The date's activity: the sum of the lines' `net_fen`.
     pub net_fen: i64,
     /// `opening_carried_fen + net_fen`.
@@ -267,6 +318,9 @@ struct Totals {
     credited_back_count: i128,
     credited_back: i128,
     credited_back_fees: i128,
+    deductions_count: i128,
+    deductions: i128,
+    deductions_released: i128,
 }
 
 fn fen(value: i128) -> Result<i64, SettlementError> {
@@ -352,6 +406,7 @@ pub fn settle(
             ),
             payment_id: None,
             captured_at: Some(p.captured_at),
+            deduction: None,
         });
     }
 
@@ -382,6 +437,7 @@ pub fn settle(
             ),
             payment_id: Some(v.payment_id.clone()),
             captured_at: None,
+            deduction: None,
         });
     }
 
@@ -455,6 +511,61 @@ pub fn settle(
             explanation,
             payment_id: Some(r.payment_id.clone()),
             captured_at: None,
+            deduction: None,
+        });
+    }
+
+    for d in &input.deductions {
+        let kind = if d.released {
+            LineKind::DeductionReleased
+        } else {
+            LineKind::Deduction
+        };
+        check_parts(d.amount_fen, None).map_err(line_error(kind, &d.refund_id))?;
+        let net = if d.released {
+            totals.deductions_released += i128::from(d.amount_fen);
+            -d.amount_fen
+        } else {
+            totals.deductions_count += 1;
+            totals.deductions += i128::from(d.amount_fen);
+            d.amount_fen
+        };
+        let explanation = if d.released {
+            format!(
+                "deduction {} of refund {}: {} {} charged again as the refund was credited back ({}) = {}",
+                d.line_no,
+                d.refund_id,
+                d.kind.english(),
+                format_cny(d.amount_fen),
+                d.reason,
+                signed_cny(net),
+            )
+        } else {
+            format!(
+                "deduction {} of refund {}: {} {} kept by the merchant, not paid to the consumer ({}) = {}",
+                d.line_no,
+                d.refund_id,
+                d.kind.english(),
+                format_cny(d.amount_fen),
+                d.reason,
+                signed_cny(net),
+            )
+        };
+        lines.push(StatementLine {
+            kind,
+            reference: d.refund_id.clone(),
+            channel: d.channel,
+            amount_fen: d.amount_fen,
+            fee_fen: 0,
+            net_fen: net,
+            explanation,
+            payment_id: Some(d.payment_id.clone()),
+            captured_at: None,
+            deduction: Some(LineDeduction {
+                line_no: d.line_no,
+                kind: d.kind,
+                reason: d.reason.clone(),
+            }),
         });
     }
 
@@ -468,12 +579,17 @@ pub fn settle(
         }
     }
 
-    lines.sort_by(|a, b| (a.reference.as_str(), a.kind).cmp(&(b.reference.as_str(), b.kind)));
+    let line_no = |l: &StatementLine| l.deduction.as_ref().map_or(0, |d| d.line_no);
+    lines.sort_by(|a, b| {
+        (a.reference.as_str(), a.kind, line_no(a)).cmp(&(b.reference.as_str(), b.kind, line_no(b)))
+    });
 
     let t = &totals;
     let net = t.sales - t.fees - (t.voids - t.void_fees) - t.refunds
         + t.refund_fees
-        + (t.credited_back - t.credited_back_fees);
+        + (t.credited_back - t.credited_back_fees)
+        + t.deductions
+        - t.deductions_released;
     let opening = i128::from(input.opening_carried_fen);
     let total = opening + net;
     let payout = total.max(0);
@@ -513,6 +629,9 @@ pub fn settle(
         credited_back_count: fen(t.credited_back_count)?,
         credited_back_fen: fen(t.credited_back)?,
         credited_back_fees_fen: fen(t.credited_back_fees)?,
+        deductions_count: fen(t.deductions_count)?,
+        deductions_fen: fen(t.deductions)?,
+        deductions_released_fen: fen(t.deductions_released)?,
         net_fen: fen(net)?,
         total_fen: fen(total)?,
         payout_fen: fen(payout)?,

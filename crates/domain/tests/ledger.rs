@@ -682,6 +682,7 @@ impl World {
                 payments: m.today,
                 voids: m.voids,
                 refunds: m.refunds,
+                deductions: Vec::new(),
             };
             let statement = settle(&input, &self.calendar).unwrap();
             // Settling again, with the lines in another order, gives the same statement.

@@ -75,6 +75,7 @@ fn day(business_date: NaiveDate, opening: i64) -> SettlementInput {
         payments: Vec::new(),
         voids: Vec::new(),
         refunds: Vec::new(),
+        deductions: Vec::new(),
     }
 }
 
@@ -159,6 +160,7 @@ fn a_1000_yuan_credit_card_sale_is_credited_994_yuan_on_the_next_business_day() 
                 .into(),
             payment_id: None,
             captured_at: Some(at(tuesday(), 10)),
+            deduction: None,
         }]
     );
     let explained = s.explain();
@@ -654,6 +656,7 @@ fn random_day() -> impl Strategy<Value = SettlementInput> {
                 payments,
                 voids,
                 refunds,
+                deductions: Vec::new(),
             }
         })
 }

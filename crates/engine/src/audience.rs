@@ -61,8 +61,12 @@ pub struct ConsumerEvent {
 pub struct ConsumerRefund {
     pub id: String,
     pub status: RefundStatus,
-    /// Fen.
+    /// Fen: the amount asked for.
     pub amount: i64,
+    /// Fen: what the consumer gets, `amount` less the deductions (issue 15 item 2).
+    pub consumer_amount: i64,
+    /// Deductions agreed with the consumer and kept by the merchant, each with its reason.
+    pub deductions: Vec<yuanlu_domain::deduction::Deduction>,
     pub currency: &'static str,
     pub merchant_name: String,
     pub channel: Channel,
@@ -133,6 +137,8 @@ pub fn consumer_view(refund: &Refund, merchant_name: &str) -> ConsumerRefund {
         id: refund.id.clone(),
         status: refund.status,
         amount: refund.amount,
+        consumer_amount: refund.consumer_amount,
+        deductions: refund.deductions.clone(),
         currency: refund.currency,
         merchant_name: merchant_name.to_string(),
         channel: refund.channel,

@@ -2,12 +2,16 @@
 //! that tells the caller what to do.
 
 use yuanlu_domain::decide::RefundRefusal;
+use yuanlu_domain::deduction::DeductionError;
 use yuanlu_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     Refused(#[from] RefundRefusal),
+    /// Deductions that are invalid or leave the consumer nothing (issue 15 item 2).
+    #[error("deductions: {0}")]
+    Deduction(#[from] DeductionError),
     #[error("no payment {0} for this merchant")]
     PaymentNotFound(String),
     #[error("no {what} {id}")]
@@ -92,6 +96,7 @@ impl EngineError {
     pub fn code(&self) -> &'static str {
         match self {
             EngineError::Refused(refusal) => refusal.code(),
+            EngineError::Deduction(error) => error.code(),
             EngineError::PaymentNotFound(_) => "payment_not_found",
             EngineError::NotFound { .. } => "not_found",
             EngineError::MerchantRefundNoConflict { .. } => "merchant_refund_no_conflict",

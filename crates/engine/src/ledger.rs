@@ -62,6 +62,8 @@ pub fn posting_for(facts: &PostingFacts<'_>) -> EngineResult<Posting> {
         LedgerEvent::SettlementPayout => ledger::settlement_payout(merchant, amount),
         LedgerEvent::CarryForward => ledger::carry_forward(merchant, amount),
         LedgerEvent::CarryApplied => ledger::carry_applied(merchant, amount),
+        LedgerEvent::RefundDeducted => ledger::refund_deducted(merchant, channel()?, amount),
+        LedgerEvent::DeductionReleased => ledger::deduction_released(merchant, channel()?, amount),
     };
     posting.map_err(invalid)
 }

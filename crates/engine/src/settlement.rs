@@ -7,8 +7,10 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 use yuanlu_domain::channel::Channel;
+use yuanlu_domain::deduction::DeductionKind;
 use yuanlu_domain::settlement::{
-    PaymentLine, RefundLine, RefundLineKind, SettlementInput, Statement, VoidLine, settle,
+    DeductionLine, PaymentLine, RefundLine, RefundLineKind, SettlementInput, Statement, VoidLine,
+    settle,
 };
 use yuanlu_domain::time::{from_micros, shanghai_date, to_micros};
 use yuanlu_store::{Conn, PostingRow, StatementRow};
@@ -99,7 +101,9 @@ impl Engine {
             return statement_view(&existing);
         }
         let postings = conn.postings_of_day(merchant_id, &date).await?;
-        let input = settlement_input(merchant_id, business_date, balance.carried_fen, &postings)?;
+        let mut input =
+            settlement_input(merchant_id, business_date, balance.carried_fen, &postings)?;
+        input.deductions = deduction_lines(&mut conn, merchant_id, &postings).await?;
         let statement = settle(&input, &self.calendar).map_err(|e| {
             EngineError::corrupt(format!("settlement of {merchant_id} for {date}: {e}"))
         })?;
@@ -189,6 +193,67 @@ async fn post_settlement(
     Ok(())
 }
 
+/// The deductions of the day's refund debits and releases (issue 15 item 2): one line per
+/// deduction, its kind and reason read from the refund's deduction rows. The postings of a
+/// refund's deductions must sum to its rows' (they are written in one transaction).
+async fn deduction_lines(
+    conn: &mut Conn<'_>,
+    merchant_id: &str,
+    postings: &[PostingRow],
+) -> EngineResult<Vec<DeductionLine>> {
+    use std::collections::BTreeMap;
+    // (refund, released) → (payment, channel, posted sum)
+    let mut posted: BTreeMap<(&str, bool), (&str, Option<&str>, i64)> = BTreeMap::new();
+    for posting in postings {
+        let released = match posting.event.as_str() {
+            "refund_deducted" => false,
+            "deduction_released" => true,
+            _ => continue,
+        };
+        let slot = posted
+            .entry((posting.reference.as_str(), released))
+            .or_insert((
+                posting.payment_id.as_deref().unwrap_or_default(),
+                posting.channel.as_deref(),
+                0,
+            ));
+        slot.2 += posting.amount_fen;
+    }
+    if posted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<String> = posted.keys().map(|(id, _)| (*id).to_string()).collect();
+    ids.dedup();
+    let rows = conn.deductions_of_refunds(merchant_id, &ids).await?;
+    let mut lines = Vec::new();
+    for ((refund_id, released), (payment_id, channel, sum)) in posted {
+        let channel = channel.and_then(Channel::parse).ok_or_else(|| {
+            EngineError::corrupt(format!("deduction postings of {refund_id} have no channel"))
+        })?;
+        let mine: Vec<_> = rows.iter().filter(|r| r.refund_id == refund_id).collect();
+        if mine.iter().map(|r| r.amount_fen).sum::<i64>() != sum {
+            return Err(EngineError::corrupt(format!(
+                "the deduction postings of refund {refund_id} do not match its deductions"
+            )));
+        }
+        for row in mine {
+            lines.push(DeductionLine {
+                refund_id: refund_id.to_string(),
+                payment_id: payment_id.to_string(),
+                channel,
+                line_no: row.line_no,
+                kind: DeductionKind::parse(&row.kind).ok_or_else(|| {
+                    EngineError::corrupt(format!("refund {refund_id}: deduction kind {}", row.kind))
+                })?,
+                amount_fen: row.amount_fen,
+                reason: row.reason.clone(),
+                released,
+            });
+        }
+    }
+    Ok(lines)
+}
+
 /// The day's activity from its ledger postings.
 fn settlement_input(
     merchant_id: &str,
@@ -203,6 +268,7 @@ fn settlement_input(
         payments: Vec::new(),
         voids: Vec::new(),
         refunds: Vec::new(),
+        deductions: Vec::new(),
     };
     for posting in postings {
         let channel = || {

@@ -7,11 +7,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use yuanlu_domain::decide::void_becomes_refund;
+use yuanlu_domain::deduction::{Deduction, DeductionKind};
 use yuanlu_domain::ledger::LedgerEvent;
 use yuanlu_domain::refund::{RefundStatus, RefundType};
 use yuanlu_domain::time::{shanghai_date, to_micros};
 use yuanlu_domain::transition::{self, RefundMoney};
-use yuanlu_store::{Conn, PaymentCounters, PaymentRow, RefundRow, RefundStatusUpdate};
+use yuanlu_store::{
+    Conn, DeductionRow, PaymentCounters, PaymentRow, RefundRow, RefundStatusUpdate,
+};
 
 use crate::audit::{self, AuditEvent};
 use crate::error::{EngineError, EngineResult};
@@ -130,7 +133,7 @@ pub(crate) async fn apply_ledger_effect(
             conn,
             &row.merchant_id,
             policy,
-            row.amount_fen - row.fee_refunded_fen,
+            row.amount_fen - row.deducted_fen - row.fee_refunded_fen,
         )
         .await?;
     }
@@ -152,28 +155,99 @@ pub(crate) fn paid_by_merchant(row: &RefundRow) -> bool {
     row.received_account.as_deref() == Some(PAID_BY_MERCHANT)
 }
 
-/// Posts a refund's money event.
+/// Posts a refund's money event, and beside a debit or a release one posting per deduction
+/// (issue 15 item 2; read only for a refund that has deductions).
 pub(crate) async fn post_refund(
     conn: &mut Conn<'_>,
     row: &RefundRow,
     event: LedgerEvent,
     now_us: i64,
 ) -> EngineResult<()> {
-    ledger::post(conn, &refund_posting(row, event, now_us)).await
+    ledger::post(conn, &refund_posting(row, event, now_us)).await?;
+    if row.deducted_fen == 0
+        || !matches!(
+            event,
+            LedgerEvent::RefundQueued | LedgerEvent::RefundReleased
+        )
+    {
+        return Ok(());
+    }
+    for line in conn.refund_deductions(&row.id).await? {
+        let line = Deduction {
+            kind: DeductionKind::parse(&line.kind).ok_or_else(|| {
+                EngineError::corrupt(format!(
+                    "refund {} has a deduction of kind {}",
+                    row.id, line.kind
+                ))
+            })?,
+            amount_fen: line.amount_fen,
+            reason: line.reason,
+        };
+        if let Some(facts) = deduction_posting(row, event, &line, now_us) {
+            ledger::post(conn, &facts).await?;
+        }
+    }
+    Ok(())
 }
 
-/// The facts of a refund's money event.
+/// The facts of a refund's money event. What the channel pays (`refund_succeeded`) is the
+/// consumer's amount: the refund less its deductions.
 pub(crate) fn refund_posting(row: &RefundRow, event: LedgerEvent, now_us: i64) -> PostingFacts<'_> {
+    let amount_fen = match event {
+        LedgerEvent::RefundSucceeded => row.amount_fen - row.deducted_fen,
+        _ => row.amount_fen,
+    };
     PostingFacts {
         merchant_id: &row.merchant_id,
         event,
         reference: &row.id,
         payment_id: Some(&row.payment_id),
         channel: Some(row.channel),
-        amount_fen: row.amount_fen,
+        amount_fen,
         fee_fen: row.fee_refunded_fen,
         at: yuanlu_domain::time::from_micros(now_us),
     }
+}
+
+/// The posting of one deduction beside a refund's debit (`refund_deducted`) or release
+/// (`deduction_released`); none beside any other event.
+pub(crate) fn deduction_posting<'a>(
+    row: &'a RefundRow,
+    event: LedgerEvent,
+    line: &Deduction,
+    now_us: i64,
+) -> Option<PostingFacts<'a>> {
+    let event = match event {
+        LedgerEvent::RefundQueued => LedgerEvent::RefundDeducted,
+        LedgerEvent::RefundReleased => LedgerEvent::DeductionReleased,
+        _ => return None,
+    };
+    Some(PostingFacts {
+        merchant_id: &row.merchant_id,
+        event,
+        reference: &row.id,
+        payment_id: Some(&row.payment_id),
+        channel: Some(row.channel),
+        amount_fen: line.amount_fen,
+        fee_fen: 0,
+        at: yuanlu_domain::time::from_micros(now_us),
+    })
+}
+
+/// A new refund's deduction rows, numbered from 1 in the request's order.
+pub(crate) fn deduction_rows(row: &RefundRow, lines: &[Deduction]) -> Vec<DeductionRow> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(n, line)| DeductionRow {
+            refund_id: row.id.clone(),
+            line_no: n as i64 + 1,
+            merchant_id: row.merchant_id.clone(),
+            kind: line.kind.id().to_string(),
+            amount_fen: line.amount_fen,
+            reason: line.reason.clone(),
+        })
+        .collect()
 }
 
 /// A void about to complete whose window has passed (its business date is over, or was

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
+use yuanlu_domain::deduction::Deduction;
 use yuanlu_domain::ledger::MerchantBalance;
 use yuanlu_domain::money::CURRENCY;
 use yuanlu_domain::payment::{PaymentKind, PaymentState, ShippingStatus};
@@ -167,6 +168,12 @@ pub struct Refund {
     pub currency: &'static str,
     /// Fee returned to the merchant by this refund, in fen.
     pub fee_refunded: i64,
+    /// What the consumer gets, in fen: `amount` less the deductions (issue 15 item 2). The
+    /// channel is sent this much.
+    pub consumer_amount: i64,
+    /// Deductions agreed with the consumer and kept by the merchant, in their order; empty
+    /// for most refunds.
+    pub deductions: Vec<Deduction>,
     pub reason: RefundReason,
     pub note: Option<String>,
     pub requested_by: RequestedBy,
@@ -329,6 +336,8 @@ pub fn refund(
         amount: row.amount_fen,
         currency: CURRENCY,
         fee_refunded: row.fee_refunded_fen,
+        consumer_amount: row.amount_fen - row.deducted_fen,
+        deductions: Vec::new(),
         reason: row.reason,
         note: row.note.clone(),
         requested_by: RequestedBy {

@@ -144,6 +144,8 @@ pub(crate) async fn create_refund(
             role: None,
             name: Some(format!("POS {}", req.terminal.row.terminal_id)),
         }),
+        // A POS refund carries no deductions (issue 15 item 2: the API only).
+        deductions: Vec::new(),
     };
     match engine.create_refund(&req.principal, input).await {
         Ok(CreateOutcome::Created(refund) | CreateOutcome::Existing(refund)) => Outcome {

@@ -32,6 +32,7 @@ pub mod queries_arrival;
 pub mod queries_audit;
 pub mod queries_bank;
 pub mod queries_cases;
+pub mod queries_deductions;
 pub mod queries_dispatch;
 pub mod queries_evidence;
 pub mod queries_ledger;
@@ -55,6 +56,7 @@ pub mod sql;
 
 pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
+pub use queries_deductions::DeductionRow;
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
 pub use queries_ops::{OpsDurationRow, SettingsVersionRow};
 pub use queries_payments::PaymentFilter;

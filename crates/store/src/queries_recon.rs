@@ -375,7 +375,7 @@ impl Conn<'_> {
     /// credited their merchant for each so far — the sum, over the payment's ledger
     /// postings on business dates (from `business_date` on) that have a settlement statement
     /// for the merchant, of sale net of fee, minus voids and refunds debited net of the fee
-    /// they return, plus refunds credited back. Payments without such postings are absent.
+    /// they return, plus refunds credited back, plus the deductions the merchant keeps. Payments without such postings are absent.
     pub async fn recon_settled_nets(
         &mut self,
         channels: &[&str],
@@ -392,6 +392,8 @@ impl Conn<'_> {
                WHEN 'refund_released' THEN l.amount_fen - l.fee_fen \
                WHEN 'refund_queued' THEN l.fee_fen - l.amount_fen \
                WHEN 'void_completed' THEN l.fee_fen - l.amount_fen \
+               WHEN 'refund_deducted' THEN l.amount_fen \
+               WHEN 'deduction_released' THEN -l.amount_fen \
                ELSE 0 END) AS BIGINT) \
              FROM settlement_statements s JOIN ledger_postings l \
                ON l.merchant_id = s.merchant_id AND l.business_date = s.business_date \
@@ -423,8 +425,9 @@ impl Conn<'_> {
         if channels.is_empty() {
             return Ok(Vec::new());
         }
-        let columns =
-            "id, merchant_id, payment_id, status, amount_fen, channel_refund_id, received_account";
+        // What the channel pays is the consumer's amount: the refund less its deductions.
+        let columns = "id, merchant_id, payment_id, status, amount_fen - deducted_fen AS amount_fen, \
+             channel_refund_id, received_account";
         let channel_list = placeholders(3, channels.len());
         let sql = format!(
             "SELECT {columns} FROM refunds WHERE succeeded_at_us IS NOT NULL \

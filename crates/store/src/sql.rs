@@ -54,7 +54,8 @@ pub const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_n
     fee_refunded_fen, reason, note, requested_by_role, requested_by_name, review_reasons, required_reviewer, \
     review_note, reviewed_by, tracking_no, failure_reason, expected_arrival_by_us, created_at_us, updated_at_us, \
     dispatch_attempts, next_attempt_at_us, lease_owner, lease_until_us, send_state, dispatched_at_us, \
-    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors, reroute_account_sealed";
+    channel_refund_id, received_account, succeeded_at_us, reroute_account, last_error, query_errors, reroute_account_sealed, \
+    deducted_fen";
 
 /// Every column of an API key, in [`ApiKeyRow`]'s order.
 pub const API_KEY_COLUMNS: &str = "key_hash, id, merchant_id, role, created_at_us, prefix, origin, \

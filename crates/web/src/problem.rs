@@ -97,11 +97,16 @@ impl IntoResponse for Problem {
 impl From<EngineError> for Problem {
     fn from(error: EngineError) -> Self {
         use yuanlu_domain::decide::RefundRefusal;
+        use yuanlu_domain::deduction::DeductionError;
         let status = match &error {
             EngineError::Refused(RefundRefusal::InvalidAmount)
             | EngineError::Validation { .. }
             | EngineError::UnsupportedCurrency(_)
             | EngineError::WebhookUrlNotAllowed(_) => StatusCode::BAD_REQUEST,
+            EngineError::Deduction(DeductionError::ExceedRefund { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            EngineError::Deduction(_) => StatusCode::BAD_REQUEST,
             EngineError::Refused(_)
             | EngineError::InsufficientBalance { .. }
             | EngineError::DailyRefundLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -138,6 +143,20 @@ impl From<EngineError> for Problem {
                 problem.field = Some("amount".into())
             }
             EngineError::UnsupportedCurrency(_) => problem.field = Some("currency".into()),
+            EngineError::Deduction(DeductionError::ExceedRefund {
+                deducted_fen,
+                amount_fen,
+            }) => {
+                problem.field = Some("deductions".into());
+                problem.extra =
+                    Some(serde_json::json!({ "deducted": deducted_fen, "amount": amount_fen }));
+            }
+            EngineError::Deduction(DeductionError::Invalid { index, .. }) => {
+                problem.field = Some(format!("deductions[{index}]"));
+            }
+            EngineError::Deduction(DeductionError::TooMany { .. }) => {
+                problem.field = Some("deductions".into());
+            }
             EngineError::WebhookUrlNotAllowed(_) => problem.field = Some("url".into()),
             EngineError::Refused(RefundRefusal::AmountExceedsRefundable {
                 requested_fen,

@@ -54,6 +54,14 @@ impl Statement {
                 cny(self.credited_back_fees_fen),
             ));
         }
+        if self.deductions_count > 0 || self.deductions_released_fen > 0 {
+            out.push(format!(
+                "Deductions kept from refunds (agreed with the consumer, not paid back): {}, {}; charged again {}.",
+                count_of(self.deductions_count, "deduction", "deductions"),
+                cny(self.deductions_fen),
+                cny(self.deductions_released_fen),
+            ));
+        }
         if self.opening_carried_fen < 0 {
             out.push(format!(
                 "Debt carried from earlier settlements: {}.",
@@ -70,6 +78,12 @@ impl Statement {
             ('+', "refund fees returned", self.refund_fees_returned_fen),
             ('+', "credited back", self.credited_back_fen),
             ('−', "fees charged again", self.credited_back_fees_fen),
+            ('+', "deductions kept", self.deductions_fen),
+            (
+                '−',
+                "deductions charged again",
+                self.deductions_released_fen,
+            ),
             ('−', "carried debt", self.opening_carried_fen),
         ];
         for (op, name, amount) in terms {
@@ -100,6 +114,10 @@ impl Statement {
                 (
                     "refunds credited back net of fees",
                     self.credited_back_fen - self.credited_back_fees_fen,
+                ),
+                (
+                    "deductions kept",
+                    self.deductions_fen - self.deductions_released_fen,
                 ),
                 ("debt carried from earlier", self.opening_carried_fen),
                 (

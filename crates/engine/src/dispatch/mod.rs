@@ -262,7 +262,8 @@ fn refund_request(
         refund_id: row.id.clone(),
         payment_id: row.payment_id.clone(),
         channel,
-        amount_fen: row.amount_fen,
+        // The consumer's money: the refund less the deductions the merchant keeps.
+        amount_fen: row.amount_fen - row.deducted_fen,
         payment_amount_fen: payment.amount_fen,
         payer_account: payment.payer_account.clone(),
         reroute_account,

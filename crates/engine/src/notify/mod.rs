@@ -331,6 +331,8 @@ pub fn event_payload(
                 "status": refund.status,
                 "amount": refund.amount_fen,
                 "fee_refunded": refund.fee_refunded_fen,
+                // What the consumer gets: the amount less the deductions (issue 15 item 2).
+                "consumer_amount": refund.amount_fen - refund.deducted_fen,
                 "merchant_refund_no": refund.merchant_refund_no,
                 "payment_id": refund.payment_id,
                 "expected_arrival_by": refund.expected_arrival_by_us.map(from_micros),

@@ -222,6 +222,8 @@ impl Engine {
                                 role: Some(RequesterRole::Consumer),
                                 name: None,
                             }),
+                            // Deductions are agreed by the merchant, never asked for here.
+                            deductions: Vec::new(),
                         },
                     )
                     .await?;

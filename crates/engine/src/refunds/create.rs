@@ -19,6 +19,9 @@ struct ParsedCreate {
     ask: RefundAsk,
     note: Option<String>,
     requested_by_name: Option<String>,
+    /// The deductions, each checked on its own, and their sum (issue 15 item 2).
+    deductions: Vec<Deduction>,
+    deducted_fen: i64,
 }
 
 fn parse_create(input: &CreateRefund) -> EngineResult<ParsedCreate> {
@@ -38,7 +41,13 @@ fn parse_create(input: &CreateRefund) -> EngineResult<ParsedCreate> {
         ));
     }
     let requested_by = input.requested_by.clone().unwrap_or_default();
+    let (deductions, deducted_fen) = deduction::validate(
+        input.deductions.clone(),
+        crate::payments::PAYMENT_AMOUNT_FEN_MAX,
+    )?;
     Ok(ParsedCreate {
+        deductions,
+        deducted_fen,
         ask: RefundAsk {
             amount_fen,
             reason: input.reason,
@@ -248,7 +257,8 @@ async fn plan_create(
             && parsed
                 .ask
                 .amount_fen
-                .is_none_or(|a| a == existing.amount_fen);
+                .is_none_or(|a| a == existing.amount_fen)
+            && parsed.deducted_fen == existing.deducted_fen;
         if !same {
             return Err(EngineError::MerchantRefundNoConflict {
                 merchant_refund_no: input.merchant_refund_no.clone(),
@@ -280,7 +290,7 @@ async fn plan_create(
     let capture_date = shanghai_date(payment.captured_at)
         .format("%Y-%m-%d")
         .to_string();
-    let plan = decide_refund(
+    let plan = decide_refund_deducted(
         &parsed.ask,
         &DecideContext {
             settings: &settings,
@@ -292,7 +302,9 @@ async fn plan_create(
             },
             capture_day_settled: memo.is_settled(conn, &capture_date).await?,
         },
+        parsed.deducted_fen,
     )?;
+    deduction::check_against_amount(parsed.deducted_fen, plan.amount_fen)?;
     // The funding rule, under the merchant's balance lock: checked when the refund is asked
     // for, and again when it is queued (debited) if it waits first.
     let balance = memo.locked_balance(conn, merchant_id).await?;
@@ -304,10 +316,11 @@ async fn plan_create(
             .await?;
         crate::ops::check_daily_limit(&settings.daily_refund_limit, count, fen, plan.amount_fen)?;
     }
+    // The merchant funds what goes to the consumer (the deductions stay with it).
     ledger::check_funded(
         balance,
         settings.funding,
-        plan.amount_fen - plan.fee_refunded_fen,
+        plan.amount_fen - parsed.deducted_fen - plan.fee_refunded_fen,
     )?;
     Ok(Planned::New(Box::new(NewRefund {
         payment_row,
@@ -335,12 +348,21 @@ async fn write_create(
     let mut row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
     conn.insert_refund(&row).await?;
     crate::evidence::hold_new_refund(conn, &row, &plan.evidence_required).await?;
+    // Deductions (issue 15 item 2): their own rows, and their sum on the refund.
+    row.deducted_fen = parsed.deducted_fen;
+    conn.insert_refund_deductions(&crate::transition::deduction_rows(&row, &parsed.deductions))
+        .await?;
     memo.created_refund(merchant_id, now_us, row.amount_fen);
     let effects = transition::created(plan.status, &refund_money(&row));
     if let Some(event) = effects.ledger {
         // The funding rule ran in `plan_create`, under this balance lock.
-        let after =
+        let mut after =
             ledger::post_locked(conn, &refund_posting(&row, event, now_us), balance).await?;
+        for line in &parsed.deductions {
+            if let Some(facts) = crate::transition::deduction_posting(&row, event, line, now_us) {
+                after = ledger::post_locked(conn, &facts, after).await?;
+            }
+        }
         memo.wrote_balance(merchant_id, after);
     }
     let mut counters = payment_row.counters();
@@ -348,6 +370,24 @@ async fn write_create(
     conn.update_payment_counters(&payment_row.merchant_id, &payment_row.id, &counters)
         .await?;
     let actor = job.actor.clone();
+    let mut data = json!({
+        "status": row.status,
+        "type": row.refund_type,
+        "amount": row.amount_fen,
+        "fee_refunded": row.fee_refunded_fen,
+        "payment_id": row.payment_id,
+        "merchant_refund_no": row.merchant_refund_no,
+        "requested_by_role": row.requested_by_role,
+        "requested_by_name": row.requested_by_name,
+        "review_reasons": row.review_reasons,
+        "evidence_required": yuanlu_domain::evidence::join_kinds(&plan.evidence_required),
+    });
+    if !parsed.deductions.is_empty() {
+        // In the audit chain, so that what the consumer agreed to cannot be quietly changed;
+        // the refund's views read them back from here.
+        data["deductions"] = json!(parsed.deductions);
+        data["consumer_amount"] = json!(row.amount_fen - row.deducted_fen);
+    }
     let head = memo.locked_audit_head(conn, merchant_id).await?;
     let entry = audit::append_after(
         conn,
@@ -358,18 +398,7 @@ async fn write_create(
             actor: &actor,
             action: action::CREATED,
             subject_id: &row.id,
-            data: json!({
-                "status": row.status,
-                "type": row.refund_type,
-                "amount": row.amount_fen,
-                "fee_refunded": row.fee_refunded_fen,
-                "payment_id": row.payment_id,
-                "merchant_refund_no": row.merchant_refund_no,
-                "requested_by_role": row.requested_by_role,
-                "requested_by_name": row.requested_by_name,
-                "review_reasons": row.review_reasons,
-                "evidence_required": yuanlu_domain::evidence::join_kinds(&plan.evidence_required),
-            }),
+            data,
         },
     )
     .await?;
@@ -439,5 +468,6 @@ fn refund_row(
         last_error: None,
         query_errors: 0,
         reroute_account_sealed: None,
+        deducted_fen: 0,
     }
 }

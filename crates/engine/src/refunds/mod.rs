@@ -10,7 +10,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use yuanlu_domain::decide::{DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund};
+use yuanlu_domain::decide::{
+    DecideContext, RefundAsk, RefundPlan, RefundRefusal, decide_refund_deducted,
+};
+use yuanlu_domain::deduction::{self, Deduction};
 use yuanlu_domain::money::PositiveFen;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole, SendState};
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
@@ -69,6 +72,11 @@ pub struct CreateRefund {
     /// Required when the reason is `other`.
     pub note: Option<String>,
     pub requested_by: Option<RequestedByInput>,
+    /// Deductions agreed with the consumer (a handling fee, a restocking charge, tax), each
+    /// `{kind, amount, reason}`: the consumer gets `amount` less their sum, the merchant
+    /// keeps them. At most 10; their sum must be smaller than the refund's amount. Only the
+    /// API takes them (never a POS void or refund).
+    pub deductions: Vec<Deduction>,
 }
 
 /// An amount as the edge read it: fen (`PositiveFen`, at most `PAYMENT_AMOUNT_FEN_MAX`),

@@ -98,9 +98,41 @@ pub(crate) fn refund_view_of(
         &shell.destination,
         shell.expected_arrival_by,
     );
+    let deductions = if row.deducted_fen == 0 {
+        Vec::new()
+    } else {
+        deductions_of(row, entries)?
+    };
     Ok(Refund {
         timeline: events,
         next_step: next,
+        deductions,
         ..shell
     })
+}
+
+/// A refund's deductions as its `refund.created` audit entry recorded them (the same
+/// transaction wrote their rows); their sum must be the row's.
+fn deductions_of(
+    row: &RefundRow,
+    entries: &[yuanlu_store::AuditRow],
+) -> EngineResult<Vec<Deduction>> {
+    let corrupt =
+        |why: &str| EngineError::corrupt(format!("deductions of refund {}: {why}", row.id));
+    let created = entries
+        .iter()
+        .find(|e| e.action == action::CREATED)
+        .ok_or_else(|| corrupt("no creation entry"))?;
+    #[derive(Deserialize)]
+    struct Created {
+        #[serde(default)]
+        deductions: Vec<Deduction>,
+    }
+    let created: Created =
+        serde_json::from_str(&created.data).map_err(|e| corrupt(&e.to_string()))?;
+    let sum: i64 = created.deductions.iter().map(|d| d.amount_fen).sum();
+    if sum != row.deducted_fen {
+        return Err(corrupt("the audit entry and the row disagree"));
+    }
+    Ok(created.deductions)
 }

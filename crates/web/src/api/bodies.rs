@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use yuanlu_domain::case::CaseKind;
+use yuanlu_domain::deduction::Deduction;
 use yuanlu_domain::payment::{PaymentKind, ShippingStatus};
 use yuanlu_domain::refund::{RefundReason, RequesterRole};
 use yuanlu_domain::settings::MerchantSettingsPatch;
@@ -134,9 +135,15 @@ pub struct CreateRefund {
     /// Required when the reason is `other`.
     pub note: Option<String>,
     pub requested_by: Option<RequestedByInput>,
+    /// Deductions agreed with the consumer (a handling fee, a restocking charge, tax), each
+    /// `{kind, amount, reason}`: the consumer gets `amount` less their sum, the merchant
+    /// keeps them. At most 10; their sum must be smaller than the refund's amount. Only the
+    /// API takes them (never a POS void or refund).
+    #[serde(default)]
+    pub deductions: Vec<Deduction>,
 }
 
-into_engine!(CreateRefund => engine::refunds::CreateRefund { payment_id, amount: opt_amount, reason, merchant_refund_no, note, requested_by: opt });
+into_engine!(CreateRefund => engine::refunds::CreateRefund { payment_id, amount: opt_amount, reason, merchant_refund_no, note, requested_by: opt, deductions });
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

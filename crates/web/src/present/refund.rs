@@ -279,3 +279,52 @@ pub fn next_step(lang: Lang, next: &NextStep, destination: &str) -> String {
         Step::Reroute => say(lang, "tl-next-reroute", &[]),
     }
 }
+
+/// What the consumer gets of a refund with deductions, and why, in one sentence: "You get
+/// 95.00 (100.00 requested, less 5.00 handling fee: opened box)." — "You got …" once the
+/// channel paid it. `None` without deductions (the amount says it all).
+pub fn amount_said(
+    lang: Lang,
+    status: RefundStatus,
+    amount_fen: i64,
+    consumer_fen: i64,
+    deductions: &[yuanlu_domain::deduction::Deduction],
+) -> Option<String> {
+    if deductions.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = deductions
+        .iter()
+        .map(|d| {
+            say(
+                lang,
+                "refund-deduction-item",
+                &[
+                    ("amount", Arg::Str(&cny(d.amount_fen))),
+                    (
+                        "kind",
+                        Arg::Str(&super::statement::deduction_kind(lang, d.kind)),
+                    ),
+                    ("reason", Arg::Str(&d.reason)),
+                ],
+            )
+        })
+        .collect();
+    let id = if status == RefundStatus::Succeeded {
+        "refund-you-got"
+    } else {
+        "refund-you-get"
+    };
+    Some(say(
+        lang,
+        id,
+        &[
+            ("consumer", Arg::Str(&cny(consumer_fen))),
+            ("amount", Arg::Str(&cny(amount_fen))),
+            (
+                "deductions",
+                Arg::Str(&items.join(&say(lang, "refund-deduction-separator", &[]))),
+            ),
+        ],
+    ))
+}

@@ -52,11 +52,31 @@ pub fn line(lang: Lang, l: &StatementLine) -> String {
             ("st-line-credited-back-no-fee", common(p))
         }
         (LineKind::RefundCreditedBack, Some(p), _) => ("st-line-credited-back", common(p)),
+        (LineKind::Deduction | LineKind::DeductionReleased, Some(p), _) => {
+            let Some(d) = &l.deduction else {
+                return l.explanation.clone();
+            };
+            let mut args = common(p);
+            args.push(("line", d.line_no.to_string()));
+            args.push(("kind", deduction_kind(lang, d.kind)));
+            args.push(("reason", d.reason.clone()));
+            let id = if l.kind == LineKind::Deduction {
+                "st-line-deduction"
+            } else {
+                "st-line-deduction-released"
+            };
+            (id, args)
+        }
         _ => return l.explanation.clone(),
     };
     args.sort_by_key(|(name, _)| *name);
     let args: Vec<(&str, Arg<'_>)> = args.iter().map(|(n, v)| (*n, Arg::Str(v))).collect();
     say(lang, id, &args)
+}
+
+/// A deduction's kind in the reader's words (手续费, handling fee, …).
+pub fn deduction_kind(lang: Lang, kind: yuanlu_domain::deduction::DeductionKind) -> String {
+    say(lang, "deduction-kind", &[("kind", Arg::Str(kind.id()))])
 }
 
 fn count(lang: Lang, id: &str, n: i64) -> String {
@@ -140,6 +160,20 @@ pub fn summary(lang: Lang, s: &Statement) -> Vec<String> {
             ],
         ));
     }
+    if s.deductions_count > 0 || s.deductions_released_fen > 0 {
+        out.push(say(
+            lang,
+            "st-deductions",
+            &[
+                (
+                    "deductions",
+                    Arg::Str(&count(lang, "st-deductions-count", s.deductions_count)),
+                ),
+                ("amount", Arg::Str(&a(s.deductions_fen))),
+                ("released", Arg::Str(&a(s.deductions_released_fen))),
+            ],
+        ));
+    }
     if s.opening_carried_fen < 0 {
         out.push(say(
             lang,
@@ -157,6 +191,12 @@ pub fn summary(lang: Lang, s: &Statement) -> Vec<String> {
         ('+', "st-term-refund-fees", s.refund_fees_returned_fen),
         ('+', "st-term-credited-back", s.credited_back_fen),
         ('−', "st-term-credited-back-fees", s.credited_back_fees_fen),
+        ('+', "st-term-deductions", s.deductions_fen),
+        (
+            '−',
+            "st-term-deductions-released",
+            s.deductions_released_fen,
+        ),
         ('−', "st-term-carried", s.opening_carried_fen),
     ] {
         if amount != 0 {
@@ -195,6 +235,10 @@ pub fn summary(lang: Lang, s: &Statement) -> Vec<String> {
             (
                 "st-why-credited-back",
                 s.credited_back_fen - s.credited_back_fees_fen,
+            ),
+            (
+                "st-why-deductions",
+                s.deductions_fen - s.deductions_released_fen,
             ),
             ("st-why-opening", s.opening_carried_fen),
             ("st-why-closing", -s.closing_carried_fen),

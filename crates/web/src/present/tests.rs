@@ -454,6 +454,7 @@ fn busy_statement() -> yuanlu_domain::settlement::Statement {
                 kind: RefundLineKind::CreditedBack,
             },
         ],
+        deductions: Vec::new(),
     };
     let calendar = yuanlu_domain::calendar::BusinessCalendar::default();
     match settle(&input, &calendar) {
@@ -514,6 +515,8 @@ fn pages_show_the_timeline_in_the_readers_language() {
         amount: 1_200,
         currency: "CNY",
         fee_refunded: 7,
+        consumer_amount: 1_200,
+        deductions: vec![],
         reason: RefundReason::CustomerCancel,
         note: None,
         requested_by: RequestedBy {

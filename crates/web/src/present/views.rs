@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use yuanlu_domain::channel::Channel;
+use yuanlu_domain::deduction::Deduction;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType};
 use yuanlu_domain::settlement::Statement;
 use yuanlu_engine::audience::{self, ConsumerEvent as EngineConsumerEvent, Party};
@@ -76,6 +77,11 @@ pub struct Refund {
     pub currency: &'static str,
     /// Fee returned to the merchant by this refund, in fen.
     pub fee_refunded: i64,
+    /// What the consumer gets, in fen: `amount` less the deductions; the channel is sent
+    /// this much.
+    pub consumer_amount: i64,
+    /// Deductions agreed with the consumer and kept by the merchant (issue 15 item 2).
+    pub deductions: Vec<Deduction>,
     pub reason: RefundReason,
     pub note: Option<String>,
     pub requested_by: RequestedBy,
@@ -156,6 +162,8 @@ impl Refund {
             amount: r.amount,
             currency: r.currency,
             fee_refunded: r.fee_refunded,
+            consumer_amount: r.consumer_amount,
+            deductions: r.deductions,
             reason: r.reason,
             note: r.note,
             requested_by: r.requested_by,
@@ -207,8 +215,15 @@ pub struct ConsumerEvent {
 pub struct ConsumerRefund {
     pub id: String,
     pub status: RefundStatus,
-    /// Fen.
+    /// Fen: the amount asked for.
     pub amount: i64,
+    /// Fen: what the consumer gets, `amount` less the deductions (issue 15 item 2).
+    pub consumer_amount: i64,
+    /// Deductions agreed with the consumer and kept by the merchant, each with its reason.
+    pub deductions: Vec<Deduction>,
+    /// With deductions: what the consumer gets and why, in one sentence of the reader's
+    /// language, e.g. "You get 95.00 (100.00 requested, less 5.00 handling fee: opened box)."
+    pub amount_said: Option<String>,
     pub currency: &'static str,
     pub merchant_name: String,
     pub channel: Channel,
@@ -254,9 +269,18 @@ impl ConsumerRefund {
                 description: place,
                 route: r.destination.route,
             },
+            amount_said: say_refund::amount_said(
+                lang,
+                r.status,
+                r.amount,
+                r.consumer_amount,
+                &r.deductions,
+            ),
             id: r.id,
             status: r.status,
             amount: r.amount,
+            consumer_amount: r.consumer_amount,
+            deductions: r.deductions,
             currency: r.currency,
             merchant_name: r.merchant_name,
             channel: r.channel,

@@ -386,3 +386,13 @@ document-type-home_return_permit = Home Return Permit
 document-type-taiwan_compatriot_permit = Taiwan Compatriot Permit
 document-type-foreign_permanent_resident_card = Foreign Permanent Resident ID Card
 document-type-other = Other document
+
+## The consumer confirms arrival (issue 15 item 3)
+status-arrival-title = Has the money arrived?
+status-arrival-intro = The channel says it paid. Tell us whether you can see the money: if it has not arrived by the expected date, a case is started for you at once.
+status-arrival-yes = Received
+status-arrival-no = Not received
+status-arrival-received = Thank you: you told us the money arrived.
+status-arrival-case = Not received after the expected date: case { $case } is open, with the channel's reference. We will contact you.
+status-arrival-wait = Noted. Banks can take until { $date }; if it has not arrived by then, tell us again and we open a case at once.
+status-arrival-noted = Noted.

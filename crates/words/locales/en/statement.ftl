@@ -46,3 +46,21 @@ st-line-refund = refund { $refund } of { $channel } payment { $payment }: { $amo
 st-line-refund-no-fee = refund { $refund } of { $channel } payment { $payment }: { $amount } debited, no fee returned = { $net }
 st-line-credited-back = refund { $refund } of { $channel } payment { $payment } failed, was canceled or was paid by the merchant directly: { $amount } credited back less the fee { $fee } it had returned = { $net }
 st-line-credited-back-no-fee = refund { $refund } of { $channel } payment { $payment } failed, was canceled or was paid by the merchant directly: { $amount } credited back = { $net }
+
+## Deductions agreed with the consumer (issue 15 item 2)
+deduction-kind = { $kind ->
+    [handling_fee] handling fee
+    [restocking] restocking charge
+    [tax] tax
+   *[other] other deduction
+}
+st-deductions-count = { $count ->
+    [1] 1 deduction
+   *[other] { $count } deductions
+}
+st-deductions = Deductions kept from refunds (agreed with the consumer, not paid back): { $deductions }, { $amount }; charged again { $released }.
+st-term-deductions = deductions kept
+st-term-deductions-released = deductions charged again
+st-why-deductions = deductions kept
+st-line-deduction = deduction { $line } of refund { $refund }: { $kind } { $amount } kept by the merchant, not paid to the consumer ({ $reason }) = { $net }
+st-line-deduction-released = deduction { $line } of refund { $refund }: { $kind } { $amount } charged again as the refund was credited back ({ $reason }) = { $net }

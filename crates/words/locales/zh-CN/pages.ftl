@@ -386,3 +386,13 @@ document-type-home_return_permit = 港澳居民来往内地通行证
 document-type-taiwan_compatriot_permit = 台湾居民来往大陆通行证
 document-type-foreign_permanent_resident_card = 外国人永久居留身份证
 document-type-other = 其他证件
+
+## 消费者确认收款（issue 15 第 3 项）
+status-arrival-title = 钱到账了吗？
+status-arrival-intro = 渠道表示已退款。请告诉我们您是否已看到这笔钱：如果超过预计到账时间仍未到账，我们会立即为您建立工单。
+status-arrival-yes = 已收到
+status-arrival-no = 未收到
+status-arrival-received = 谢谢，您已确认收到退款。
+status-arrival-case = 超过预计到账时间仍未收到：已建立工单 { $case }，附有渠道的退款单号。我们会联系您。
+status-arrival-wait = 已记录。银行入账最晚可能到 { $date }；如果届时仍未到账，请再告诉我们一次，我们会立即建立工单。
+status-arrival-noted = 已记录。

@@ -47,3 +47,18 @@ st-line-refund = 退货 { $refund }（{ $channel }交易 { $payment }）：扣�
 st-line-refund-no-fee = 退货 { $refund }（{ $channel }交易 { $payment }）：扣款 { $amount } 元，不退手续费，计 { $net } 元
 st-line-credited-back = 退款 { $refund }（{ $channel }交易 { $payment }）失败、已取消或由商户直接付款：退回 { $amount } 元，扣回其已退手续费 { $fee } 元，计 { $net } 元
 st-line-credited-back-no-fee = 退款 { $refund }（{ $channel }交易 { $payment }）失败、已取消或由商户直接付款：退回 { $amount } 元，计 { $net } 元
+
+## 与消费者约定的扣除项（issue 15 第 2 项）
+deduction-kind = { $kind ->
+    [handling_fee] 手续费
+    [restocking] 折旧费
+    [tax] 税费
+   *[other] 其他扣除
+}
+st-deductions-count = { $count } 项扣除
+st-deductions = 退款中由商户保留的扣除（与消费者约定，不退还）：{ $deductions }，共 { $amount } 元；重新计回 { $released } 元。
+st-term-deductions = 保留的扣除
+st-term-deductions-released = 重新计回的扣除
+st-why-deductions = 保留的扣除
+st-line-deduction = 退货 { $refund } 第 { $line } 项扣除：{ $kind } { $amount } 元由商户保留，不退给消费者（{ $reason }），计 { $net } 元
+st-line-deduction-released = 退货 { $refund } 第 { $line } 项扣除：{ $kind } { $amount } 元因退款冲回而重新计回（{ $reason }），计 { $net } 元

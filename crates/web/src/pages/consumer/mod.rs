@@ -18,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/status", get(status::form_page).post(status::look_up))
         .route("/status/feedback", post(status::feedback))
         .route("/status/case", post(status::open_case))
+        .route("/status/arrival", post(status::answer_arrival))
         .route(
             "/status/request",
             get(request::form_page).post(request::ask),

@@ -105,6 +105,7 @@ pub async fn ask(
             ticket,
             late: false,
             ended: false,
+            answerable: false,
             notice,
         },
     ))

@@ -32,6 +32,8 @@ pub struct StatusPage {
     pub ticket: String,
     pub late: bool,
     pub ended: bool,
+    /// The channel paid: the consumer may say whether the money arrived (issue 15 item 3).
+    pub answerable: bool,
     pub notice: Option<String>,
 }
 
@@ -44,6 +46,7 @@ impl StatusPage {
             ticket: String::new(),
             late: false,
             ended: false,
+            answerable: false,
             notice: None,
         }
     }
@@ -156,6 +159,7 @@ fn result_page(
             | RefundStatus::Rejected
             | RefundStatus::Canceled
     );
+    let refund_succeeded = refund.status == RefundStatus::Succeeded;
     let lang = ctx.lang;
     render(
         lang,
@@ -166,6 +170,7 @@ fn result_page(
             ticket,
             late,
             ended,
+            answerable: refund_succeeded,
             notice,
         },
     )
@@ -279,4 +284,56 @@ pub async fn open_case(
     let notice = Some(ctx.t1("status-case-opened", "case", &outcome.case.id));
     let id = form.ticket.unwrap_or_default();
     Ok(result_page(&state, ctx, String::new(), refund, id, notice))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ArrivalForm {
+    csrf: Option<String>,
+    ticket: Option<String>,
+    /// `yes` (the money arrived) or `no`.
+    received: Option<String>,
+}
+
+/// The consumer's answer to "has the money arrived?" (确认收款, issue 15 item 3): the
+/// engine's `public_answer_arrival` with the ticket's facts. "No" after the expected date
+/// opens a `not_arrived` case at once; before it, the page says until when to wait.
+pub async fn answer_arrival(
+    State(state): State<AppState>,
+    Extension(tickets): Extension<Arc<Tickets>>,
+    client: ClientKey,
+    ctx: Ctx,
+    PageForm(form): PageForm<ArrivalForm>,
+) -> PageResult {
+    ctx.check_csrf(form.csrf.as_deref())?;
+    limited(&state, &client, &ctx)?;
+    let ticket = ticket_of(&state, &ctx, &tickets, form.ticket.as_deref())?;
+    let received = match form.received.as_deref() {
+        Some("yes") => true,
+        Some("no") => false,
+        _ => return Err(PageError::invalid(ctx.lang, "status-arrival-title")),
+    };
+    let answer = state
+        .engine
+        .public_answer_arrival(&ticket.refund_id, &ticket.reference, received)
+        .await
+        .map_err(|e| PageError::problem(ctx.lang, Problem::from(e)))?;
+    let notice = if answer.received {
+        ctx.t("status-arrival-received")
+    } else if let Some(case) = &answer.case {
+        ctx.t1("status-arrival-case", "case", &case.id)
+    } else if let Some(until) = answer.wait_until {
+        ctx.t1("status-arrival-wait", "date", &ctx.when(until))
+    } else {
+        ctx.t("status-arrival-noted")
+    };
+    let refund = reload(&state, &ctx, &ticket).await?;
+    let id = form.ticket.unwrap_or_default();
+    Ok(result_page(
+        &state,
+        ctx,
+        String::new(),
+        refund,
+        id,
+        Some(notice),
+    ))
 }

@@ -302,6 +302,7 @@ pub async fn confirm(
             }),
             name: Some(format!("{role_word} {username}")),
         }),
+        deductions: Vec::new(),
     };
     let refund = match state
         .engine
