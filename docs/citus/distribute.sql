@@ -48,6 +48,9 @@ SELECT create_distributed_table('ledger_postings', 'merchant_id', colocate_with 
 SELECT create_distributed_table('ledger_entries', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('settlement_statements', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('bank_statement_imports', 'merchant_id', colocate_with => 'payments');
+SELECT create_distributed_table('evidence', 'merchant_id', colocate_with => 'payments');
+SELECT create_distributed_table('evidence_holds', 'merchant_id', colocate_with => 'payments');
+SELECT create_distributed_table('refund_deductions', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('pos_journal', 'merchant_id', colocate_with => 'payments');
 
 -- The audit chains: the chain's name is the merchant id (TEXT, the same hash), so a

@@ -1,4 +1,4 @@
-//! Deductions agreed with the consumer (migration 0027, issue 15 item 2): one row per line,
+//! Deductions agreed with the consumer (migration 0033, issue 15 item 2): one row per line,
 //! and their sum on the refund (`refunds.deducted_fen`).
 
 use sqlx::AssertSqlSafe;

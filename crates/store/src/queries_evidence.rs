@@ -1,5 +1,5 @@
 //! Evidence on refunds and cases, and refunds held for the evidence their merchant requires
-//! (migration 0026). The files themselves live outside the database (see
+//! (migration 0032). The files themselves live outside the database (see
 //! `yuanlu_engine::evidence`); a row names one by its SHA-256.
 
 use sqlx::AssertSqlSafe;

@@ -58,7 +58,7 @@ pub struct RefundRow {
     pub query_errors: i64,
     /// The full number of `reroute_account`, sealed (migration 0012); NULL once it left dispatch.
     pub reroute_account_sealed: Option<String>,
-    /// The sum of the refund's deductions (migration 0027): the consumer gets
+    /// The sum of the refund's deductions (migration 0033): the consumer gets
     /// `amount_fen - deducted_fen`. Written after the row by `insert_refund_deductions`.
     #[sqlx(default)]
     pub deducted_fen: i64,

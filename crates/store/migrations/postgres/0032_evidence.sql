@@ -4,7 +4,7 @@
 -- document, its last four characters; never a whole ID number). The same evidence of the
 -- same kind on the same subject is one row.
 CREATE TABLE evidence (
-    id            TEXT PRIMARY KEY,
+    id            TEXT NOT NULL,
     merchant_id   TEXT NOT NULL REFERENCES merchants(id),
     -- `refund` or `case`, and the refund's (`rf_…`) or case's (`case_…`) id.
     subject_type  TEXT NOT NULL,
@@ -21,16 +21,20 @@ CREATE TABLE evidence (
     last_digits   TEXT,
     created_by    TEXT NOT NULL,
     created_at_us BIGINT NOT NULL,
-    UNIQUE (subject_id, kind, sha256)
+    -- The merchant is in every key, so the table can be distributed by it (docs/scaling.md).
+    PRIMARY KEY (id, merchant_id),
+    UNIQUE (subject_id, kind, sha256, merchant_id)
 );
 CREATE INDEX evidence_by_subject ON evidence (subject_id, created_at_us);
 
 -- A refund that waits for evidence its merchant's settings require: what is required (kind
 -- ids, comma-separated), and when it was all there.
 CREATE TABLE evidence_holds (
-    refund_id      TEXT PRIMARY KEY REFERENCES refunds(id),
+    refund_id      TEXT NOT NULL,
     merchant_id    TEXT NOT NULL REFERENCES merchants(id),
     required       TEXT NOT NULL,
     created_at_us  BIGINT NOT NULL,
-    released_at_us BIGINT
+    released_at_us BIGINT,
+    PRIMARY KEY (refund_id, merchant_id),
+    FOREIGN KEY (refund_id, merchant_id) REFERENCES refunds (id, merchant_id)
 );
