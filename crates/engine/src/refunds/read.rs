@@ -123,7 +123,7 @@ fn deductions_of(
         .iter()
         .find(|e| e.action == action::CREATED)
         .ok_or_else(|| corrupt("no creation entry"))?;
-    #[derive(Deserialize)]
+    #[derive(serde::Deserialize)]
     struct Created {
         #[serde(default)]
         deductions: Vec<Deduction>,

@@ -527,7 +527,6 @@ fn pages_show_the_timeline_in_the_readers_language() {
         destination: card(),
         tracking_no: None,
         failure_reason: None,
-        evidence: Default::default(),
         expected_arrival_by: None,
         created_at: at,
         updated_at: at,
