@@ -105,8 +105,8 @@ pub(crate) async fn create_batch(
             Decided::Repeat { key, row, payment } => repeats.push(Repeat {
                 index,
                 key,
-                row,
-                payment,
+                row: row.map(|row| *row),
+                payment: *payment,
             }),
         }
     }
@@ -235,8 +235,8 @@ enum Decided {
     Answer(EngineResult<CreateOutcome>),
     Repeat {
         key: (String, String),
-        row: Option<RefundRow>,
-        payment: PaymentRow,
+        row: Option<Box<RefundRow>>,
+        payment: Box<PaymentRow>,
     },
 }
 
@@ -274,9 +274,9 @@ fn decide_one(
         }
         let created_here = writes.refunds.iter().any(|r| r.id == existing.id);
         return Ok(Decided::Repeat {
-            row: (!created_here).then(|| existing.clone()),
+            row: (!created_here).then(|| Box::new(existing.clone())),
             key,
-            payment: payment_row,
+            payment: Box::new(payment_row),
         });
     }
     let mut settings = match seen.settings.get(merchant_id) {
