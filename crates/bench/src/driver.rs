@@ -51,6 +51,10 @@ impl Server {
                 cmd.env_remove(&key);
             }
         }
+        // Who checkpoints SQLite's WAL (issue 13): passed on, so that runs can compare.
+        if let Ok(checkpoints) = std::env::var(yuanlu_store::db::SQLITE_CHECKPOINT_ENV) {
+            cmd.env(yuanlu_store::db::SQLITE_CHECKPOINT_ENV, checkpoints);
+        }
         // Without dispatch the server is API-only, as a production API node can be: the
         // refunds stay `queued` and nothing competes with their creation.
         let workers = if with_dispatch { "2" } else { "0" };

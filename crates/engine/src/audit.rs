@@ -41,6 +41,14 @@ pub async fn append_after(
     head: AuditHeadRow,
     event: AuditEvent<'_>,
 ) -> EngineResult<AuditRow> {
+    let row = entry_after(head, event);
+    conn.append_audit(&row).await?;
+    Ok(row)
+}
+
+/// The entry [`append_after`] writes after `head`, without writing it (the batched create
+/// path writes many at once, each chain's in order).
+pub fn entry_after(head: AuditHeadRow, event: AuditEvent<'_>) -> AuditRow {
     let data = event.data.to_string();
     let seq = head.seq + 1;
     let content = AuditContent {
@@ -53,7 +61,7 @@ pub async fn append_after(
         data: &data,
     };
     let hash = entry_hash(&head.hash, &content);
-    let row = AuditRow {
+    AuditRow {
         chain: event.chain.to_string(),
         seq,
         at_us: event.at_us,
@@ -63,9 +71,7 @@ pub async fn append_after(
         data,
         prev_hash: head.hash,
         hash,
-    };
-    conn.append_audit(&row).await?;
-    Ok(row)
+    }
 }
 
 /// The audit action of a move of the simulated clock (on the `system` chain).

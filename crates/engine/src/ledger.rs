@@ -112,6 +112,32 @@ async fn write_posting_locked(
     posting: &Posting,
     before: BalanceRow,
 ) -> EngineResult<BalanceRow> {
+    let (row, entries, after) = posting_rows(facts, posting, before);
+    conn.insert_posting(&row, &entries).await?;
+    conn.set_balance(facts.merchant_id, after).await?;
+    Ok(after)
+}
+
+/// What [`post_locked`] writes, without writing it: the posting row, its entries and the
+/// balance after (`None` when the event posts nothing). The batched create path writes the
+/// rows of many postings at once.
+pub(crate) fn prepare_posting_locked(
+    facts: &PostingFacts<'_>,
+    before: BalanceRow,
+) -> EngineResult<Option<(PostingRow, Vec<EntryRow>, BalanceRow)>> {
+    let posting = posting_for(facts)?;
+    posting.check().map_err(invalid)?;
+    if posting.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(posting_rows(facts, &posting, before)))
+}
+
+fn posting_rows(
+    facts: &PostingFacts<'_>,
+    posting: &Posting,
+    before: BalanceRow,
+) -> (PostingRow, Vec<EntryRow>, BalanceRow) {
     let id = new_id(POSTING);
     let row = PostingRow {
         id: id.clone(),
@@ -137,14 +163,12 @@ async fn write_posting_locked(
             amount_fen: entry.amount_fen,
         })
         .collect();
-    conn.insert_posting(&row, &entries).await?;
     let delta = merchant_balance(&ledger::balances([posting]), facts.merchant_id);
     let after = BalanceRow {
         unsettled_fen: before.unsettled_fen + delta.unsettled_fen,
         carried_fen: before.carried_fen + delta.carried_fen,
     };
-    conn.set_balance(facts.merchant_id, after).await?;
-    Ok(after)
+    (row, entries, after)
 }
 
 /// The funding rule, read under the merchant's balance lock: refused when the unsettled plus

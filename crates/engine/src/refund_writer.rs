@@ -3,9 +3,12 @@
 //! A refund is acknowledged only once it is durable, and a durable commit costs a flush
 //! (an fsync of SQLite's WAL, a WAL flush on PostgreSQL). Creates that arrive together are
 //! therefore written together: a writer task takes every create waiting in its queue, runs
-//! them one after the other in **one** transaction — each sees the ones before it, so every
-//! rule (refundable amount, day limits, the funding rule, idempotency) holds exactly as if
-//! they had run alone — commits once, and only then answers each of them.
+//! them in **one** transaction — each sees the ones before it, so every rule (refundable
+//! amount, day limits, the funding rule, idempotency) holds exactly as if they had run
+//! alone — commits once, and only then answers each of them.
+//! - The batch costs a fixed number of statements whatever its size
+//!   ([`crate::refunds::create_batch`]): one read per table for all its creates, the rules
+//!   decided in memory in order, one multi-row write per table.
 //!
 //! - A create that a rule refuses writes nothing, so the others go on in the same
 //!   transaction.
@@ -26,7 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 use yuanlu_store::{Backend, Db};
 
 use crate::error::{EngineError, EngineResult};
-use crate::refunds::{CreateFailure, CreateJob, CreateOutcome, create_alone, create_in};
+use crate::refunds::{
+    BatchStop, CreateFailure, CreateJob, CreateOutcome, create_alone, create_batch, create_in,
+};
 use crate::tx_memo::TxMemo;
 
 /// Most creates in one transaction: bounds how long a batch holds its locks.
@@ -181,14 +186,43 @@ pub(crate) async fn write_batch(
 
 /// `None` when the batch broke and was rolled back: nothing of it was acknowledged.
 ///
-/// Locks are taken in one global order, so that batches of two servers sharing a PostgreSQL
-/// database cannot deadlock: every payment of the batch first (by id), then the merchants'
-/// rows, merchant by merchant (the creates run sorted by merchant; answers keep the batch's
-/// order). Creates of one payment keep their order of arrival.
+/// The creates run sorted by merchant (answers keep the batch's order); creates of one
+/// payment keep their order of arrival. The batch is written with a fixed number of
+/// statements ([`create_batch`]); a batch holding a create it cannot write that way (a
+/// void completing at once) runs its creates one by one in the transaction instead.
 async fn write_together(db: &Db, batch: &[CreateJob]) -> Option<Vec<EngineResult<CreateOutcome>>> {
-    let mut tx = db.begin().await.ok()?;
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].merchant_id.cmp(&batch[b].merchant_id));
+    let mut tx = db.begin().await.ok()?;
+    let answers = match create_batch(&mut tx.conn(), batch, &order).await {
+        Ok(answers) => answers,
+        Err(BatchStop::OneByOne) => {
+            drop(tx);
+            return write_one_by_one(db, batch, &order).await;
+        }
+        Err(BatchStop::Broken(error)) => {
+            tracing::warn!(%error, creates = batch.len(), "group commit rolled back; creating one by one");
+            return None;
+        }
+    };
+    if let Err(error) = tx.commit().await {
+        tracing::warn!(%error, creates = batch.len(), "group commit failed; creating one by one");
+        return None;
+    }
+    answers.into_iter().collect()
+}
+
+/// The creates of a batch one after the other in one transaction ([`create_in`] each).
+///
+/// Locks are taken in one global order, so that batches of two servers sharing a PostgreSQL
+/// database cannot deadlock: every payment of the batch first (by id), then the merchants'
+/// rows, merchant by merchant.
+async fn write_one_by_one(
+    db: &Db,
+    batch: &[CreateJob],
+    order: &[usize],
+) -> Option<Vec<EngineResult<CreateOutcome>>> {
+    let mut tx = db.begin().await.ok()?;
     let mut payment_ids: Vec<String> = batch.iter().map(|j| j.input.payment_id.clone()).collect();
     payment_ids.sort();
     payment_ids.dedup();
@@ -199,7 +233,7 @@ async fn write_together(db: &Db, batch: &[CreateJob]) -> Option<Vec<EngineResult
     let mut answers: Vec<Option<EngineResult<CreateOutcome>>> =
         batch.iter().map(|_| None).collect();
     let mut memo = TxMemo::default();
-    for index in order {
+    for &index in order {
         let job = &batch[index];
         match create_in(&mut tx.conn(), &mut memo, job).await {
             Ok(outcome) => answers[index] = Some(Ok(outcome)),

@@ -18,6 +18,37 @@ pub const POOL_CONNECTIONS_MAX: u32 = 16;
 pub const SQLITE_CACHE_KIB: u32 = 64 * 1024;
 /// How long a SQLite writer waits for the write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the background checkpointer copies SQLite's WAL home (see [`Checkpoints`]).
+pub const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// The environment variable that chooses [`Checkpoints`]: `background` (the default) or
+/// `inline`; for measuring one against the other (`yuanlu bench` passes it to the server).
+pub const SQLITE_CHECKPOINT_ENV: &str = "YUANLU_SQLITE_CHECKPOINT";
+
+/// Who writes SQLite's WAL back into the database file.
+///
+/// SQLite's default (`inline`) checkpoints inside the COMMIT that takes the WAL past 1,000
+/// pages: that commit — and every writer queued behind the one write lock — waits while
+/// the checkpoint copies the pages and fsyncs the database file. On the refund create path
+/// that was every few tens of milliseconds, tens of milliseconds each: the p99 of issue 13.
+/// `background` turns the automatic checkpoint off (`wal_autocheckpoint=0`) and runs a
+/// `PRAGMA wal_checkpoint(PASSIVE)` every [`SQLITE_CHECKPOINT_EVERY`] on a connection of its
+/// own; a passive checkpoint never takes the write lock, so commits go on meanwhile, and
+/// the WAL restarts from its beginning at the first commit after a complete one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoints {
+    Background,
+    Inline,
+}
+
+impl Checkpoints {
+    /// From [`SQLITE_CHECKPOINT_ENV`]; anything but `inline` is the default.
+    pub fn from_env() -> Checkpoints {
+        match std::env::var(SQLITE_CHECKPOINT_ENV).as_deref() {
+            Ok("inline") => Checkpoints::Inline,
+            _ => Checkpoints::Background,
+        }
+    }
+}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -57,6 +88,11 @@ impl Db {
     /// Opens (creating if needed) `yuanlu.db` under `data_dir`: WAL, and `synchronous=FULL`
     /// so a refund acknowledged to a caller survives a power cut, not only a process crash.
     pub async fn open_sqlite(data_dir: &Path) -> StoreResult<Db> {
+        Db::open_sqlite_with(data_dir, Checkpoints::from_env()).await
+    }
+
+    /// [`Db::open_sqlite`] with the checkpoints chosen.
+    pub async fn open_sqlite_with(data_dir: &Path, checkpoints: Checkpoints) -> StoreResult<Db> {
         create_private_dir(data_dir).map_err(sqlx::Error::Io)?;
         let path = data_dir.join(SQLITE_FILE);
         create_private_file(&path).map_err(sqlx::Error::Io)?;
@@ -70,6 +106,10 @@ impl Db {
             // SQLite's default page cache is 2 MB per connection: the create path's indexes
             // outgrow it at once, and every miss is a read() of the OS page cache.
             .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
+        let options = match checkpoints {
+            Checkpoints::Background => options.pragma("wal_autocheckpoint", "0"),
+            Checkpoints::Inline => options,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
@@ -81,6 +121,9 @@ impl Db {
             if file.exists() {
                 make_private(&file, 0o600).map_err(sqlx::Error::Io)?;
             }
+        }
+        if checkpoints == Checkpoints::Background {
+            tokio::spawn(checkpoint_in_background(pool.clone()));
         }
         Ok(Db::Sqlite(pool))
     }
@@ -189,6 +232,31 @@ impl Db {
         match self {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// The background checkpointer of [`Checkpoints::Background`]: ends when the pool closes
+/// (or with the runtime).
+async fn checkpoint_in_background(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = pool.close_event() => return,
+        }
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(%error, "SQLite background checkpoint failed; retrying");
         }
     }
 }

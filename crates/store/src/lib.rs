@@ -45,6 +45,7 @@ pub mod queries_payments;
 pub mod queries_pos;
 pub mod queries_public;
 pub mod queries_recon;
+pub mod queries_refund_batch;
 pub mod queries_refunds;
 pub mod queries_reports;
 pub mod queries_search;
@@ -64,6 +65,7 @@ pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
 };
+pub use queries_refund_batch::{DayKey, DaySums};
 pub use queries_refunds::RefundFilter;
 pub use queries_settlement_list::{
     DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,

@@ -16,7 +16,7 @@ pub use crate::queries_cases::CaseFilter;
 pub use crate::queries_public::PUBLIC_LOOKUP_BY_NO_SQL;
 pub use crate::queries_reports::ReportRange;
 
-const WEBHOOK_OUTBOX_COLUMNS: &str = "id, merchant_id, event_type, refund_id, payload, status, attempts, \
+pub(crate) const WEBHOOK_OUTBOX_COLUMNS: &str = "id, merchant_id, event_type, refund_id, payload, status, attempts, \
     next_attempt_at_us, lease_owner, last_error, created_at_us, delivered_at_us";
 
 const SMS_OUTBOX_COLUMNS: &str = "id, merchant_id, refund_id, phone_masked, phone, text, kind, status, attempts, \

@@ -73,6 +73,15 @@ impl PaymentRow {
             voided: self.voided,
         }
     }
+
+    /// The row with these counters, as the database holds it after they are written.
+    pub fn set_counters(&mut self, counters: &PaymentCounters) {
+        self.amount_refunded_fen = counters.amount_refunded_fen;
+        self.amount_in_flight_fen = counters.amount_in_flight_fen;
+        self.fee_returned_fen = counters.fee_returned_fen;
+        self.refund_count = counters.refund_count;
+        self.voided = counters.voided;
+    }
 }
 
 /// Sales and live refunds of a merchant in a time range.

@@ -366,9 +366,17 @@ pub async fn enqueue_refund_event_if(
     if !has_webhook {
         return Ok(());
     }
+    conn.insert_webhook_event(&refund_event_row(refund, event_type, now_us))
+        .await?;
+    Ok(())
+}
+
+/// The outbox row [`enqueue_refund_event_if`] writes (the batched create path writes many
+/// at once).
+pub fn refund_event_row(refund: &RefundRow, event_type: &str, now_us: i64) -> WebhookOutboxRow {
     let id = new_id(EVENT_ID_PREFIX);
     let payload = event_payload(&id, event_type, refund, now_us).to_string();
-    conn.insert_webhook_event(&WebhookOutboxRow {
+    WebhookOutboxRow {
         id,
         merchant_id: refund.merchant_id.clone(),
         event_type: event_type.to_string(),
@@ -381,9 +389,7 @@ pub async fn enqueue_refund_event_if(
         last_error: None,
         created_at_us: now_us,
         delivered_at_us: None,
-    })
-    .await?;
-    Ok(())
+    }
 }
 
 const OUTBOX_PENDING: &str = "pending";

@@ -15,13 +15,13 @@ fn valid_merchant_refund_no(value: &str) -> EngineResult<()> {
 }
 
 /// Everything of a create request that can be checked before touching the database.
-struct ParsedCreate {
-    ask: RefundAsk,
-    note: Option<String>,
-    requested_by_name: Option<String>,
+pub(super) struct ParsedCreate {
+    pub(super) ask: RefundAsk,
+    pub(super) note: Option<String>,
+    pub(super) requested_by_name: Option<String>,
     /// The deductions, each checked on its own, and their sum (issue 15 item 2).
-    deductions: Vec<Deduction>,
-    deducted_fen: i64,
+    pub(super) deductions: Vec<Deduction>,
+    pub(super) deducted_fen: i64,
 }
 
 fn parse_create(input: &CreateRefund) -> EngineResult<ParsedCreate> {
@@ -98,25 +98,32 @@ impl Engine {
         who: &Principal,
         inputs: Vec<CreateRefund>,
     ) -> Vec<EngineResult<CreateOutcome>> {
-        let merchant_id = match who.require_merchant() {
-            Ok(id) => id.to_string(),
-            Err(_) => {
-                return inputs
-                    .iter()
-                    .filter_map(|_| who.require_merchant().err())
-                    .map(Err)
-                    .collect();
-            }
-        };
+        let creates = inputs
+            .into_iter()
+            .map(|input| (who.clone(), input))
+            .collect();
+        self.create_refunds_batch(creates).await
+    }
+
+    /// [`Self::create_refunds_together`] for creates of several merchants (each with its
+    /// key): one group commit, as the refund writer makes of creates queued together.
+    pub async fn create_refunds_batch(
+        &self,
+        creates: Vec<(Principal, CreateRefund)>,
+    ) -> Vec<EngineResult<CreateOutcome>> {
         let mut answers: Vec<Option<EngineResult<CreateOutcome>>> = Vec::new();
         let mut jobs = Vec::new();
-        for input in inputs {
-            match parse_create(&input) {
-                Ok(parsed) => {
+        for (who, input) in creates {
+            let checked = who
+                .require_merchant()
+                .map(str::to_string)
+                .and_then(|merchant_id| Ok((merchant_id, parse_create(&input)?)));
+            match checked {
+                Ok((merchant_id, parsed)) => {
                     answers.push(None);
                     jobs.push(CreateJob {
                         actor: who.actor(),
-                        merchant_id: merchant_id.clone(),
+                        merchant_id,
                         input,
                         parsed,
                         clock: self.clock.clone(),
@@ -192,7 +199,7 @@ pub(crate) struct CreateJob {
     pub actor: String,
     pub merchant_id: String,
     pub input: CreateRefund,
-    parsed: ParsedCreate,
+    pub(super) parsed: ParsedCreate,
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
@@ -423,7 +430,7 @@ async fn write_create(
     Ok(CreateOutcome::Created(Box::new(view)))
 }
 
-fn refund_row(
+pub(super) fn refund_row(
     merchant_id: &str,
     input: &CreateRefund,
     parsed: &ParsedCreate,

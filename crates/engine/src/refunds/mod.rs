@@ -33,6 +33,7 @@ use crate::timeline::{self, action};
 use crate::tx_memo::TxMemo;
 use crate::views::{self, Page, Refund};
 
+mod batch;
 mod create;
 mod read;
 mod review;
@@ -40,6 +41,7 @@ mod review;
 pub(crate) use crate::transition::{
     Change, apply_transition, complete_void, invalid, refund_money, refund_posting, void_or_refund,
 };
+pub(crate) use batch::{BatchStop, create_batch};
 pub(crate) use create::{CreateFailure, CreateJob, create_alone, create_in};
 pub(crate) use read::{refund_view, refund_view_of};
 
