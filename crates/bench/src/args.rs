@@ -74,4 +74,14 @@ pub struct BenchArgs {
     /// on the 30 days before today.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
     pub preload_payments: u64,
+    /// Refunds of the dispatch phases (the whole journey, `queued` to `succeeded`, and on
+    /// PostgreSQL one against two server processes); 0 skips them.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub dispatch_refunds: u64,
+    /// The simulators' faults in the faulty dispatch phase (`YUANLU_SIM_FAULTS` syntax).
+    #[arg(long, default_value = "error=0.1,seed=13")]
+    pub dispatch_faults: String,
+    /// Dispatch workers of each server in the dispatch phases (`YUANLU_DISPATCH_WORKERS`).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub dispatch_workers: u64,
 }

@@ -42,6 +42,19 @@ impl Server {
         admin_key: &str,
         with_dispatch: bool,
     ) -> Result<Server, String> {
+        Self::start_env(exe, data_dir, database_url, admin_key, with_dispatch, &[]).await
+    }
+
+    /// [`Server::start`] with more `YUANLU_*` variables (set after the defaults, so they
+    /// may override `YUANLU_DISPATCH_WORKERS`).
+    pub async fn start_env(
+        exe: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        admin_key: &str,
+        with_dispatch: bool,
+        env: &[(String, String)],
+    ) -> Result<Server, String> {
         let stderr_path = data_dir.join("server-stderr.log");
         let stderr = std::fs::File::create(&stderr_path)
             .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
@@ -61,6 +74,7 @@ impl Server {
         cmd.env("YUANLU_DISPATCH_WORKERS", workers);
         cmd.env("YUANLU_ADMIN_KEY", admin_key)
             .env("YUANLU_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")

@@ -23,8 +23,10 @@ pub mod args;
 mod baseline;
 mod driver;
 mod explain;
+mod journey;
 mod matching;
 mod measure;
+mod multiproc;
 mod preload;
 mod report;
 mod settle;
@@ -216,6 +218,33 @@ pub async fn run(cli: BenchCli) -> Result<ExitCode, String> {
         text.push('\n');
         text.push_str(&matching.markdown());
     }
+    let mut journey_errors = 0;
+    if args.dispatch_refunds > 0 {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let journey_plan = journey::JourneyPlan {
+            refunds: size(args.dispatch_refunds),
+            clients: plan.clients,
+            merchants: plan.merchants,
+            faults: args.dispatch_faults.clone(),
+            workers: size(args.dispatch_workers),
+        };
+        let mut journeys = vec![journey::run_backend(&exe, &journey_plan, None, work.path()).await];
+        if let Some(url) = &args.database_url {
+            journeys.push(journey::run_backend(&exe, &journey_plan, Some(url), work.path()).await);
+        }
+        journey_errors += journeys
+            .iter()
+            .map(journey::JourneyBackend::errors)
+            .sum::<usize>();
+        text.push('\n');
+        text.push_str(&journey::markdown(&journey_plan, &journeys));
+        if let Some(url) = &args.database_url {
+            let runs = multiproc::run(&exe, &journey_plan, url, work.path()).await;
+            journey_errors += multiproc::errors(&runs);
+            text.push('\n');
+            text.push_str(&multiproc::markdown(&journey_plan, &runs));
+        }
+    }
     let mut settle_errors = 0;
     if args.settle_payments > 0 {
         let settled = settle_day(&args, work.path()).await;
@@ -231,6 +260,12 @@ pub async fn run(cli: BenchCli) -> Result<ExitCode, String> {
     let errors = report.errors();
     if errors > 0 {
         eprintln!("yuanlu bench: {errors} refund(s) were not created (see the error samples)");
+        return Ok(ExitCode::FAILURE);
+    }
+    if journey_errors > 0 {
+        eprintln!(
+            "yuanlu bench: the dispatch phases found {journey_errors} error(s) (see the report)"
+        );
         return Ok(ExitCode::FAILURE);
     }
     if settle_errors > 0 {

@@ -13,7 +13,7 @@ use yuanlu_domain::settlement::{
     settle,
 };
 use yuanlu_domain::time::{from_micros, shanghai_date, to_micros};
-use yuanlu_store::{Conn, PostingRow, StatementRow};
+use yuanlu_store::{Backend, Conn, PostingRow, StatementRow};
 
 use crate::Engine;
 use crate::audit::{self, AuditEvent};
@@ -24,6 +24,14 @@ use crate::ledger::{self, LedgerEvent, PostingFacts};
 
 /// Prefix of statement ids.
 pub const STATEMENT: &str = "stl";
+
+/// SQLite: a settlement transaction takes merchants until their statements hold this many
+/// lines (one per payment, void or refund of the day) …
+const BATCH_LINES: usize = 20_000;
+/// … or this many merchants.
+const BATCH_MERCHANTS: usize = 64;
+/// PostgreSQL: merchants settled at the same time, each in its own transaction.
+const CONCURRENT_MERCHANTS: usize = 4;
 
 /// A merchant's statement for a business date, as data (the edge explains it in the
 /// reader's language: `yuanlu_web::present::statement`).
@@ -74,10 +82,10 @@ impl Engine {
             let mut pooled = self.db.acquire().await?;
             pooled.conn().merchants_active_on(&date).await?
         };
-        let mut views = Vec::with_capacity(merchants.len());
-        for merchant_id in merchants {
-            views.push(self.settle_merchant(&merchant_id, business_date).await?);
-        }
+        let views = match self.db.backend() {
+            Backend::Sqlite => self.settle_in_batches(&merchants, business_date).await?,
+            Backend::Postgres => self.settle_concurrently(&merchants, business_date).await?,
+        };
         let mut tx = self.db.begin().await?;
         tx.conn()
             .mark_settled(&date, to_micros(self.clock.now()))
@@ -86,53 +94,91 @@ impl Engine {
         Ok(views)
     }
 
+    /// SQLite has one writer: several merchants per transaction (up to [`BATCH_LINES`]
+    /// statement lines or [`BATCH_MERCHANTS`] merchants), so a day of many merchants costs a
+    /// few durable commits, not one per merchant. A failed batch commits nothing; a re-run
+    /// settles what is left.
+    async fn settle_in_batches(
+        &self,
+        merchants: &[String],
+        business_date: NaiveDate,
+    ) -> EngineResult<Vec<StatementView>> {
+        let mut views = Vec::with_capacity(merchants.len());
+        let mut rest = merchants.iter().peekable();
+        while rest.peek().is_some() {
+            let mut tx = self.db.begin().await?;
+            let mut conn = tx.conn();
+            let (mut lines, mut count) = (0, 0);
+            while lines < BATCH_LINES && count < BATCH_MERCHANTS {
+                let Some(merchant_id) = rest.next() else {
+                    break;
+                };
+                let view = settle_merchant_in(self, &mut conn, merchant_id, business_date).await?;
+                lines += view.statement.lines.len();
+                count += 1;
+                views.push(view);
+            }
+            tx.commit().await?;
+        }
+        Ok(views)
+    }
+
+    /// PostgreSQL: each merchant in its own transaction, [`CONCURRENT_MERCHANTS`] at a time
+    /// (their rows are disjoint; the database groups their commits' flushes). The views
+    /// come back in the merchants' order.
+    async fn settle_concurrently(
+        &self,
+        merchants: &[String],
+        business_date: NaiveDate,
+    ) -> EngineResult<Vec<StatementView>> {
+        let mut views: Vec<Option<StatementView>> = vec![None; merchants.len()];
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut first_error = None;
+        let mut next = 0;
+        loop {
+            while first_error.is_none()
+                && tasks.len() < CONCURRENT_MERCHANTS
+                && next < merchants.len()
+            {
+                let (engine, merchant_id, k) = (self.clone(), merchants[next].clone(), next);
+                tasks.spawn(async move {
+                    (k, engine.settle_merchant(&merchant_id, business_date).await)
+                });
+                next += 1;
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((k, Ok(view))) => views[k] = Some(view),
+                Ok((_, Err(error))) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(error) => {
+                    first_error.get_or_insert(EngineError::corrupt(format!(
+                        "settlement task failed: {error}"
+                    )));
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        views
+            .into_iter()
+            .map(|v| v.ok_or_else(|| EngineError::corrupt("a merchant was not settled")))
+            .collect()
+    }
+
     /// One merchant's statement for the date, in one transaction (or the stored one).
     async fn settle_merchant(
         &self,
         merchant_id: &str,
         business_date: NaiveDate,
     ) -> EngineResult<StatementView> {
-        let date = business_date.format("%Y-%m-%d").to_string();
-        let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let balance = conn.lock_balance(merchant_id).await?;
-        if let Some(existing) = conn.get_statement(merchant_id, &date).await? {
-            return statement_view(&existing);
-        }
-        let postings = conn.postings_of_day(merchant_id, &date).await?;
-        let mut input =
-            settlement_input(merchant_id, business_date, balance.carried_fen, &postings)?;
-        input.deductions = deduction_lines(&mut conn, merchant_id, &postings).await?;
-        let statement = settle(&input, &self.calendar).map_err(|e| {
-            EngineError::corrupt(format!("settlement of {merchant_id} for {date}: {e}"))
-        })?;
-        let id = new_id(STATEMENT);
-        post_settlement(&mut conn, merchant_id, &id, &statement, now).await?;
-        let row = StatementRow {
-            id: id.clone(),
-            merchant_id: merchant_id.to_string(),
-            business_date: date.clone(),
-            payout_date: statement.payout_date.format("%Y-%m-%d").to_string(),
-            payout_fen: statement.payout_fen,
-            closing_carried_fen: statement.closing_carried_fen,
-            statement: serde_json::to_string(&statement)
-                .map_err(|e| EngineError::corrupt(e.to_string()))?,
-            created_at_us: to_micros(now),
-        };
-        conn.insert_statement(&row).await?;
-        audit::append(&mut conn, AuditEvent {
-            chain: merchant_id,
-            at_us: to_micros(now),
-            actor: "system:settlement",
-            action: "settlement.statement",
-            subject_id: &id,
-            data: json!({ "business_date": date, "payout": statement.payout_fen, "closing_carried": statement.closing_carried_fen, "net": statement.net_fen }),
-        })
-        .await?;
-        // Built from the statement in hand: parsing back the JSON just written (one line per
-        // payment of the day) would cost as much as writing it.
-        let view = view_of(&row, statement);
+        let view = settle_merchant_in(self, &mut conn, merchant_id, business_date).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -156,6 +202,54 @@ impl Engine {
             .await?;
         rows.iter().map(statement_view).collect()
     }
+}
+
+/// One merchant's statement for the date, written in the caller's transaction (or the
+/// stored one, if the merchant's date is settled already).
+async fn settle_merchant_in(
+    engine: &Engine,
+    conn: &mut Conn<'_>,
+    merchant_id: &str,
+    business_date: NaiveDate,
+) -> EngineResult<StatementView> {
+    let date = business_date.format("%Y-%m-%d").to_string();
+    let now = engine.clock.now();
+    let balance = conn.lock_balance(merchant_id).await?;
+    if let Some(existing) = conn.get_statement(merchant_id, &date).await? {
+        return statement_view(&existing);
+    }
+    let postings = conn.postings_of_day(merchant_id, &date).await?;
+    let mut input = settlement_input(merchant_id, business_date, balance.carried_fen, &postings)?;
+    input.deductions = deduction_lines(conn, merchant_id, &postings).await?;
+    let statement = settle(&input, &engine.calendar).map_err(|e| {
+        EngineError::corrupt(format!("settlement of {merchant_id} for {date}: {e}"))
+    })?;
+    let id = new_id(STATEMENT);
+    post_settlement(conn, merchant_id, &id, &statement, now).await?;
+    let row = StatementRow {
+        id: id.clone(),
+        merchant_id: merchant_id.to_string(),
+        business_date: date.clone(),
+        payout_date: statement.payout_date.format("%Y-%m-%d").to_string(),
+        payout_fen: statement.payout_fen,
+        closing_carried_fen: statement.closing_carried_fen,
+        statement: serde_json::to_string(&statement)
+            .map_err(|e| EngineError::corrupt(e.to_string()))?,
+        created_at_us: to_micros(now),
+    };
+    conn.insert_statement(&row).await?;
+    audit::append(conn, AuditEvent {
+        chain: merchant_id,
+        at_us: to_micros(now),
+        actor: "system:settlement",
+        action: "settlement.statement",
+        subject_id: &id,
+        data: json!({ "business_date": date, "payout": statement.payout_fen, "closing_carried": statement.closing_carried_fen, "net": statement.net_fen }),
+    })
+    .await?;
+    // Built from the statement in hand: parsing back the JSON just written (one line per
+    // payment of the day) would cost as much as writing it.
+    Ok(view_of(&row, statement))
 }
 
 /// The payout and carried-balance postings of a statement.

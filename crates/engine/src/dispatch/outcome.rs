@@ -13,10 +13,29 @@ impl Engine {
         outcome: ChannelOutcome,
     ) -> EngineResult<()> {
         let now = self.clock.now();
-        let now_us = to_micros(now);
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
+        if self
+            .apply_outcome_in(&mut conn, config, refund_id, outcome, now)
+            .await?
+        {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// [`Engine::apply_outcome`] in the caller's transaction; false if nothing was written.
+    // Long on purpose: see `apply_outcome`.
+    pub(super) async fn apply_outcome_in(
+        &self,
+        conn: &mut Conn<'_>,
+        config: Option<&DispatchConfig>,
+        refund_id: &str,
+        outcome: ChannelOutcome,
+        now: DateTime<Utc>,
+    ) -> EngineResult<bool> {
+        let now_us = to_micros(now);
+        let Some((mut row, payment)) = lock_refund(conn, refund_id).await? else {
             return Err(EngineError::NotFound {
                 what: "refund",
                 id: refund_id.to_string(),
@@ -35,7 +54,7 @@ impl Engine {
         if stale_route_callback {
             // A callback about the closed original route, arriving after the operator
             // rerouted the refund: the worker's own answers decide the new route.
-            return Ok(());
+            return Ok(false);
         }
         // The channel paid a refund that waits, abnormal, for an operator (dispatch gave up
         // without an answer, or the route was reported closed): record the payment, so the
@@ -50,14 +69,13 @@ impl Engine {
                 drop_lease(&mut row);
                 row.next_attempt_at_us = None;
                 conn.release_refund(&row).await?;
-                tx.commit().await?;
             }
-            return Ok(());
+            return Ok(holds_lease);
         }
         let mut counters = payment.counters();
         let mut status = status;
         if late_success {
-            reopen_for_late_success(&mut conn, &mut row, &mut counters, now_us).await?;
+            reopen_for_late_success(conn, &mut row, &mut counters, now_us).await?;
             status = RefundStatus::Processing;
         }
         let channel = row.channel;
@@ -73,7 +91,7 @@ impl Engine {
         };
         match outcome {
             ChannelOutcome::Processing { channel_refund_id } => {
-                self.on_accepted(&mut conn, &mut row, &answer, channel_refund_id)
+                self.on_accepted(conn, &mut row, &answer, channel_refund_id)
                     .await?;
             }
             ChannelOutcome::Succeeded {
@@ -86,8 +104,7 @@ impl Engine {
                     received_account,
                     succeeded_at,
                 };
-                self.on_succeeded(&mut conn, &mut row, &mut answer, paid)
-                    .await?;
+                self.on_succeeded(conn, &mut row, &mut answer, paid).await?;
             }
             ChannelOutcome::Abnormal {
                 channel_refund_id,
@@ -98,16 +115,15 @@ impl Engine {
                 }
                 row.last_error = Some(reason.clone());
                 let step = (RefundStatus::Abnormal, action::ABNORMAL);
-                on_left(&mut conn, &mut row, &mut answer, step, reason).await?;
+                on_left(conn, &mut row, &mut answer, step, reason).await?;
             }
             ChannelOutcome::Failed { reason } => {
                 row.failure_reason = Some(reason.clone());
                 let step = (RefundStatus::Failed, action::FAILED);
-                on_left(&mut conn, &mut row, &mut answer, step, reason).await?;
+                on_left(conn, &mut row, &mut answer, step, reason).await?;
             }
         }
-        tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Verifies and applies a channel callback (`POST /v1/channels/{name}/notify`).

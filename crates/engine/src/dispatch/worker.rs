@@ -2,6 +2,13 @@
 //! channel's answer to [`super::outcome`].
 
 use super::*;
+use yuanlu_store::Backend;
+
+/// A channel's answer to a send of a batch, as the worker applies it.
+enum Answered {
+    Outcome(ChannelOutcome),
+    Retry(ConnectorError),
+}
 
 impl Engine {
     pub(super) fn channel_set(&self) -> EngineResult<&ChannelSet> {
@@ -28,6 +35,13 @@ impl Engine {
             .await?;
         tx.commit().await?;
         let count = claimed.len();
+        // On SQLite (one writer, a durable flush per commit) the first sends of the batch
+        // share their transactions: one marks them all `sent`, one applies all answers.
+        let claimed = if self.db.backend() == Backend::Sqlite && claimed.len() > 1 {
+            self.send_together(config, claimed).await
+        } else {
+            claimed
+        };
         // Each leased refund is worked on its own task: a slow channel call for one refund
         // does not hold up the others of the batch.
         let mut tasks = tokio::task::JoinSet::new();
@@ -47,6 +61,146 @@ impl Engine {
             }
         }
         Ok(count)
+    }
+
+    /// Sends the batch's refunds that go out for the first time on their route (queued, or
+    /// processing and not sent, without a reroute) together: one transaction marks them
+    /// `sent` (the same per-refund steps as [`Engine::mark_sending`]), the channel calls run
+    /// concurrently, one transaction applies their answers (as [`Engine::apply_outcome`] and
+    /// [`Engine::retry_later`] do). If a shared transaction fails, nothing of it is written
+    /// and each refund takes the one-by-one path. Returns the refunds left for that path.
+    async fn send_together(
+        &self,
+        config: &DispatchConfig,
+        claimed: Vec<RefundRow>,
+    ) -> Vec<RefundRow> {
+        let (mut fresh, rest): (Vec<RefundRow>, Vec<RefundRow>) =
+            claimed.into_iter().partition(|row| {
+                row.reroute_account.is_none()
+                    && matches!(
+                        (row.status, row.send_state),
+                        (RefundStatus::Queued, _) | (RefundStatus::Processing, SendState::NotSent)
+                    )
+                    && self
+                        .channel_set()
+                        .is_ok_and(|set| set.connector(row.channel).is_some())
+            });
+        if fresh.len() < 2 {
+            fresh.extend(rest);
+            return fresh;
+        }
+        // One lock order for every shared transaction: by payment, then refund.
+        fresh.sort_by(|a, b| (&a.payment_id, &a.id).cmp(&(&b.payment_id, &b.id)));
+        let marked = match self.mark_all_sending(config, &fresh).await {
+            Ok(marked) => marked,
+            Err(error) => {
+                tracing::warn!(%error, "marking a batch sent failed; its refunds go one by one");
+                fresh.extend(rest);
+                return fresh;
+            }
+        };
+        let mut calls = tokio::task::JoinSet::new();
+        for (k, (row, payment)) in marked.into_iter().enumerate() {
+            let Some(connector) = self
+                .channel_set()
+                .ok()
+                .and_then(|set| set.connector(row.channel).cloned())
+            else {
+                continue;
+            };
+            calls.spawn(async move {
+                let request = refund_request(&row, &payment, row.channel, None);
+                let answer = connector.execute(&request).await;
+                crate::metrics::record_dispatch(&request, &answer);
+                (k, row.id, connector.channel_name(), answer)
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok(done) => answers.push(done),
+                Err(error) => {
+                    tracing::error!(%error, "a channel call panicked; its refund is retried when its lease expires")
+                }
+            }
+        }
+        answers.sort_by_key(|(k, ..)| *k);
+        let answers: Vec<(String, Answered)> = answers
+            .into_iter()
+            .map(|(_, id, name, answer)| {
+                let answered = match answer {
+                    Ok(outcome) => Answered::Outcome(outcome),
+                    Err(ConnectorError::Final(reason)) => {
+                        Answered::Outcome(ChannelOutcome::Failed {
+                            reason: format!("{name} refused the refund: {reason}"),
+                        })
+                    }
+                    Err(error) => Answered::Retry(error),
+                };
+                (id, answered)
+            })
+            .collect();
+        if let Err(error) = self.apply_all(config, &answers).await {
+            tracing::warn!(%error, "applying a batch's answers failed; they are applied one by one");
+            for (id, answered) in answers {
+                let applied = match answered {
+                    Answered::Outcome(outcome) => {
+                        self.apply_outcome(Some(config), &id, outcome).await
+                    }
+                    Answered::Retry(error) => self.retry_later(config, &id, &error).await,
+                };
+                if let Err(error) = applied {
+                    tracing::warn!(%error, refund_id = %id, "dispatch step failed; the refund is retried when its lease expires");
+                }
+            }
+        }
+        rest
+    }
+
+    /// Marks every refund of `rows` sent in one transaction; those still ours, marked.
+    async fn mark_all_sending(
+        &self,
+        config: &DispatchConfig,
+        rows: &[RefundRow],
+    ) -> EngineResult<Vec<(RefundRow, PaymentRow)>> {
+        let now_us = to_micros(self.clock.now());
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let mut marked = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(done) = mark_sending_in(&mut conn, config, &row.id, now_us).await? {
+                marked.push(done);
+            }
+        }
+        if !marked.is_empty() {
+            tx.commit().await?;
+        }
+        Ok(marked)
+    }
+
+    /// Applies every answer of a batch in one transaction.
+    async fn apply_all(
+        &self,
+        config: &DispatchConfig,
+        answers: &[(String, Answered)],
+    ) -> EngineResult<()> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        let mut wrote = false;
+        for (id, answered) in answers {
+            wrote |= match answered {
+                Answered::Outcome(outcome) => {
+                    self.apply_outcome_in(&mut conn, Some(config), id, outcome.clone(), now)
+                        .await?
+                }
+                Answered::Retry(error) => retry_later_in(&mut conn, config, id, error, now).await?,
+            };
+        }
+        if wrote {
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// The earliest time any refund is due, for a worker deciding how long to wait.
@@ -307,11 +461,29 @@ impl Engine {
         let now_us = to_micros(self.clock.now());
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let Some((mut row, payment)) = lock_refund(&mut conn, refund_id).await? else {
-            return Ok(false);
+        let marked = mark_sending_in(&mut conn, config, refund_id, now_us).await?;
+        let _ = channel_name;
+        if marked.is_some() {
+            tx.commit().await?;
+        }
+        Ok(marked.is_some())
+    }
+}
+
+/// [`Engine::mark_sending`] in the caller's transaction: the refund (marked) and its
+/// payment, or `None` if it is no longer ours (nothing written then).
+pub(super) async fn mark_sending_in(
+    conn: &mut Conn<'_>,
+    config: &DispatchConfig,
+    refund_id: &str,
+    now_us: i64,
+) -> EngineResult<Option<(RefundRow, PaymentRow)>> {
+    {
+        let Some((mut row, payment)) = lock_refund(conn, refund_id).await? else {
+            return Ok(None);
         };
         if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) {
-            return Ok(false);
+            return Ok(None);
         }
         let status = row.status;
         if status == RefundStatus::Queued {
@@ -324,7 +496,7 @@ impl Engine {
                 tracking_no: None,
             };
             apply_transition(
-                &mut conn,
+                conn,
                 &mut row,
                 &mut counters,
                 status,
@@ -335,11 +507,11 @@ impl Engine {
             .await?;
             row.dispatched_at_us = Some(now_us);
         } else if status != RefundStatus::Processing {
-            return Ok(false);
+            return Ok(None);
         } else if row.send_state == SendState::NotSent {
             // A new route (after a reroute): a new send on the timeline.
             append_refund_event(
-                &mut conn,
+                conn,
                 &row,
                 action::SENT,
                 now_us,
@@ -355,11 +527,11 @@ impl Engine {
         row.query_errors = 0;
         row.next_attempt_at_us = Some(now_us + to_micros_duration(config.lease));
         conn.mark_refund_sent(&row).await?;
-        let _ = channel_name;
-        tx.commit().await?;
-        Ok(true)
+        Ok(Some((row, payment)))
     }
+}
 
+impl Engine {
     /// A transient error or an unknown outcome: try again later (a query first, since the
     /// request may have arrived).
     pub(super) async fn retry_later(
@@ -371,24 +543,39 @@ impl Engine {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let mut conn = tx.conn();
-        let Some((mut row, _)) = lock_refund(&mut conn, refund_id).await? else {
-            return Ok(());
-        };
-        if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) || row.status.is_final() {
-            return Ok(());
+        if retry_later_in(&mut conn, config, refund_id, error, now).await? {
+            tx.commit().await?;
         }
-        let delay = match error {
-            ConnectorError::Unknown(_) => jittered(config.retry_base, config.retry_cap, 1),
-            _ => jittered(config.retry_base, config.retry_cap, row.dispatch_attempts),
-        };
-        row.last_error = Some(error.to_string());
-        row.next_attempt_at_us = Some(to_micros(now + delay));
-        drop_lease(&mut row);
-        conn.release_refund(&row).await?;
-        tx.commit().await?;
         Ok(())
     }
+}
 
+/// [`Engine::retry_later`] in the caller's transaction; false if nothing was written.
+pub(super) async fn retry_later_in(
+    conn: &mut Conn<'_>,
+    config: &DispatchConfig,
+    refund_id: &str,
+    error: &ConnectorError,
+    now: DateTime<Utc>,
+) -> EngineResult<bool> {
+    let Some((mut row, _)) = lock_refund(conn, refund_id).await? else {
+        return Ok(false);
+    };
+    if row.lease_owner.as_deref() != Some(config.worker_id.as_str()) || row.status.is_final() {
+        return Ok(false);
+    }
+    let delay = match error {
+        ConnectorError::Unknown(_) => jittered(config.retry_base, config.retry_cap, 1),
+        _ => jittered(config.retry_base, config.retry_cap, row.dispatch_attempts),
+    };
+    row.last_error = Some(error.to_string());
+    row.next_attempt_at_us = Some(to_micros(now + delay));
+    drop_lease(&mut row);
+    conn.release_refund(&row).await?;
+    Ok(true)
+}
+
+impl Engine {
     /// Gives the refund back without scheduling more work (nothing to do for it).
     pub(super) async fn release(
         &self,
