@@ -14,8 +14,9 @@
 //! 3. **Write** each table with one multi-row statement: refunds, ledger postings, their
 //!    entries, balances, payment counters, audit entries, audit heads, webhook events.
 //!
-//! A void that completes at once (rare: a whole same-day payment) has more to write; a batch
-//! that holds one is run create by create instead ([`BatchStop::OneByOne`]). An idempotent
+//! A void that completes at once (rare: a whole same-day payment), a refund with deductions
+//! or one held for evidence (issue 15) has more to write; a batch that holds one is run
+//! create by create instead ([`BatchStop::OneByOne`]). An idempotent
 //! repeat reads its refund's timeline after the writes (one statement per repeat).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -249,6 +250,10 @@ fn decide_one(
 ) -> Result<Decided, BatchStop> {
     let (merchant_id, input, parsed) = (job.merchant_id.as_str(), &job.input, &job.parsed);
     let refused = |error: EngineError| Ok(Decided::Answer(Err(error)));
+    // Deductions (issue 15) write more than the batch's statements: run create by create.
+    if !parsed.deductions.is_empty() {
+        return Err(BatchStop::OneByOne);
+    }
     let Some(payment_row) = seen
         .payments
         .get(&input.payment_id)
@@ -263,7 +268,8 @@ fn decide_one(
             && parsed
                 .ask
                 .amount_fen
-                .is_none_or(|a| a == existing.amount_fen);
+                .is_none_or(|a| a == existing.amount_fen)
+            && parsed.deducted_fen == existing.deducted_fen;
         if !same {
             return refused(EngineError::MerchantRefundNoConflict {
                 merchant_refund_no: input.merchant_refund_no.clone(),
@@ -329,7 +335,11 @@ fn decide_one(
         Ok(plan) => plan,
         Err(error) => return refused(error.into()),
     };
-    if plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void {
+    // A void completing at once, or a refund held for the evidence its merchant requires
+    // (issue 15), has more to write than the batch does: run create by create.
+    if (plan.status == RefundStatus::Queued && plan.refund_type == RefundType::Void)
+        || !plan.evidence_required.is_empty()
+    {
         return Err(BatchStop::OneByOne);
     }
     // The balance row, locked; `lock_balance` creates it here if the merchant has none.
