@@ -67,11 +67,12 @@ fn count_statements() {
 }
 
 fn create(payment_id: &str, no: String) -> CreateRefund {
-    serde_json::from_value(json!({
+    serde_json::from_value::<yuanlu_web::api::bodies::CreateRefund>(json!({
         "payment_id": payment_id, "amount": 100, "reason": "customer_cancel",
         "merchant_refund_no": no,
     }))
     .unwrap()
+    .into()
 }
 
 /// Statements of one batch of `size` creates spread over `merchants` merchants (each with

@@ -175,7 +175,9 @@ fn input(world: &World, ask: &Ask) -> (Principal, CreateRefund) {
     }
     (
         world.shops[ask.merchant].clone(),
-        serde_json::from_value(body).unwrap(),
+        serde_json::from_value::<yuanlu_web::api::bodies::CreateRefund>(body)
+            .unwrap()
+            .into(),
     )
 }
 

@@ -319,7 +319,7 @@ fn decide_one(
     let capture_date = shanghai_date(payment.captured_at)
         .format("%Y-%m-%d")
         .to_string();
-    let plan = match decide_refund(
+    let plan = match yuanlu_domain::decide::decide_refund(
         &parsed.ask,
         &DecideContext {
             settings: &settings,
