@@ -654,7 +654,8 @@ async fn release_if_complete(
         notify::enqueue_refund_sms(conn, row, payment, notify::SmsKind::Arrived, now_us).await?;
     } else {
         row.next_attempt_at_us = Some(now_us);
-        conn.queue_refund_for_dispatch(&row.merchant_id, &row.id, now_us).await?;
+        conn.queue_refund_for_dispatch(&row.merchant_id, &row.id, now_us)
+            .await?;
     }
     Ok(())
 }

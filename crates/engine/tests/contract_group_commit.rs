@@ -439,3 +439,79 @@ async fn a_create_that_always_conflicts_gives_up_after_five_retries() {
     assert!(h.engine.check_ledger().await.unwrap().balanced);
     h.finish().await;
 }
+
+// Issue 15 in a batch: a create with deductions or one held for evidence has more to write
+// than the batch's own statements, so its batch runs create by create; a repeat without the
+// deductions is another request, whichever path answers it.
+contract!(
+    a_batch_with_deductions_and_an_evidence_hold_writes_them,
+    |h| {
+        use yuanlu_domain::evidence::EvidenceKind;
+        use yuanlu_domain::refund::RefundStatus;
+        let shop = h
+            .merchant_with(json!({ "evidence": { "require_voucher_above": 2_000 } }))
+            .await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "wechat", "amount": 10_000 }))
+            .await;
+        let id = payment.id.as_str();
+        let body = |no: &str, amount: i64, deductions: serde_json::Value| -> CreateRefund {
+            serde_json::from_value::<bodies::CreateRefund>(json!({
+                "payment_id": id, "amount": amount, "reason": "customer_cancel",
+                "merchant_refund_no": no, "deductions": deductions,
+            }))
+            .unwrap()
+            .into()
+        };
+        let handling_fee =
+            json!([{ "kind": "handling_fee", "amount": 200, "reason": "opened box" }]);
+        let first = h
+            .engine
+            .create_refunds_together(
+                &shop,
+                vec![
+                    body("plain", 1_000, json!([])),
+                    body("deducted", 1_500, handling_fee.clone()),
+                    body("held", 3_000, json!([])),
+                ],
+            )
+            .await;
+        assert_eq!(
+            outcomes(&first),
+            ["created plain", "created deducted", "created held"]
+        );
+        let created = |answer: &EngineResult<CreateOutcome>| match answer {
+            Ok(CreateOutcome::Created(refund)) => refund.clone(),
+            other => panic!("not created: {other:?}"),
+        };
+        let (plain, deducted, held) = (created(&first[0]), created(&first[1]), created(&first[2]));
+        assert_eq!(plain.status, RefundStatus::Queued);
+        assert!(plain.evidence.missing.is_empty());
+        assert_eq!(deducted.consumer_amount, 1_300);
+        assert_eq!(deducted.deductions.len(), 1);
+        assert_eq!(held.status, RefundStatus::PendingReview);
+        assert_eq!(held.evidence.missing, [EvidenceKind::SaleVoucher]);
+        // A batch of plain creates runs on the batch's own path.
+        let second = h
+            .engine
+            .create_refunds_together(
+                &shop,
+                vec![
+                    body("deducted", 1_500, json!([])),
+                    body("plain", 1_000, json!([])),
+                ],
+            )
+            .await;
+        assert_eq!(
+            outcomes(&second),
+            ["merchant_refund_no_conflict", "existing plain"]
+        );
+        let third = h
+            .engine
+            .create_refunds_together(&shop, vec![body("deducted", 1_500, handling_fee)])
+            .await;
+        assert_eq!(outcomes(&third), ["existing deducted"]);
+        assert!(h.engine.check_ledger().await.unwrap().balanced);
+        assert!(h.engine.verify_audit().await.unwrap().first_bad.is_none());
+    }
+);

@@ -121,8 +121,14 @@ pub const PLAN: &[TablePlan] = &[
     ),
     by_merchant("bank_statement_imports", "a merchant's own bank statements"),
     by_merchant("evidence", "proof on one refund or case of the merchant"),
-    by_merchant("evidence_holds", "one refund of the merchant waiting for evidence"),
-    by_merchant("refund_deductions", "the lines of one refund of the merchant"),
+    by_merchant(
+        "evidence_holds",
+        "one refund of the merchant waiting for evidence",
+    ),
+    by_merchant(
+        "refund_deductions",
+        "the lines of one refund of the merchant",
+    ),
     by_merchant(
         "pos_journal",
         "a terminal's requests; the terminal names the merchant",

@@ -53,7 +53,7 @@ pub fn pgbench_script(plan: &Plan, scenario: Scenario) -> String {
         ),
         format!("SELECT id, name, settings, created_at_us FROM merchants WHERE id = {mid};"),
         format!(
-            "SELECT (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us}), (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {live};",
+            "SELECT (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments WHERE merchant_id = {mid} AND captured_at_us >= {from_us} AND captured_at_us < {to_us}), (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = {mid} AND created_at_us >= {from_us} AND created_at_us < {to_us} AND status IN {live});",
             live = *LIVE_REFUND_STATUSES
         ),
         format!("SELECT COUNT(*) FROM settlement_runs WHERE business_date = '{capture_date}';"),

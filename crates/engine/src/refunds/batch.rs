@@ -27,7 +27,7 @@ use yuanlu_store::PaymentCounters;
 use yuanlu_store::rows_notify::WebhookOutboxRow;
 use yuanlu_store::{AuditHeadRow, AuditRow, DayKey, DaySums, EntryRow, PostingRow};
 
-use super::create::refund_row;
+use super::create::{created_audit_data, refund_row};
 use super::*;
 
 /// Why a batch was not written as a batch.
@@ -425,17 +425,7 @@ fn decide_one(
             actor: &job.actor,
             action: action::CREATED,
             subject_id: &row.id,
-            data: json!({
-                "status": row.status,
-                "type": row.refund_type,
-                "amount": row.amount_fen,
-                "fee_refunded": row.fee_refunded_fen,
-                "payment_id": row.payment_id,
-                "merchant_refund_no": row.merchant_refund_no,
-                "requested_by_role": row.requested_by_role,
-                "requested_by_name": row.requested_by_name,
-                "review_reasons": row.review_reasons,
-            }),
+            data: created_audit_data(&row, &plan.evidence_required, &parsed.deductions),
         },
     );
     seen.heads.insert(

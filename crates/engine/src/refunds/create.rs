@@ -377,24 +377,7 @@ async fn write_create(
     conn.update_payment_counters(&payment_row.merchant_id, &payment_row.id, &counters)
         .await?;
     let actor = job.actor.clone();
-    let mut data = json!({
-        "status": row.status,
-        "type": row.refund_type,
-        "amount": row.amount_fen,
-        "fee_refunded": row.fee_refunded_fen,
-        "payment_id": row.payment_id,
-        "merchant_refund_no": row.merchant_refund_no,
-        "requested_by_role": row.requested_by_role,
-        "requested_by_name": row.requested_by_name,
-        "review_reasons": row.review_reasons,
-        "evidence_required": yuanlu_domain::evidence::join_kinds(&plan.evidence_required),
-    });
-    if !parsed.deductions.is_empty() {
-        // In the audit chain, so that what the consumer agreed to cannot be quietly changed;
-        // the refund's views read them back from here.
-        data["deductions"] = json!(parsed.deductions);
-        data["consumer_amount"] = json!(row.amount_fen - row.deducted_fen);
-    }
+    let data = created_audit_data(&row, &plan.evidence_required, &parsed.deductions);
     let head = memo.locked_audit_head(conn, merchant_id).await?;
     let entry = audit::append_after(
         conn,
@@ -477,4 +460,32 @@ pub(super) fn refund_row(
         reroute_account_sealed: None,
         deducted_fen: 0,
     }
+}
+
+/// The `refund.created` audit entry's data, the same whichever path wrote the refund (alone
+/// or in a batch, [`super::batch`]).
+pub(super) fn created_audit_data(
+    row: &RefundRow,
+    evidence_required: &[yuanlu_domain::evidence::EvidenceKind],
+    deductions: &[Deduction],
+) -> serde_json::Value {
+    let mut data = json!({
+        "status": row.status,
+        "type": row.refund_type,
+        "amount": row.amount_fen,
+        "fee_refunded": row.fee_refunded_fen,
+        "payment_id": row.payment_id,
+        "merchant_refund_no": row.merchant_refund_no,
+        "requested_by_role": row.requested_by_role,
+        "requested_by_name": row.requested_by_name,
+        "review_reasons": row.review_reasons,
+        "evidence_required": yuanlu_domain::evidence::join_kinds(evidence_required),
+    });
+    if !deductions.is_empty() {
+        // In the audit chain, so that what the consumer agreed to cannot be quietly changed;
+        // the refund's views read them back from here.
+        data["deductions"] = json!(deductions);
+        data["consumer_amount"] = json!(row.amount_fen - row.deducted_fen);
+    }
+    data
 }
