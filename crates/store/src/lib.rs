@@ -28,6 +28,7 @@ pub mod db;
 pub mod distribution;
 pub mod error;
 pub mod list;
+pub mod multi_row;
 pub mod queries_arrival;
 pub mod queries_audit;
 pub mod queries_bank;
