@@ -64,9 +64,15 @@ impl Server {
                 cmd.env_remove(&key);
             }
         }
-        // Who checkpoints SQLite's WAL (issue 13): passed on, so that runs can compare.
-        if let Ok(checkpoints) = std::env::var(yuanlu_store::db::SQLITE_CHECKPOINT_ENV) {
-            cmd.env(yuanlu_store::db::SQLITE_CHECKPOINT_ENV, checkpoints);
+        // Who checkpoints SQLite's WAL and how many writers PostgreSQL gets (issue 13):
+        // passed on, so that runs can compare.
+        for name in [
+            yuanlu_store::db::SQLITE_CHECKPOINT_ENV,
+            yuanlu_engine::refund_writer::POSTGRES_WRITERS_ENV,
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                cmd.env(name, value);
+            }
         }
         // Without dispatch the server is API-only, as a production API node can be: the
         // refunds stay `queued` and nothing competes with their creation.

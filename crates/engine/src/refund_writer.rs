@@ -36,8 +36,18 @@ use crate::tx_memo::TxMemo;
 
 /// Most creates in one transaction: bounds how long a batch holds its locks.
 pub const BATCH_MAX: usize = 128;
-/// Writers on PostgreSQL (each with its own connection while it writes).
+/// Writers on PostgreSQL by default (each with its own connection).
 pub const POSTGRES_WRITERS: usize = 8;
+/// Overrides [`POSTGRES_WRITERS`] (1–64), for measuring one count against another.
+pub const POSTGRES_WRITERS_ENV: &str = "YUANLU_POSTGRES_WRITERS";
+
+fn postgres_writers() -> usize {
+    std::env::var(POSTGRES_WRITERS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or(POSTGRES_WRITERS)
+}
 /// Creates waiting per writer before callers wait to queue theirs.
 const QUEUE_DEPTH: usize = 4 * BATCH_MAX;
 
@@ -99,16 +109,22 @@ pub(crate) struct BatchTarget {
 }
 
 impl RefundWriter {
-    /// Starts the writers; must run inside a Tokio runtime.
+    /// Starts the writers, over a pool of their own (`Db::writer_pool`): their batches never
+    /// queue for a connection behind the API's reads, and a SQLite writer's page cache stays
+    /// warm. Must run inside a Tokio runtime.
     pub(crate) fn start(target: BatchTarget) -> RefundWriter {
         let writers = match target.db.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => POSTGRES_WRITERS,
+            Backend::Postgres => postgres_writers(),
+        };
+        let writer_target = BatchTarget {
+            db: target.db.writer_pool(writers as u32),
+            stats: target.stats.clone(),
         };
         let shards = (0..writers)
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-                tokio::spawn(run_writer(target.clone(), receiver));
+                tokio::spawn(run_writer(writer_target.clone(), receiver));
                 sender
             })
             .collect();

@@ -14,6 +14,10 @@ use crate::error::StoreResult;
 /// Connections per pool. SQLite serialises writers anyway; PostgreSQL gets enough for the
 /// API and the workers on a small machine.
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
+/// Prepared statements a SQLite writer connection keeps. A batch's statements bind one
+/// placeholder per row (`IN (?, …)`, multi-row `VALUES`), so each batch size is its own
+/// statement text: sqlx's default of 100 made the writer prepare most statements anew.
+pub const WRITER_STATEMENT_CACHE: usize = 1024;
 /// Page cache per SQLite connection, in KiB.
 pub const SQLITE_CACHE_KIB: u32 = 64 * 1024;
 /// How long a SQLite writer waits for the write lock before giving up.
@@ -218,6 +222,35 @@ impl Db {
                     .await?,
             ),
         })
+    }
+
+    /// A second pool of at most `connections` connections to the same database, with the
+    /// same options, connected lazily: for the refund writers, so that their batches never
+    /// queue for a connection behind the API's reads (under an open-loop load of hundreds of
+    /// connections they did, and PostgreSQL's p99 grew to seconds), and so that a writer's
+    /// connection keeps its page cache warm (SQLite's cache is per connection).
+    pub fn writer_pool(&self, connections: u32) -> Db {
+        let connections = connections.max(1);
+        match self {
+            // An embedded connection cannot drop like a network one: no ping before each
+            // batch (a round trip to the connection's thread, ~0.5 ms under load).
+            Db::Sqlite(pool) => Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .test_before_acquire(false)
+                    .connect_lazy_with(
+                        (*pool.connect_options())
+                            .clone()
+                            .statement_cache_capacity(WRITER_STATEMENT_CACHE),
+                    ),
+            ),
+            Db::Postgres(pool) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+        }
     }
 
     /// A connection for reads.
