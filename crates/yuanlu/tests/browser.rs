@@ -8,6 +8,7 @@
 //! the refund up by the card's last four digits; the admin uploads a statement, resolves
 //! the exception it opened, and onboards a merchant. Screenshots of the main pages go to
 //! `target/screenshots/` (the README's are copied from there into `docs/screenshots/`).
+//! Issue 15's pages (evidence, deductions, arrival) are in `browser/issue15.rs`.
 //!
 //! Without chromium and chromedriver the test is skipped with a reason, except under CI
 //! (`CI` set), where it fails, as the PostgreSQL cases do.
@@ -15,6 +16,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "browser/issue15.rs"]
+mod issue15;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,9 @@ const ADMIN: (&str, &str) = ("ops.admin", "admin-pass-2026-x");
 const START: &str = "simulated=2026-01-05T10:00:00+08:00";
 /// A debit card refund accepted on Monday 5 January arrives within 3 business days.
 const EXPECTED_DAY: &str = "2026-01-08";
+
+/// One browser at a time: the tests of this file take turns (two cores, long pages).
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Whether the browser can run here; under CI its absence is a failure.
 fn browser_available() -> bool {
@@ -217,6 +223,7 @@ async fn cashier_refund_supervisor_approval_consumer_page_and_statement() {
     if !browser_available() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     let dir = common::data_dir();
     let server = Server::start_with(
         dir.path(),

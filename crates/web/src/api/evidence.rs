@@ -31,19 +31,18 @@ const FILE_CONTENT_TYPES: [&str; 4] = [
     "application/octet-stream",
 ];
 
-/// The upload and list routes with their own body limit, for `api_routes`.
+/// The refund upload and list routes with their own body limit, for `api_routes`.
 pub fn refund_routes() -> UtoipaMethodRouter<AppState> {
-    let (schemas, paths, method_router) = routes!(add_refund_evidence, list_refund_evidence);
-    (
-        schemas,
-        paths,
-        method_router.layer(DefaultBodyLimit::max(EVIDENCE_BYTES_MAX)),
-    )
+    with_body_limit(routes!(add_refund_evidence, list_refund_evidence))
 }
 
 /// The case upload and list routes with their own body limit.
 pub fn case_routes() -> UtoipaMethodRouter<AppState> {
-    let (schemas, paths, method_router) = routes!(add_case_evidence, list_case_evidence);
+    with_body_limit(routes!(add_case_evidence, list_case_evidence))
+}
+
+fn with_body_limit(routes: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method_router) = routes;
     (
         schemas,
         paths,
@@ -152,111 +151,97 @@ async fn add(
     Ok((status, Json(added.evidence)))
 }
 
-/// Adds evidence to a refund: the sale voucher or a receipt photo (the file itself as the
-/// body, JPEG, PNG or PDF by content, up to 5 MiB, with `?kind=`), or an ID check result
-/// (JSON: `{"kind": "id_check", "checked_by", "document_type", "last_digits"}`, the last 4
-/// characters only; a whole ID number is refused with `full_id_number_refused`). 201 with the
-/// evidence; 200 with the stored one when the same file (or check) of the same kind is on the
-/// refund already. Completing what the merchant requires releases a held refund.
-#[utoipa::path(post, path = "/v1/refunds/{id}/evidence", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id, `rf_…`"), UploadParams),
-    request_body(content(
-        (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/pdf"),
-        (Vec<u8> = "application/octet-stream"), (IdCheckInput = "application/json")),
-        description = "The file itself (with `?kind=`), or an ID check as JSON."),
-    responses((status = 201, body = Evidence, description = "added"),
-               (status = 200, body = Evidence, description = "the same evidence was added before: the stored one"),
-               (status = 413, body = Problem, description = "`evidence_too_large`"),
-               (status = 415, body = Problem, description = "`evidence_unsupported_type`: not a JPEG, PNG or PDF by content"),
-               (status = "4XX", body = Problem)))]
-pub async fn add_refund_evidence(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(params): ApiQuery<UploadParams>,
-    request: Request,
-) -> ApiResult<(StatusCode, Json<Evidence>)> {
-    add(&state, &who, Subject::refund(&id), request, params.kind).await
+/// One subject's three handlers (the upload, the list, a file's content) with their
+/// OpenAPI descriptions, written once for refunds and cases: they differ only in the path,
+/// the tag, the id and the [`Subject`].
+macro_rules! evidence_handlers {
+    (
+        subject: $subject:path, tag: $tag:tt, id: $id:tt,
+        path: $path:tt, content_path: $content_path:tt,
+        $(#[$add_doc:meta])* add: $add:ident,
+        $(#[$list_doc:meta])* list: $list:ident,
+        $(#[$content_doc:meta])* content: $content:ident $(,)?
+    ) => {
+        $(#[$add_doc])*
+        #[utoipa::path(post, path = $path, tag = $tag, security(("bearer" = [])),
+            params(("id" = String, Path, description = $id), UploadParams),
+            request_body(content(
+                (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/pdf"),
+                (Vec<u8> = "application/octet-stream"), (IdCheckInput = "application/json")),
+                description = "The file itself (with `?kind=`), or an ID check as JSON."),
+            responses((status = 201, body = Evidence, description = "added"),
+                       (status = 200, body = Evidence, description = "the same evidence was added before: the stored one"),
+                       (status = 413, body = Problem, description = "`evidence_too_large`"),
+                       (status = 415, body = Problem, description = "`evidence_unsupported_type`: not a JPEG, PNG or PDF by content"),
+                       (status = "4XX", body = Problem)))]
+        pub async fn $add(
+            State(state): State<AppState>,
+            Auth(who): Auth,
+            ApiPath(id): ApiPath<String>,
+            ApiQuery(params): ApiQuery<UploadParams>,
+            request: Request,
+        ) -> ApiResult<(StatusCode, Json<Evidence>)> {
+            add(&state, &who, $subject(&id), request, params.kind).await
+        }
+
+        $(#[$list_doc])*
+        #[utoipa::path(get, path = $path, tag = $tag, security(("bearer" = [])),
+            params(("id" = String, Path, description = $id)),
+            responses((status = 200, body = EvidenceList), (status = "4XX", body = Problem)))]
+        pub async fn $list(
+            State(state): State<AppState>,
+            Auth(who): Auth,
+            ApiPath(id): ApiPath<String>,
+        ) -> ApiResult<Json<EvidenceList>> {
+            let data = state.engine.list_evidence(&who, $subject(&id)).await?;
+            Ok(Json(EvidenceList { data }))
+        }
+
+        $(#[$content_doc])*
+        #[utoipa::path(get, path = $content_path, tag = $tag, security(("bearer" = [])),
+            params(("id" = String, Path, description = $id),
+                   ("evidence_id" = String, Path, description = "evidence id, `ev_…`")),
+            responses((status = 200, content(
+                (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/pdf"))),
+                (status = "4XX", body = Problem)))]
+        pub async fn $content(
+            State(state): State<AppState>,
+            Auth(who): Auth,
+            ApiPath((id, evidence_id)): ApiPath<(String, String)>,
+        ) -> ApiResult<Response> {
+            content(&state, &who, $subject(&id), &evidence_id).await
+        }
+    };
 }
 
-/// A refund's evidence, oldest first (files and ID checks; never the files' bytes).
-#[utoipa::path(get, path = "/v1/refunds/{id}/evidence", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id, `rf_…`")),
-    responses((status = 200, body = EvidenceList), (status = "4XX", body = Problem)))]
-pub async fn list_refund_evidence(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<EvidenceList>> {
-    let data = state
-        .engine
-        .list_evidence(&who, Subject::refund(&id))
-        .await?;
-    Ok(Json(EvidenceList { data }))
+evidence_handlers! {
+    subject: Subject::refund, tag: "refunds", id: "refund id, `rf_…`",
+    path: "/v1/refunds/{id}/evidence",
+    content_path: "/v1/refunds/{id}/evidence/{evidence_id}/content",
+    /// Adds evidence to a refund: the sale voucher or a receipt photo (the file itself as the
+    /// body, JPEG, PNG or PDF by content, up to 5 MiB, with `?kind=`), or an ID check result
+    /// (JSON: `{"kind": "id_check", "checked_by", "document_type", "last_digits"}`, the last 4
+    /// characters only; a whole ID number is refused with `full_id_number_refused`). 201 with the
+    /// evidence; 200 with the stored one when the same file (or check) of the same kind is on the
+    /// refund already. Completing what the merchant requires releases a held refund.
+    add: add_refund_evidence,
+    /// A refund's evidence, oldest first (files and ID checks; never the files' bytes).
+    list: list_refund_evidence,
+    /// The file of one piece of a refund's evidence, as uploaded (checked against its SHA-256),
+    /// with the type its content showed. An ID check has no file (404).
+    content: refund_evidence_content,
 }
 
-/// The file of one piece of a refund's evidence, as uploaded (checked against its SHA-256),
-/// with the type its content showed. An ID check has no file (404).
-#[utoipa::path(get, path = "/v1/refunds/{id}/evidence/{evidence_id}/content", tag = "refunds", security(("bearer" = [])),
-    params(("id" = String, Path, description = "refund id, `rf_…`"),
-           ("evidence_id" = String, Path, description = "evidence id, `ev_…`")),
-    responses((status = 200, content(
-        (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/pdf"))),
-        (status = "4XX", body = Problem)))]
-pub async fn refund_evidence_content(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    ApiPath((id, evidence_id)): ApiPath<(String, String)>,
-) -> ApiResult<Response> {
-    content(&state, &who, Subject::refund(&id), &evidence_id).await
-}
-
-/// Adds evidence to a case, as for a refund (a case holds nothing back).
-#[utoipa::path(post, path = "/v1/cases/{id}/evidence", tag = "cases", security(("bearer" = [])),
-    params(("id" = String, Path, description = "case id, `case_…`"), UploadParams),
-    request_body(content(
-        (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/pdf"),
-        (Vec<u8> = "application/octet-stream"), (IdCheckInput = "application/json")),
-        description = "The file itself (with `?kind=`), or an ID check as JSON."),
-    responses((status = 201, body = Evidence, description = "added"),
-               (status = 200, body = Evidence, description = "the same evidence was added before: the stored one"),
-               (status = "4XX", body = Problem)))]
-pub async fn add_case_evidence(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(params): ApiQuery<UploadParams>,
-    request: Request,
-) -> ApiResult<(StatusCode, Json<Evidence>)> {
-    add(&state, &who, Subject::case(&id), request, params.kind).await
-}
-
-/// A case's evidence, oldest first.
-#[utoipa::path(get, path = "/v1/cases/{id}/evidence", tag = "cases", security(("bearer" = [])),
-    params(("id" = String, Path, description = "case id, `case_…`")),
-    responses((status = 200, body = EvidenceList), (status = "4XX", body = Problem)))]
-pub async fn list_case_evidence(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<EvidenceList>> {
-    let data = state.engine.list_evidence(&who, Subject::case(&id)).await?;
-    Ok(Json(EvidenceList { data }))
-}
-
-/// The file of one piece of a case's evidence.
-#[utoipa::path(get, path = "/v1/cases/{id}/evidence/{evidence_id}/content", tag = "cases", security(("bearer" = [])),
-    params(("id" = String, Path, description = "case id, `case_…`"),
-           ("evidence_id" = String, Path, description = "evidence id, `ev_…`")),
-    responses((status = 200, content(
-        (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/pdf"))),
-        (status = "4XX", body = Problem)))]
-pub async fn case_evidence_content(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    ApiPath((id, evidence_id)): ApiPath<(String, String)>,
-) -> ApiResult<Response> {
-    content(&state, &who, Subject::case(&id), &evidence_id).await
+evidence_handlers! {
+    subject: Subject::case, tag: "cases", id: "case id, `case_…`",
+    path: "/v1/cases/{id}/evidence",
+    content_path: "/v1/cases/{id}/evidence/{evidence_id}/content",
+    /// Adds evidence to a case, as for a refund (a case holds nothing back).
+    add: add_case_evidence,
+    /// A case's evidence, oldest first.
+    list: list_case_evidence,
+    /// The file of one piece of a case's evidence.
+    content: case_evidence_content,
 }
 
 /// The file as a download: its checked type, never sniffed or rendered in place by the

@@ -14,6 +14,9 @@ use super::ctx::Ctx;
 use super::error::{PageError, PageResult};
 use crate::AppState;
 use crate::api::exports::{self, FormatParams};
+use crate::api::recon_lists::{ExceptionQueueParams, ReconciliationListParams};
+use crate::api::refunds::RefundListParams;
+use crate::api::settlements::StatementParams;
 
 fn query<T: DeserializeOwned>(ctx: &Ctx, uri: &Uri) -> Result<T, PageError> {
     Query::<T>::try_from_uri(uri)
@@ -25,11 +28,18 @@ async fn export(state: &AppState, ctx: &Ctx, who: &Principal, list: &str, uri: &
     let format: FormatParams = query(ctx, uri)?;
     let engine = &state.engine;
     let answer: Result<Response, crate::problem::Problem> = match list {
-        "refunds" => exports::refunds(engine, who, &format, query(ctx, uri)?).await,
-        "settlements" => exports::settlements(engine, who, &format, query(ctx, uri)?).await,
-        "reconciliations" => exports::reconciliations(engine, who, &format, query(ctx, uri)?).await,
+        "refunds" => {
+            exports::export::<RefundListParams>(engine, who, &format, query(ctx, uri)?).await
+        }
+        "settlements" => {
+            exports::export::<StatementParams>(engine, who, &format, query(ctx, uri)?).await
+        }
+        "reconciliations" => {
+            exports::export::<ReconciliationListParams>(engine, who, &format, query(ctx, uri)?)
+                .await
+        }
         "reconciliation-exceptions" => {
-            exports::exceptions(engine, who, &format, query(ctx, uri)?).await
+            exports::export::<ExceptionQueueParams>(engine, who, &format, query(ctx, uri)?).await
         }
         _ => return Err(PageError::not_found(ctx.lang)),
     };

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use yuanlu_domain::channel::Channel;
 use yuanlu_domain::refund::RefundStatus;
 use yuanlu_domain::review::RequiredReviewer;
-use yuanlu_engine::timeline::{Destination, EventFacts, MoneyAt, NextStep, Route, Step};
+use yuanlu_engine::arrival;
+use yuanlu_engine::timeline::{Destination, EventFacts, MoneyAt, NextStep, Route, Step, action};
 use yuanlu_words::{Arg, Lang};
 
 use super::{cny, say};
@@ -244,7 +245,13 @@ pub fn event(lang: Lang, facts: &EventFacts, event: &str, status: Option<RefundS
             "tl-rated",
             &[("rating", Arg::Str(&rating.to_string()))],
         ),
-        EventFacts::Other => event.to_string(),
+        // Events that carry no facts of their own: said by their name.
+        EventFacts::Other => match event {
+            action::EVIDENCE_COMPLETE => plain("tl-evidence-complete"),
+            arrival::RECEIVED_ACTION => plain("tl-arrival-confirmed"),
+            arrival::NOT_RECEIVED_ACTION => plain("tl-arrival-denied"),
+            _ => event.to_string(),
+        },
     }
 }
 

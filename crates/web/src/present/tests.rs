@@ -229,6 +229,64 @@ fn every_event_kind_is_said_in_english_as_before_and_in_chinese() {
     assert_eq!(other, "refund.later_kind");
 }
 
+/// Events without facts of their own (the evidence release, the consumer's answer about
+/// arrival) are said in words, not by their stored name; every refund event has a title
+/// (`event-…`, the pages' `ctx.event`) in both languages.
+#[test]
+fn events_without_facts_and_every_title_are_in_words() {
+    use yuanlu_engine::arrival::{NOT_RECEIVED_ACTION, RECEIVED_ACTION};
+    use yuanlu_engine::timeline::action::*;
+    for (event, en, zh) in [
+        (
+            EVIDENCE_COMPLETE,
+            "the evidence the merchant requires is complete",
+            "证明材料已齐",
+        ),
+        (
+            RECEIVED_ACTION,
+            "the consumer confirmed the money arrived",
+            "消费者确认已收到",
+        ),
+        (
+            NOT_RECEIVED_ACTION,
+            "the consumer said the money has not arrived",
+            "消费者告知尚未收到",
+        ),
+    ] {
+        let said_en = refund::event(Lang::En, &EventFacts::Other, event, None);
+        assert!(said_en.starts_with(en), "{event}: {said_en}");
+        let said_zh = refund::event(Lang::Zh, &EventFacts::Other, event, None);
+        assert!(said_zh.contains(zh), "{event}: {said_zh}");
+    }
+    let words = yuanlu_words::Words::get();
+    for event in [
+        CREATED,
+        APPROVED,
+        REJECTED,
+        CANCELED,
+        GOODS_RETURNED,
+        VOID_COMPLETED,
+        BECAME_REFUND,
+        SENT,
+        ACCEPTED,
+        SUCCEEDED,
+        ABNORMAL,
+        OUTCOME_UNKNOWN,
+        FAILED,
+        REROUTED,
+        PAID_BY_MERCHANT,
+        RATED,
+        EVIDENCE_COMPLETE,
+        RECEIVED_ACTION,
+        NOT_RECEIVED_ACTION,
+    ] {
+        let title = format!("event-{}", event.replace('.', "-"));
+        for lang in [Lang::En, Lang::Zh] {
+            assert!(words.has(lang, &title), "no {title} in {lang:?}");
+        }
+    }
+}
+
 fn card() -> Destination {
     Destination {
         channel: Channel::DebitCard,

@@ -48,6 +48,9 @@ tl-rerouted = rerouted by the acquirer
 tl-paid-by-merchant = refunded: paid by the merchant directly
 tl-paid-by-merchant-note = refunded: { $note }
 tl-rated = the consumer rated it { $rating }/5
+tl-evidence-complete = the evidence the merchant requires is complete: the refund goes on
+tl-arrival-confirmed = the consumer confirmed the money arrived
+tl-arrival-denied = the consumer said the money has not arrived
 
 ## Where the money is
 tl-money-held = still with the merchant's account at the acquirer; held for this refund

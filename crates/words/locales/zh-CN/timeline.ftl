@@ -57,6 +57,9 @@ tl-rerouted = 收单机构已改道
 tl-paid-by-merchant = 已退款：由商户直接付给消费者
 tl-paid-by-merchant-note = 已退款：{ $note }
 tl-rated = 消费者评分 { $rating }/5
+tl-evidence-complete = 商户要求的证明材料已齐，退款继续处理
+tl-arrival-confirmed = 消费者确认已收到退款
+tl-arrival-denied = 消费者告知尚未收到退款
 
 ## 钱在哪里
 tl-money-held = 仍在收单机构的商户账户中，已为本笔退款冻结

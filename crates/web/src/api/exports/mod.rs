@@ -19,12 +19,16 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use yuanlu_engine::Engine;
+use futures_util::future::BoxFuture;
 use yuanlu_engine::auth::Principal;
-use yuanlu_engine::ops_lists::QueuedException;
+use yuanlu_engine::ops_lists::{
+    ExceptionQueueQuery, QueuedException, ReconciliationListQuery, StatementListQuery,
+};
 use yuanlu_engine::reconciliation::ReconciliationView;
+use yuanlu_engine::refunds::RefundQuery;
 use yuanlu_engine::settlement::StatementView;
-use yuanlu_engine::views::Refund;
+use yuanlu_engine::views::{Page, Refund};
+use yuanlu_engine::{Engine, EngineResult};
 
 use super::recon_lists::{ExceptionQueueParams, ReconciliationListParams};
 use super::refunds::RefundListParams;
@@ -37,6 +41,40 @@ mod writer;
 
 pub use writer::{Cell, EXPORT_PAGE_ROWS, FormatParams, UTF8_BOM, XLSX_ROWS_MAX, yuan};
 use writer::{Sheet, export_pages, format_of, local_time, opt_money, opt_text, text, word};
+
+/// A list that exports: its parameters (the list's filters) make the engine's query, which
+/// the engine answers a page at a time. [`export`] serves the four lists with it.
+pub(crate) trait Listing: Send + 'static {
+    type Query: Clone + Send + Sync + 'static;
+    type Item: Send + 'static;
+    /// Only the acquirer's admins export the list (checked first, before the format).
+    const ADMIN_ONLY: bool;
+    fn sheet() -> Sheet<Self::Item>;
+    fn into_query(self) -> Result<Self::Query, Problem>;
+    /// The query's cursor and page size.
+    fn paging(query: &mut Self::Query) -> (&mut Option<String>, &mut i64);
+    fn list(
+        engine: Engine,
+        who: Principal,
+        query: Self::Query,
+    ) -> BoxFuture<'static, EngineResult<Page<Self::Item>>>;
+}
+
+/// The export of one list for `who` (the API's handlers and the pages' links): who may,
+/// the format, the filters, then the pages from the query's cursor on.
+pub(crate) async fn export<L: Listing>(
+    engine: &Engine,
+    who: &Principal,
+    format: &FormatParams,
+    params: L,
+) -> ApiResult<Response> {
+    if L::ADMIN_ONLY {
+        who.require_admin()?;
+    }
+    let format = format_of(format)?;
+    let query = params.into_query()?;
+    export_pages(L::sheet(), format, engine, who, query, L::paging, L::list).await
+}
 
 const REFUND_COLUMNS: &[&str] = &[
     "退款编号",
@@ -94,34 +132,34 @@ pub async fn export_refunds(
     ApiQuery(format): ApiQuery<FormatParams>,
     ApiQuery(params): ApiQuery<RefundListParams>,
 ) -> ApiResult<Response> {
-    refunds(&state.engine, &who, &format, params).await
+    export(&state.engine, &who, &format, params).await
 }
 
-/// The refund export for `who` (the API's handler and the pages' link).
-pub async fn refunds(
-    engine: &Engine,
-    who: &Principal,
-    format: &FormatParams,
-    params: RefundListParams,
-) -> ApiResult<Response> {
-    let format = format_of(format)?;
-    let query = super::refunds::refund_query(params)?;
-    let sheet = Sheet {
-        name: "refunds",
-        columns: REFUND_COLUMNS,
-        row: refund_row,
-        id: |r: &Refund| r.id.clone(),
-    };
-    export_pages(
-        sheet,
-        format,
-        engine,
-        who,
-        query,
-        |q| (&mut q.starting_after, &mut q.limit),
-        |engine, who, q| Box::pin(async move { engine.list_refunds(&who, q).await }),
-    )
-    .await
+impl Listing for RefundListParams {
+    type Query = RefundQuery;
+    type Item = Refund;
+    const ADMIN_ONLY: bool = false;
+    fn sheet() -> Sheet<Refund> {
+        Sheet {
+            name: "refunds",
+            columns: REFUND_COLUMNS,
+            row: refund_row,
+            id: |r| r.id.clone(),
+        }
+    }
+    fn into_query(self) -> Result<RefundQuery, Problem> {
+        super::refunds::refund_query(self)
+    }
+    fn paging(q: &mut RefundQuery) -> (&mut Option<String>, &mut i64) {
+        (&mut q.starting_after, &mut q.limit)
+    }
+    fn list(
+        engine: Engine,
+        who: Principal,
+        q: RefundQuery,
+    ) -> BoxFuture<'static, EngineResult<Page<Refund>>> {
+        Box::pin(async move { engine.list_refunds(&who, q).await })
+    }
 }
 
 const STATEMENT_COLUMNS: &[&str] = &[
@@ -183,34 +221,34 @@ pub async fn export_settlements(
     ApiQuery(format): ApiQuery<FormatParams>,
     ApiQuery(params): ApiQuery<StatementParams>,
 ) -> ApiResult<Response> {
-    settlements(&state.engine, &who, &format, params).await
+    export(&state.engine, &who, &format, params).await
 }
 
-/// The statement export for `who`.
-pub async fn settlements(
-    engine: &Engine,
-    who: &Principal,
-    format: &FormatParams,
-    params: StatementParams,
-) -> ApiResult<Response> {
-    let format = format_of(format)?;
-    let query = params.history_query()?;
-    let sheet = Sheet {
-        name: "settlements",
-        columns: STATEMENT_COLUMNS,
-        row: statement_row,
-        id: |v: &StatementView| v.id.clone(),
-    };
-    export_pages(
-        sheet,
-        format,
-        engine,
-        who,
-        query,
-        |q| (&mut q.starting_after, &mut q.limit),
-        |engine, who, q| Box::pin(async move { engine.list_statement_history(&who, q).await }),
-    )
-    .await
+impl Listing for StatementParams {
+    type Query = StatementListQuery;
+    type Item = StatementView;
+    const ADMIN_ONLY: bool = false;
+    fn sheet() -> Sheet<StatementView> {
+        Sheet {
+            name: "settlements",
+            columns: STATEMENT_COLUMNS,
+            row: statement_row,
+            id: |v| v.id.clone(),
+        }
+    }
+    fn into_query(self) -> Result<StatementListQuery, Problem> {
+        self.history_query()
+    }
+    fn paging(q: &mut StatementListQuery) -> (&mut Option<String>, &mut i64) {
+        (&mut q.starting_after, &mut q.limit)
+    }
+    fn list(
+        engine: Engine,
+        who: Principal,
+        q: StatementListQuery,
+    ) -> BoxFuture<'static, EngineResult<Page<StatementView>>> {
+        Box::pin(async move { engine.list_statement_history(&who, q).await })
+    }
 }
 
 const RECONCILIATION_COLUMNS: &[&str] = &[
@@ -255,35 +293,34 @@ pub async fn export_reconciliations(
     ApiQuery(format): ApiQuery<FormatParams>,
     ApiQuery(params): ApiQuery<ReconciliationListParams>,
 ) -> ApiResult<Response> {
-    reconciliations(&state.engine, &who, &format, params).await
+    export(&state.engine, &who, &format, params).await
 }
 
-/// The reconciliation export (admin).
-pub async fn reconciliations(
-    engine: &Engine,
-    who: &Principal,
-    format: &FormatParams,
-    params: ReconciliationListParams,
-) -> ApiResult<Response> {
-    who.require_admin()?;
-    let format = format_of(format)?;
-    let query = params.query()?;
-    let sheet = Sheet {
-        name: "reconciliations",
-        columns: RECONCILIATION_COLUMNS,
-        row: reconciliation_row,
-        id: |v: &ReconciliationView| v.id.clone(),
-    };
-    export_pages(
-        sheet,
-        format,
-        engine,
-        who,
-        query,
-        |q| (&mut q.starting_after, &mut q.limit),
-        |engine, who, q| Box::pin(async move { engine.list_reconciliations(&who, q).await }),
-    )
-    .await
+impl Listing for ReconciliationListParams {
+    type Query = ReconciliationListQuery;
+    type Item = ReconciliationView;
+    const ADMIN_ONLY: bool = true;
+    fn sheet() -> Sheet<ReconciliationView> {
+        Sheet {
+            name: "reconciliations",
+            columns: RECONCILIATION_COLUMNS,
+            row: reconciliation_row,
+            id: |v| v.id.clone(),
+        }
+    }
+    fn into_query(self) -> Result<ReconciliationListQuery, Problem> {
+        self.query()
+    }
+    fn paging(q: &mut ReconciliationListQuery) -> (&mut Option<String>, &mut i64) {
+        (&mut q.starting_after, &mut q.limit)
+    }
+    fn list(
+        engine: Engine,
+        who: Principal,
+        q: ReconciliationListQuery,
+    ) -> BoxFuture<'static, EngineResult<Page<ReconciliationView>>> {
+        Box::pin(async move { engine.list_reconciliations(&who, q).await })
+    }
 }
 
 const EXCEPTION_COLUMNS: &[&str] = &[
@@ -346,33 +383,32 @@ pub async fn export_exceptions(
     ApiQuery(format): ApiQuery<FormatParams>,
     ApiQuery(params): ApiQuery<ExceptionQueueParams>,
 ) -> ApiResult<Response> {
-    exceptions(&state.engine, &who, &format, params).await
+    export(&state.engine, &who, &format, params).await
 }
 
-/// The exception export (admin).
-pub async fn exceptions(
-    engine: &Engine,
-    who: &Principal,
-    format: &FormatParams,
-    params: ExceptionQueueParams,
-) -> ApiResult<Response> {
-    who.require_admin()?;
-    let format = format_of(format)?;
-    let query = params.query()?;
-    let sheet = Sheet {
-        name: "reconciliation-exceptions",
-        columns: EXCEPTION_COLUMNS,
-        row: exception_row,
-        id: |q: &QueuedException| q.exception.id.clone(),
-    };
-    export_pages(
-        sheet,
-        format,
-        engine,
-        who,
-        query,
-        |q| (&mut q.starting_after, &mut q.limit),
-        |engine, who, q| Box::pin(async move { engine.exception_queue(&who, q).await }),
-    )
-    .await
+impl Listing for ExceptionQueueParams {
+    type Query = ExceptionQueueQuery;
+    type Item = QueuedException;
+    const ADMIN_ONLY: bool = true;
+    fn sheet() -> Sheet<QueuedException> {
+        Sheet {
+            name: "reconciliation-exceptions",
+            columns: EXCEPTION_COLUMNS,
+            row: exception_row,
+            id: |q| q.exception.id.clone(),
+        }
+    }
+    fn into_query(self) -> Result<ExceptionQueueQuery, Problem> {
+        self.query()
+    }
+    fn paging(q: &mut ExceptionQueueQuery) -> (&mut Option<String>, &mut i64) {
+        (&mut q.starting_after, &mut q.limit)
+    }
+    fn list(
+        engine: Engine,
+        who: Principal,
+        q: ExceptionQueueQuery,
+    ) -> BoxFuture<'static, EngineResult<Page<QueuedException>>> {
+        Box::pin(async move { engine.exception_queue(&who, q).await })
+    }
 }

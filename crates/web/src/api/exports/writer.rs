@@ -311,7 +311,7 @@ fn workbook(columns: &[&str], rows: &[Vec<Cell>]) -> Result<Vec<u8>, rust_xlsxwr
 
 /// What a list's export shows: its file name, its columns, a row per item, and the item's
 /// id (the next page's cursor).
-pub(super) struct Sheet<T> {
+pub(crate) struct Sheet<T> {
     pub(super) name: &'static str,
     pub(super) columns: &'static [&'static str],
     pub(super) row: fn(&T) -> Vec<Cell>,

@@ -32,7 +32,8 @@ pub struct StatusPage {
     pub ticket: String,
     pub late: bool,
     pub ended: bool,
-    /// The channel paid: the consumer may say whether the money arrived (issue 15 item 3).
+    /// The channel paid and the consumer has not confirmed the money arrived: they may say
+    /// whether it did (issue 15 item 3).
     pub answerable: bool,
     pub notice: Option<String>,
 }
@@ -159,7 +160,12 @@ fn result_page(
             | RefundStatus::Rejected
             | RefundStatus::Canceled
     );
-    let refund_succeeded = refund.status == RefundStatus::Succeeded;
+    // "Received" is final (a later "not received" is a conflict): once said, no buttons.
+    let confirmed = refund
+        .timeline
+        .iter()
+        .any(|e| e.event == yuanlu_engine::arrival::RECEIVED_ACTION);
+    let answerable = refund.status == RefundStatus::Succeeded && !confirmed;
     let lang = ctx.lang;
     render(
         lang,
@@ -170,7 +176,7 @@ fn result_page(
             ticket,
             late,
             ended,
-            answerable: refund_succeeded,
+            answerable,
             notice,
         },
     )
