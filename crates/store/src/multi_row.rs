@@ -2,10 +2,12 @@
 //! (PostgreSQL `UNNEST` of one array per column; SQLite a multi-row `VALUES`, split only
 //! past its variable limit). Used by the batched refund create ([`crate::queries_refund_batch`]).
 
+use std::collections::HashMap;
+
 use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 /// SQLite's limit on bound variables per statement (`SQLITE_MAX_VARIABLE_NUMBER` since
 /// 3.32); a multi-row statement is split so that no part binds more.
 pub const SQLITE_VARIABLES_MAX: usize = 32_766;
@@ -220,4 +222,83 @@ pub(crate) async fn update_rows(
             Ok(affected)
         }
     }
+}
+
+/// A table of one row per key that a batch locks, and creates where missing: the merchants'
+/// balance rows, the audit chains' heads.
+pub(crate) struct RowPerKey<T> {
+    /// `SELECT … FROM table`, its first column the key.
+    pub select: &'static str,
+    pub key: &'static str,
+    /// `INSERT INTO table (columns)` of a new row.
+    pub insert: &'static str,
+    pub columns: &'static [&'static str],
+    /// What a row is, for the corrupt-data message.
+    pub what: &'static str,
+    pub key_of: fn(&T) -> &str,
+}
+
+/// The rows these keys (sorted) have, locked in key order on PostgreSQL (SQLite's write lock
+/// is already the batch's); a key without a row is absent.
+pub(crate) async fn select_locked<T>(
+    conn: &mut Conn<'_>,
+    table: &RowPerKey<T>,
+    keys: &[String],
+) -> StoreResult<HashMap<String, T>>
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    let order = match conn {
+        Conn::Postgres(_) => format!(" ORDER BY {} FOR UPDATE", table.key),
+        Conn::Sqlite(_) => String::new(),
+    };
+    let rows: Vec<T> = fetch_by_keys(conn, table.select, table.key, keys, &order).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ((table.key_of)(&row).to_string(), row))
+        .collect())
+}
+
+/// [`select_locked`], creating the missing rows first (`fresh` gives their columns; a row
+/// another transaction created meanwhile is kept) and reading them back, locked.
+pub(crate) async fn lock_or_create<T>(
+    conn: &mut Conn<'_>,
+    table: &RowPerKey<T>,
+    keys: &[String],
+    fresh: impl FnOnce(&[String]) -> Vec<Col>,
+) -> StoreResult<HashMap<String, T>>
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    let mut found = select_locked(conn, table, keys).await?;
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !found.contains_key(*k))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let conflict = format!(" ON CONFLICT ({}) DO NOTHING", table.key);
+    insert_rows(
+        conn,
+        table.insert,
+        table.columns,
+        &fresh(&missing),
+        &conflict,
+    )
+    .await?;
+    let added = select_locked(conn, table, &missing).await?;
+    if let Some(key) = missing.iter().find(|k| !added.contains_key(*k)) {
+        return Err(StoreError::Corrupt(format!(
+            "{} of {key} vanished while locked",
+            table.what
+        )));
+    }
+    found.extend(added);
+    Ok(found)
 }

@@ -15,7 +15,10 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::Conn;
 use crate::error::{StoreError, StoreResult};
-use crate::multi_row::{Col, fetch_by_keys, insert_rows, sqlite_chunk, sqlite_values, update_rows};
+use crate::multi_row::{
+    Col, RowPerKey, fetch_by_keys, insert_rows, lock_or_create, select_locked, sqlite_chunk,
+    sqlite_values, update_rows,
+};
 use crate::queries_audit::{AuditHeadRow, AuditRow};
 use crate::queries_ledger::{BalanceRow, EntryRow, PostingRow};
 use crate::queries_merchants::MerchantRow;
@@ -193,37 +196,15 @@ impl Conn<'_> {
         &mut self,
         merchant_ids: &[String],
     ) -> StoreResult<HashMap<String, BalanceRow>> {
-        let mut found = self.select_balances(merchant_ids).await?;
-        let missing: Vec<String> = merchant_ids
-            .iter()
-            .filter(|m| !found.contains_key(*m))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        insert_rows(
-            self,
-            "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen)",
-            &["merchant_id", "unsettled_fen", "carried_fen"],
-            &[
-                Col::Text(missing.clone()),
+        let rows = lock_or_create(self, &BALANCES, merchant_ids, |missing| {
+            vec![
+                Col::Text(missing.to_vec()),
                 Col::Int(vec![0; missing.len()]),
                 Col::Int(vec![0; missing.len()]),
-            ],
-            " ON CONFLICT (merchant_id) DO NOTHING",
-        )
+            ]
+        })
         .await?;
-        let added = self.select_balances(&missing).await?;
-        for merchant in &missing {
-            if !added.contains_key(merchant) {
-                return Err(StoreError::Corrupt(format!(
-                    "balance row of {merchant} vanished while locked"
-                )));
-            }
-        }
-        found.extend(added);
-        Ok(found)
+        Ok(balances_by_merchant(rows))
     }
 
     /// The balance rows these merchants (sorted) have, locked in merchant order; a merchant
@@ -232,37 +213,8 @@ impl Conn<'_> {
         &mut self,
         merchant_ids: &[String],
     ) -> StoreResult<HashMap<String, BalanceRow>> {
-        self.select_balances(merchant_ids).await
-    }
-
-    async fn select_balances(
-        &mut self,
-        merchant_ids: &[String],
-    ) -> StoreResult<HashMap<String, BalanceRow>> {
-        let order = match self {
-            Conn::Postgres(_) => " ORDER BY merchant_id FOR UPDATE",
-            Conn::Sqlite(_) => "",
-        };
-        let rows: Vec<(String, i64, i64)> = fetch_by_keys(
-            self,
-            "SELECT merchant_id, unsettled_fen, carried_fen FROM merchant_balances",
-            "merchant_id",
-            merchant_ids,
-            order,
-        )
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(m, unsettled_fen, carried_fen)| {
-                (
-                    m,
-                    BalanceRow {
-                        unsettled_fen,
-                        carried_fen,
-                    },
-                )
-            })
-            .collect())
+        let rows = select_locked(self, &BALANCES, merchant_ids).await?;
+        Ok(balances_by_merchant(rows))
     }
 
     /// The heads of these chains (sorted), locked in chain order (created if new).
@@ -271,37 +223,14 @@ impl Conn<'_> {
         chains: &[String],
         genesis_hash: &str,
     ) -> StoreResult<HashMap<String, AuditHeadRow>> {
-        let mut found = self.select_audit_heads(chains).await?;
-        let missing: Vec<String> = chains
-            .iter()
-            .filter(|c| !found.contains_key(*c))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        insert_rows(
-            self,
-            "INSERT INTO audit_heads (chain, seq, hash)",
-            &["chain", "seq", "hash"],
-            &[
-                Col::Text(missing.clone()),
+        lock_or_create(self, &AUDIT_HEADS, chains, |missing| {
+            vec![
+                Col::Text(missing.to_vec()),
                 Col::Int(vec![0; missing.len()]),
                 Col::Text(vec![genesis_hash.to_string(); missing.len()]),
-            ],
-            " ON CONFLICT (chain) DO NOTHING",
-        )
-        .await?;
-        let added = self.select_audit_heads(&missing).await?;
-        for chain in &missing {
-            if !added.contains_key(chain) {
-                return Err(StoreError::Corrupt(format!(
-                    "audit head of {chain} vanished while locked"
-                )));
-            }
-        }
-        found.extend(added);
-        Ok(found)
+            ]
+        })
+        .await
     }
 
     /// The heads these chains (sorted) have, locked in chain order; a new chain is absent.
@@ -309,26 +238,7 @@ impl Conn<'_> {
         &mut self,
         chains: &[String],
     ) -> StoreResult<HashMap<String, AuditHeadRow>> {
-        self.select_audit_heads(chains).await
-    }
-
-    async fn select_audit_heads(
-        &mut self,
-        chains: &[String],
-    ) -> StoreResult<HashMap<String, AuditHeadRow>> {
-        let order = match self {
-            Conn::Postgres(_) => " ORDER BY chain FOR UPDATE",
-            Conn::Sqlite(_) => "",
-        };
-        let rows: Vec<AuditHeadRow> = fetch_by_keys(
-            self,
-            "SELECT chain, seq, hash FROM audit_heads",
-            "chain",
-            chains,
-            order,
-        )
-        .await?;
-        Ok(rows.into_iter().map(|h| (h.chain.clone(), h)).collect())
+        select_locked(self, &AUDIT_HEADS, chains).await
     }
 
     /// Sales and live refunds of each merchant day, in one statement.
@@ -607,4 +517,42 @@ impl Conn<'_> {
         insert_rows(self, &head, &names, &cols, "").await?;
         Ok(())
     }
+}
+
+/// A balance row with its merchant, as read.
+#[derive(sqlx::FromRow)]
+struct MerchantBalance {
+    merchant_id: String,
+    unsettled_fen: i64,
+    carried_fen: i64,
+}
+
+const BALANCES: RowPerKey<MerchantBalance> = RowPerKey {
+    select: "SELECT merchant_id, unsettled_fen, carried_fen FROM merchant_balances",
+    key: "merchant_id",
+    insert: "INSERT INTO merchant_balances (merchant_id, unsettled_fen, carried_fen)",
+    columns: &["merchant_id", "unsettled_fen", "carried_fen"],
+    what: "balance row",
+    key_of: |row| &row.merchant_id,
+};
+
+const AUDIT_HEADS: RowPerKey<AuditHeadRow> = RowPerKey {
+    select: "SELECT chain, seq, hash FROM audit_heads",
+    key: "chain",
+    insert: "INSERT INTO audit_heads (chain, seq, hash)",
+    columns: &["chain", "seq", "hash"],
+    what: "audit head",
+    key_of: |row| &row.chain,
+};
+
+fn balances_by_merchant(rows: HashMap<String, MerchantBalance>) -> HashMap<String, BalanceRow> {
+    rows.into_iter()
+        .map(|(merchant_id, row)| {
+            let balance = BalanceRow {
+                unsettled_fen: row.unsettled_fen,
+                carried_fen: row.carried_fen,
+            };
+            (merchant_id, balance)
+        })
+        .collect()
 }

@@ -267,9 +267,12 @@ fn the_status_page_says_what_the_consumer_gets_less_the_deductions() {
         "{zh}"
     );
     let after = page(Lang::En, RefundStatus::Succeeded);
-    assert!(after.contains("You got 93.70 (100.00 requested"), "{after}");
+    assert!(
+        after.contains("Sent back to you: 93.70 (100.00 requested"),
+        "{after}"
+    );
     let zh_after = page(Lang::Zh, RefundStatus::Succeeded);
-    assert!(zh_after.contains("您已收到 93.70 元"), "{zh_after}");
+    assert!(zh_after.contains("渠道已退还 93.70 元"), "{zh_after}");
 }
 
 /// After the channel's success the status page offers "received" / "not received" as one

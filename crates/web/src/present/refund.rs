@@ -288,7 +288,7 @@ pub fn next_step(lang: Lang, next: &NextStep, destination: &str) -> String {
 }
 
 /// What the consumer gets of a refund with deductions, and why, in one sentence: "You get
-/// 95.00 (100.00 requested, less 5.00 handling fee: opened box)." — "You got …" once the
+/// 95.00 (100.00 requested, less 5.00 handling fee: opened box)." — "Sent back to you: …" once the
 /// channel paid it. `None` without deductions (the amount says it all).
 pub fn amount_said(
     lang: Lang,

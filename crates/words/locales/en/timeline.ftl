@@ -92,6 +92,6 @@ case-event-kind-wrong-amount = the amount is wrong
 case-event-kind-other = another problem
 ## What the consumer gets of a refund with deductions (issue 15 item 2)
 refund-you-get = You get { $consumer } ({ $amount } requested, less { $deductions }).
-refund-you-got = You got { $consumer } ({ $amount } requested, less { $deductions }).
+refund-you-got = Sent back to you: { $consumer } ({ $amount } requested, less { $deductions }).
 refund-deduction-item = { $amount } { $kind }: { $reason }
 refund-deduction-separator = {", "}

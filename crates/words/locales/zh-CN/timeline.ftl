@@ -107,6 +107,6 @@ case-event-kind-wrong-amount = 金额不对
 case-event-kind-other = 其他问题
 ## 有扣除项的退款，消费者实际收到的金额（issue 15 第 2 项）
 refund-you-get = 您将收到 { $consumer } 元（申请退款 { $amount } 元，扣除 { $deductions }）。
-refund-you-got = 您已收到 { $consumer } 元（申请退款 { $amount } 元，扣除 { $deductions }）。
+refund-you-got = 渠道已退还 { $consumer } 元（申请退款 { $amount } 元，扣除 { $deductions }）。
 refund-deduction-item = { $kind } { $amount } 元：{ $reason }
 refund-deduction-separator = {"；"}

@@ -202,7 +202,7 @@ async fn thresholds_evidence_upload_deduction_and_arrival() {
         "{you_get}"
     );
     assert!(
-        you_get.starts_with("You got") && you_get.contains("handling fee"),
+        you_get.starts_with("Sent back to you:") && you_get.contains("handling fee"),
         "in English, the merchant's reason as written: {you_get}"
     );
     assert_eq!(text_of(&c, "#arrival-yes").await, "Received");
