@@ -114,8 +114,11 @@ impl Db {
             Checkpoints::Background => options.pragma("wal_autocheckpoint", "0"),
             Checkpoints::Inline => options,
         };
+        // No ping before each use: an embedded connection does not drop like a socket, and
+        // the ping was a round trip to the connection's thread on every API request.
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         // SQLite creates -wal and -shm with the database file's mode; files left by an
@@ -232,8 +235,7 @@ impl Db {
     pub fn writer_pool(&self, connections: u32) -> Db {
         let connections = connections.max(1);
         match self {
-            // An embedded connection cannot drop like a network one: no ping before each
-            // batch (a round trip to the connection's thread, ~0.5 ms under load).
+            // No ping before each batch either (see `open_sqlite_with`).
             Db::Sqlite(pool) => Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(connections)
