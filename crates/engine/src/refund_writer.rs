@@ -109,16 +109,22 @@ pub(crate) struct BatchTarget {
 }
 
 impl RefundWriter {
-    /// Starts the writers, over a pool of their own (`Db::writer_pool`): their batches never
-    /// queue for a connection behind the API's reads, and a SQLite writer's page cache stays
-    /// warm. Must run inside a Tokio runtime.
+    /// Starts the writers; must run inside a Tokio runtime.
     pub(crate) fn start(target: BatchTarget) -> RefundWriter {
         let writers = match target.db.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => postgres_writers(),
         };
+        // SQLite's one writer gets a connection of its own (`Db::writer_pool`). PostgreSQL's
+        // writers stay on the shared pool: with a pool of their own, the hot merchant's
+        // closed-loop creates fell from ~1,750/s to ~515/s (issue 13, BENCHMARKS.md), not
+        // yet explained.
+        let writer_db = match target.db.backend() {
+            Backend::Sqlite => target.db.writer_pool(1),
+            Backend::Postgres => target.db.clone(),
+        };
         let writer_target = BatchTarget {
-            db: target.db.writer_pool(writers as u32),
+            db: writer_db,
             stats: target.stats.clone(),
         };
         let shards = (0..writers)

@@ -228,10 +228,9 @@ impl Db {
     }
 
     /// A second pool of at most `connections` connections to the same database, with the
-    /// same options, connected lazily: for the refund writers, so that their batches never
-    /// queue for a connection behind the API's reads (under an open-loop load of hundreds of
-    /// connections they did, and PostgreSQL's p99 grew to seconds), and so that a writer's
-    /// connection keeps its page cache warm (SQLite's cache is per connection).
+    /// same options, connected lazily: SQLite's refund writer takes its connection from it,
+    /// so that its batches never queue behind the API's reads for a connection and its page
+    /// cache (SQLite's is per connection) stays warm.
     pub fn writer_pool(&self, connections: u32) -> Db {
         let connections = connections.max(1);
         match self {
