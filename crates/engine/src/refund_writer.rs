@@ -42,11 +42,27 @@ pub const POSTGRES_WRITERS: usize = 8;
 pub const POSTGRES_WRITERS_ENV: &str = "YUANLU_POSTGRES_WRITERS";
 
 fn postgres_writers() -> usize {
-    std::env::var(POSTGRES_WRITERS_ENV)
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=64).contains(n))
-        .unwrap_or(POSTGRES_WRITERS)
+    let set = std::env::var(POSTGRES_WRITERS_ENV).ok();
+    writers_from(set.as_deref()).unwrap_or_else(|value| {
+        tracing::warn!(
+            "{POSTGRES_WRITERS_ENV}={value:?} is not a number from 1 to 64; using {POSTGRES_WRITERS} writers"
+        );
+        POSTGRES_WRITERS
+    })
+}
+
+/// The writer count a [`POSTGRES_WRITERS_ENV`] value sets (unset: the default), or the value
+/// itself when it is not one from 1 to 64.
+fn writers_from(value: Option<&str>) -> Result<usize, String> {
+    match value {
+        None => Ok(POSTGRES_WRITERS),
+        Some(value) => value
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| value.to_string()),
+    }
 }
 /// Creates waiting per writer before callers wait to queue theirs.
 const QUEUE_DEPTH: usize = 4 * BATCH_MAX;
@@ -276,6 +292,16 @@ async fn write_one_by_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_count_is_read_from_1_to_64_and_anything_else_is_named() {
+        assert_eq!(writers_from(None), Ok(POSTGRES_WRITERS));
+        assert_eq!(writers_from(Some("1")), Ok(1));
+        assert_eq!(writers_from(Some(" 64 ")), Ok(64));
+        for bad in ["0", "65", "-2", "eight", ""] {
+            assert_eq!(writers_from(Some(bad)), Err(bad.to_string()));
+        }
+    }
 
     #[test]
     fn a_merchant_always_lands_on_the_same_shard() {
