@@ -35,6 +35,7 @@ SELECT create_distributed_table('payments', 'merchant_id');
 -- Everything of a merchant on the same shard.
 SELECT create_distributed_table('refunds', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('merchant_balances', 'merchant_id', colocate_with => 'payments');
+SELECT create_distributed_table('merchant_days', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('merchant_webhooks', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('merchant_settings_versions', 'merchant_id', colocate_with => 'payments');
 SELECT create_distributed_table('webhook_outbox', 'merchant_id', colocate_with => 'payments');

@@ -33,7 +33,7 @@ use yuanlu_domain::channel::Channel;
 use yuanlu_domain::fees::{payment_fee, proportional_fee_refund};
 use yuanlu_domain::ledger::refund_queued;
 use yuanlu_domain::settings::{MerchantSettings, MerchantSettingsPatch};
-use yuanlu_domain::time::{from_micros, shanghai_date, shanghai_day_bounds, to_micros};
+use yuanlu_domain::time::{from_micros, shanghai_date, shanghai_day_start_us, to_micros};
 use yuanlu_engine::ids::{hash_key, new_id};
 use yuanlu_store::rows_notify::WebhookRow;
 use yuanlu_store::{
@@ -54,9 +54,9 @@ use super::{PAYMENT_FEN, Plan, REFUND_FEN, Scenario, progress};
 use yuanlu_store::sql::{
     API_KEY_BY_HASH, AUDIT_HEAD_INSERT as HEAD_INSERT_SQL, AUDIT_HEAD_UPDATE as HEAD_UPDATE_SQL,
     AUDIT_INSERT as AUDIT_INSERT_SQL, BALANCE_INSERT as BALANCE_INSERT_SQL,
-    BALANCE_UPDATE as BALANCE_UPDATE_SQL, DAY_TOTALS, LIVE_REFUND_STATUSES,
-    MERCHANT_BY_ID as MERCHANT_SQL, PAYMENT_COLUMNS, POSTING_INSERT as POSTING_INSERT_SQL,
-    REFUND_COLUMNS, REFUND_INSERT_COLUMNS, SETTLED_COUNT as SETTLED_SQL,
+    BALANCE_UPDATE as BALANCE_UPDATE_SQL, MERCHANT_BY_ID as MERCHANT_SQL, MERCHANT_DAY,
+    MERCHANT_DAY_ADD, PAYMENT_COLUMNS, POSTING_INSERT as POSTING_INSERT_SQL, REFUND_COLUMNS,
+    REFUND_INSERT_COLUMNS, SETTLED_COUNT as SETTLED_SQL,
     UPDATE_PAYMENT_COUNTERS as UPDATE_COUNTERS_SQL, WEBHOOK_BY_MERCHANT as WEBHOOK_SQL,
     entries_insert_sql,
 };
@@ -65,7 +65,6 @@ use yuanlu_store::sql::{
 struct Sql {
     lock_payment: Arc<str>,
     find_refund: Arc<str>,
-    day_sums: Arc<str>,
     insert_refund: Arc<str>,
     head_select: &'static str,
     balance_select: &'static str,
@@ -82,7 +81,6 @@ impl Sql {
             find_refund: Arc::from(format!(
                 "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND merchant_refund_no = $2"
             )),
-            day_sums: Arc::from(DAY_TOTALS.as_str()),
             insert_refund: Arc::from(format!(
                 "INSERT INTO refunds ({REFUND_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
                  $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
@@ -256,17 +254,16 @@ async fn create_one(
     if merchant.is_none() {
         return Err(format!("no merchant {}", job.merchant_id));
     }
-    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
-    let (from_us, to_us) = (to_micros(day_start), to_micros(day_end));
-    let _day: (i64, i64) = on_conn!(&mut conn, |c| sqlx::query_as::<_, (i64, i64)>(
-        AssertSqlSafe(sql.day_sums.clone())
-    )
-    .bind(&job.merchant_id)
-    .bind(from_us)
-    .bind(to_us)
-    .fetch_one(&mut **c)
-    .await)
-    .map_err(db_error("day sums"))?;
+    let day_start_us = shanghai_day_start_us(to_micros(now));
+    let _day: Option<(i64, i64, i64)> =
+        on_conn!(&mut conn, |c| sqlx::query_as::<_, (i64, i64, i64)>(
+            MERCHANT_DAY
+        )
+        .bind(&job.merchant_id)
+        .bind(day_start_us)
+        .fetch_optional(&mut **c)
+        .await)
+        .map_err(db_error("day sums"))?;
     statements += 1;
     let capture_date = shanghai_date(from_micros(payment.captured_at_us))
         .format("%Y-%m-%d")
@@ -319,6 +316,17 @@ async fn create_one(
     .await
     .map(|_| ()))
     .map_err(db_error("insert refund"))?;
+    statements += 1;
+    on_conn!(&mut conn, |c| sqlx::query(MERCHANT_DAY_ADD)
+        .bind(&job.merchant_id)
+        .bind(day_start_us)
+        .bind(0_i64)
+        .bind(REFUND_FEN)
+        .bind(1_i64)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(db_error("merchant day"))?;
     statements += 1;
     if shape.queued {
         statements +=

@@ -10,7 +10,7 @@
 
 use chrono::Utc;
 use sqlx::{AssertSqlSafe, Row};
-use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
+use yuanlu_domain::time::{shanghai_date, shanghai_day_start_us, to_micros};
 use yuanlu_store::{Backend, Db, on_conn};
 
 use super::baseline::Job;
@@ -35,7 +35,7 @@ fn statements(backend: Backend, job: &Job) -> Vec<Statement> {
         ""
     };
     let now = Utc::now();
-    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
+    let day_start_us = shanghai_day_start_us(to_micros(now));
     let today = shanghai_date(now).format("%Y-%m-%d").to_string();
     let text = |v: &str| Value::Text(v.to_string());
     let merchant = text(&job.merchant_id);
@@ -62,13 +62,9 @@ fn statements(backend: Backend, job: &Job) -> Vec<Statement> {
             binds: vec![merchant.clone()],
         },
         Statement {
-            what: "the day's sales and live refunds",
-            sql: yuanlu_store::sql::DAY_TOTALS.clone(),
-            binds: vec![
-                merchant.clone(),
-                Value::Int(to_micros(day_start)),
-                Value::Int(to_micros(day_end)),
-            ],
+            what: "the day's sales and refunds counting against it",
+            sql: yuanlu_store::sql::MERCHANT_DAY.into(),
+            binds: vec![merchant.clone(), Value::Int(day_start_us)],
         },
         Statement {
             what: "the capture day settled?",
@@ -87,6 +83,17 @@ fn statements(backend: Backend, job: &Job) -> Vec<Statement> {
             sql: "UPDATE merchant_balances SET unsettled_fen = $2, carried_fen = $3 WHERE merchant_id = $1"
                 .into(),
             binds: vec![merchant.clone(), Value::Int(0), Value::Int(0)],
+        },
+        Statement {
+            what: "the day's totals, the refund added",
+            sql: yuanlu_store::sql::MERCHANT_DAY_ADD.into(),
+            binds: vec![
+                merchant.clone(),
+                Value::Int(day_start_us),
+                Value::Int(0),
+                Value::Int(1),
+                Value::Int(1),
+            ],
         },
         Statement {
             what: "the payment's counters",

@@ -30,6 +30,7 @@ use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
 
 use super::settle::{channel_and_amount, mix};
 use super::{Scenario, Storage, progress};
+use yuanlu_store::queries_merchant_days::rebuild_statements;
 
 /// Days before today the preloaded payments are captured on.
 pub const DAYS: i64 = 30;
@@ -220,6 +221,13 @@ async fn load_sqlite(
         }
         tx.commit().await.map_err(|e| format!("commit: {e}"))?;
     }
+    // The merchant days' sales, as recording the payments one by one would have added them.
+    for statement in rebuild_statements() {
+        sqlx::query(AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("merchant days: {e}"))?;
+    }
     // Write the load home, so the timed phase neither checkpoints it nor reads a long WAL.
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&mut conn)
@@ -288,8 +296,14 @@ async fn load_postgres(
             .await
             .map_err(|e| format!("COPY payments: {e}"))?;
     }
+    for statement in rebuild_statements() {
+        sqlx::query(AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("merchant days: {e}"))?;
+    }
     bar.set_prefix(format!("{}: VACUUM, CHECKPOINT", bar.prefix()));
-    sqlx::raw_sql("VACUUM (ANALYZE) payments")
+    sqlx::raw_sql("VACUUM (ANALYZE) payments, merchant_days")
         .execute(&mut conn)
         .await
         .map_err(|e| format!("VACUUM payments: {e}"))?;

@@ -22,6 +22,18 @@ pub fn shanghai_day_bounds(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     (start, start + Duration::days(1))
 }
 
+/// Asia/Shanghai's offset from UTC, and a day, in microseconds.
+const SHANGHAI_OFFSET_US: i64 = 8 * 3_600 * 1_000_000;
+const DAY_US: i64 = 24 * 3_600 * 1_000_000;
+
+/// The first microsecond (UTC, since the epoch) of the Shanghai day on which the stored
+/// instant `at_us` falls: how a merchant's day is keyed (`merchant_days`). The same
+/// arithmetic as [`shanghai_day_bounds`], on stored integers (the migration that filled
+/// `merchant_days` uses it in SQL).
+pub fn shanghai_day_start_us(at_us: i64) -> i64 {
+    (at_us + SHANGHAI_OFFSET_US).div_euclid(DAY_US) * DAY_US - SHANGHAI_OFFSET_US
+}
+
 /// Microseconds since the Unix epoch: how instants are stored.
 pub fn to_micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
@@ -62,6 +74,24 @@ mod tests {
             shanghai_day_bounds(NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default());
         assert_eq!(start, utc("2026-11-21T16:00:00Z"));
         assert_eq!(end, utc("2026-11-22T16:00:00Z"));
+    }
+
+    #[test]
+    fn a_day_start_in_micros_is_the_start_of_the_days_bounds() {
+        for at in [
+            "2026-11-21T16:00:00Z",
+            "2026-11-22T15:59:59.999999Z",
+            "2026-11-22T16:00:00Z",
+            "1969-12-31T23:00:00Z",
+        ] {
+            let instant = utc(at);
+            let (start, _) = shanghai_day_bounds(shanghai_date(instant));
+            assert_eq!(
+                shanghai_day_start_us(to_micros(instant)),
+                to_micros(start),
+                "{at}"
+            );
+        }
     }
 
     #[test]

@@ -220,10 +220,15 @@ pub struct LedgerCheck {
     /// no balance row.
     pub mismatched_merchants: Vec<String>,
     pub merchants_checked: i64,
+    /// Merchant days whose running totals (`merchant_days`: sales, refunds counting
+    /// against the day), which the refund rules read, differ from what the payments and
+    /// refunds make (at most 20 named, as `merchant_id@day_start_us`).
+    pub mismatched_days: Vec<String>,
 }
 
 impl Engine {
-    /// Proves the ledger: per posting, in total, and per merchant against its balance row.
+    /// Proves the ledger: per posting, in total, and per merchant against its balance row;
+    /// and every merchant day's running totals against its payments and refunds.
     pub async fn check_ledger(&self) -> EngineResult<LedgerCheck> {
         // One snapshot: a posting committed between two of the reads would look like a
         // merchant's row out of step with its entries.
@@ -234,6 +239,12 @@ impl Engine {
         let sums = conn.account_sums().await?;
         let balances = conn.all_balances().await?;
         let mismatched_postings = postings_not_as_made(&mut conn).await?;
+        let mismatched_days: Vec<String> = conn
+            .merchant_days_differing(CHECK_NAMED_MAX)
+            .await?
+            .into_iter()
+            .map(|day| format!("{}@{}", day.merchant_id, day.day_start_us))
+            .collect();
         // Every merchant with a balance row or a merchant account: a row deleted is a
         // mismatch too (zero balance read, non-zero implied).
         let mut rows: BTreeMap<&str, MerchantBalance> = balances
@@ -272,6 +283,7 @@ impl Engine {
                 && unbalanced.is_empty()
                 && mismatched_postings.is_empty()
                 && mismatched.is_empty()
+                && mismatched_days.is_empty()
                 && !unknown_accounts,
             postings: totals.postings,
             entries: totals.entries,
@@ -280,6 +292,7 @@ impl Engine {
             mismatched_postings,
             mismatched_merchants: mismatched,
             merchants_checked: balances.len() as i64,
+            mismatched_days,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Recording captured payments and reading them back.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use yuanlu_domain::channel::Channel;
@@ -8,7 +10,7 @@ use yuanlu_domain::money::CURRENCY;
 use yuanlu_domain::money::PositiveFen;
 use yuanlu_domain::payment::{PaymentKind, ShippingStatus};
 use yuanlu_domain::time::to_micros;
-use yuanlu_store::{PaymentFilter, PaymentRow};
+use yuanlu_store::{DayKey, DaySums, PaymentFilter, PaymentRow};
 
 use crate::Engine;
 use crate::audit::{self, AuditEvent};
@@ -327,6 +329,12 @@ impl Engine {
                 at: captured_at,
             },
         )
+        .await?;
+        // The day's sales, under the balance lock the posting took (`queries_merchant_days`).
+        conn.add_to_merchant_days(&BTreeMap::from([(
+            DayKey::containing(&merchant_id, row.captured_at_us),
+            DaySums::sale(amount),
+        )]))
         .await?;
         audit::append(&mut conn, AuditEvent {
             chain: &merchant_id,

@@ -4,6 +4,8 @@
 //! webhook. `refunds`, `dispatch` and the operators' reroute all call this module; it calls
 //! none of them, which breaks the refunds ↔ dispatch import cycle.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use yuanlu_domain::decide::void_becomes_refund;
@@ -13,7 +15,7 @@ use yuanlu_domain::refund::{RefundStatus, RefundType};
 use yuanlu_domain::time::{shanghai_date, to_micros};
 use yuanlu_domain::transition::{self, RefundMoney};
 use yuanlu_store::{
-    Conn, DeductionRow, PaymentCounters, PaymentRow, RefundRow, RefundStatusUpdate,
+    Conn, DayKey, DaySums, DeductionRow, PaymentCounters, PaymentRow, RefundRow, RefundStatusUpdate,
 };
 
 use crate::audit::{self, AuditEvent};
@@ -75,6 +77,7 @@ pub(crate) async fn apply_transition(
         )));
     }
     apply_ledger_effect(conn, row, &effects, now_us).await?;
+    update_merchant_day(conn, row, from, change.to).await?;
     counters.apply(&effects.counters);
     conn.update_payment_counters(&row.merchant_id, &row.payment_id, counters)
         .await?;
@@ -111,6 +114,31 @@ pub(crate) async fn apply_transition(
     .await?;
     // The merchant's webhook hears of every status change, from the same transaction.
     notify::enqueue_refund_event(conn, row, notify::event_type_for(change.to), now_us).await
+}
+
+/// A refund that stops counting against the day it was created on (rejected, canceled,
+/// failed) leaves its merchant day's totals. Under the merchant's balance lock, taken here
+/// (again, if the ledger posting took it) because rejections post nothing: every writer of
+/// a merchant's day rows holds it (`yuanlu_store::queries_merchant_days`).
+async fn update_merchant_day(
+    conn: &mut Conn<'_>,
+    row: &RefundRow,
+    from: RefundStatus,
+    to: RefundStatus,
+) -> EngineResult<()> {
+    let sign = match (from.counts_against_day(), to.counts_against_day()) {
+        (true, false) => -1,
+        (false, true) => 1,
+        _ => return Ok(()),
+    };
+    conn.lock_balance(&row.merchant_id).await?;
+    let day = DayKey::containing(&row.merchant_id, row.created_at_us);
+    conn.add_to_merchant_days(&BTreeMap::from([(
+        day,
+        DaySums::refund(row.amount_fen, sign),
+    )]))
+    .await?;
+    Ok(())
 }
 
 /// Posts the ledger event the domain chose for a transition, after the funding rule when

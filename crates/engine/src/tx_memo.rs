@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use yuanlu_domain::audit::GENESIS_HASH;
 use yuanlu_domain::settings::MerchantSettings;
-use yuanlu_store::{AuditHeadRow, AuditRow, BalanceRow, Conn, RangeTotals};
+use yuanlu_store::{AuditHeadRow, AuditRow, BalanceRow, Conn, DayKey, DaySums};
 
 use crate::error::{EngineError, EngineResult};
 use crate::views;
@@ -23,12 +23,11 @@ pub(crate) struct TxMemo {
     settled: HashMap<String, bool>,
     balances: HashMap<String, BalanceRow>,
     audit_heads: HashMap<String, AuditHeadRow>,
-    /// A merchant's sales and live refunds in a range (its day), as summed at the first
-    /// read plus the refunds this transaction has created since (every new refund is live).
-    day_totals: HashMap<(String, i64, i64), RangeTotals>,
-    /// A merchant's live refunds (count, fen) created in a range (its day), read under its
-    /// balance lock, plus the refunds this transaction has created since: the daily limit.
-    day_refunds: HashMap<(String, i64, i64), (i64, i64)>,
+    /// A merchant day's totals as first read, plus the refunds this transaction has
+    /// created since: the refund rules' sales and refunds of the day.
+    day_totals: HashMap<DayKey, DaySums>,
+    /// The same, first read under the merchant's balance lock: the daily limit.
+    day_refunds: HashMap<DayKey, DaySums>,
     /// A merchant's stored settings versions (issue 16): `(effective_from_us, version,
     /// settings)`, oldest first; empty when its settings never changed.
     settings_versions: HashMap<String, Vec<(i64, i64, MerchantSettings)>>,
@@ -80,58 +79,40 @@ impl TxMemo {
         Ok(known)
     }
 
-    /// The merchant's sales and live refunds captured/created in `[from_us, to_us)`.
-    pub async fn day_totals(
-        &mut self,
-        conn: &mut Conn<'_>,
-        merchant_id: &str,
-        from_us: i64,
-        to_us: i64,
-    ) -> EngineResult<RangeTotals> {
-        let key = (merchant_id.to_string(), from_us, to_us);
-        if let Some(totals) = self.day_totals.get(&key) {
+    /// The merchant day's sales and the refunds counting against it.
+    pub async fn day_totals(&mut self, conn: &mut Conn<'_>, day: &DayKey) -> EngineResult<DaySums> {
+        if let Some(totals) = self.day_totals.get(day) {
             return Ok(*totals);
         }
-        let totals = conn
-            .merchant_range_totals(merchant_id, from_us, to_us)
-            .await?;
-        self.day_totals.insert(key, totals);
+        let totals = conn.merchant_day(day).await?;
+        self.day_totals.insert(day.clone(), totals);
         Ok(totals)
     }
 
-    /// This transaction created a refund of `amount_fen` at `at_us`.
-    pub fn created_refund(&mut self, merchant_id: &str, at_us: i64, amount_fen: i64) {
-        for ((merchant, from_us, to_us), totals) in &mut self.day_totals {
-            if merchant == merchant_id && (*from_us..*to_us).contains(&at_us) {
-                totals.refunds_fen += amount_fen;
-            }
-        }
-        for ((merchant, from_us, to_us), (count, fen)) in &mut self.day_refunds {
-            if merchant == merchant_id && (*from_us..*to_us).contains(&at_us) {
-                *count += 1;
-                *fen += amount_fen;
+    /// This transaction created a refund that counts against `day` (and wrote it to the
+    /// day's row, which the totals already read do not hold).
+    pub fn created_refund(&mut self, day: &DayKey, amount_fen: i64) {
+        let change = DaySums::refund(amount_fen, 1);
+        for known in [&mut self.day_totals, &mut self.day_refunds] {
+            if let Some(totals) = known.get_mut(day) {
+                totals.add(change);
             }
         }
     }
 
-    /// The merchant's live refunds created in `[from_us, to_us)`: `(count, fen)`. Call it
-    /// while holding the merchant's balance lock ([`TxMemo::locked_balance`]), so that
+    /// The merchant day's refunds (count and fen) for the daily limit. Call it while
+    /// holding the merchant's balance lock ([`TxMemo::locked_balance`]), so that
     /// concurrent creates of the merchant are counted.
     pub async fn day_refunds(
         &mut self,
         conn: &mut Conn<'_>,
-        merchant_id: &str,
-        from_us: i64,
-        to_us: i64,
-    ) -> EngineResult<(i64, i64)> {
-        let key = (merchant_id.to_string(), from_us, to_us);
-        if let Some(known) = self.day_refunds.get(&key) {
+        day: &DayKey,
+    ) -> EngineResult<DaySums> {
+        if let Some(known) = self.day_refunds.get(day) {
             return Ok(*known);
         }
-        let known = conn
-            .merchant_day_refunds(merchant_id, from_us, to_us)
-            .await?;
-        self.day_refunds.insert(key, known);
+        let known = conn.merchant_day(day).await?;
+        self.day_refunds.insert(day.clone(), known);
         Ok(known)
     }
 

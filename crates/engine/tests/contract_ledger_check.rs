@@ -233,3 +233,38 @@ contract!(a_posting_stripped_of_its_entries_is_named, |h| {
     assert!(check.mismatched_merchants.is_empty(), "{check:?}");
     assert_eq!(check.mismatched_postings, vec![queued]);
 });
+
+// The refund rules read each merchant day's running totals; the check proves them against
+// the payments and refunds, so a total out of step (or gone) is named by its day.
+contract!(a_merchant_day_out_of_step_is_named_by_its_day, |h| {
+    let (merchant_id, _) = books(&h).await;
+    let day: i64 = h
+        .fetch_text(&format!(
+            "SELECT CAST(day_start_us AS TEXT) FROM merchant_days WHERE merchant_id = '{merchant_id}'"
+        ))
+        .await
+        .parse()
+        .unwrap();
+    let named = vec![format!("{merchant_id}@{day}")];
+    tamper(
+        &h,
+        &format!(
+            "UPDATE merchant_days SET refunds_fen = refunds_fen - 3000, refunds_count = 0 WHERE merchant_id = '{merchant_id}'"
+        ),
+    )
+    .await;
+    let out_of_step = check(&h).await;
+    assert!(!out_of_step.balanced, "{out_of_step:?}");
+    assert!(
+        out_of_step.mismatched_merchants.is_empty(),
+        "{out_of_step:?}"
+    );
+    assert_eq!(out_of_step.mismatched_days, named);
+    tamper(
+        &h,
+        &format!("DELETE FROM merchant_days WHERE merchant_id = '{merchant_id}'"),
+    )
+    .await;
+    let gone = check(&h).await;
+    assert_eq!(gone.mismatched_days, named, "a day's row deleted");
+});

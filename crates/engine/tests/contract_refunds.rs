@@ -438,6 +438,12 @@ contract!(
         );
         let last = h.engine.get_payment(&shop, &payment.id).await.unwrap();
         assert_eq!((last.amount_in_flight, last.refundable), (0, 10_000));
+        // The rejected and the canceled refund both left the merchant's day.
+        let check = h.engine.check_ledger().await.unwrap();
+        assert!(
+            check.balanced && check.mismatched_days.is_empty(),
+            "{check:?}"
+        );
     }
 );
 
@@ -734,5 +740,41 @@ contract!(
             "nothing half-written"
         );
         assert!(h.engine.check_ledger().await.unwrap().balanced);
+    }
+);
+
+// 限额 counts the refunds held or paid: one canceled leaves the merchant's day (its running
+// total, `merchant_days`), so the next refund fits again; the day's totals stay provable.
+contract!(
+    a_canceled_refund_no_longer_counts_against_the_daily_limit,
+    |h| {
+        let shop = h
+            .merchant_with(json!({ "daily_refund_limit": { "count": 1, "amount_fen": 5_000 } }))
+            .await;
+        let payment = h
+            .payment(&shop, json!({ "channel": "wechat", "amount": 10_000 }))
+            .await;
+        let ask = |no: &str, amount: i64| json!({ "payment_id": payment.id, "amount": amount, "reason": "customer_cancel", "merchant_refund_no": no });
+        let first = h.refund(&shop, ask("d-1", 5_000)).await;
+        assert_eq!(
+            code(h.try_refund(&shop, ask("d-2", 1_000)).await),
+            "daily_refund_limit_exceeded"
+        );
+        h.engine
+            .cancel_refund(&shop, &first.id, ReviewNote::default())
+            .await
+            .unwrap();
+        let second = h.refund(&shop, ask("d-3", 5_000)).await;
+        assert_eq!(second.status, RefundStatus::Queued);
+        assert_eq!(
+            code(h.try_refund(&shop, ask("d-4", 1)).await),
+            "daily_refund_limit_exceeded",
+            "the second counts in its place"
+        );
+        let check = h.engine.check_ledger().await.unwrap();
+        assert!(
+            check.balanced && check.mismatched_days.is_empty(),
+            "{check:?}"
+        );
     }
 );

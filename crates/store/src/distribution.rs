@@ -95,6 +95,10 @@ pub const PLAN: &[TablePlan] = &[
         "merchant_balances",
         "locked by every create (the funding rule)",
     ),
+    by_merchant(
+        "merchant_days",
+        "a merchant day's running totals, read and written by every create",
+    ),
     by_merchant("merchant_webhooks", "read by every create"),
     by_merchant(
         "merchant_settings_versions",

@@ -5,7 +5,7 @@
 //!   backends accept, and run on whichever backend the enum holds; only locking differs
 //!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL).
 //! - The store's operations, methods on [`Conn`], one file per table group with its rows
-//!   beside its queries: [`queries_merchants`] (merchants, API keys), [`queries_payments`],
+//!   beside its queries: [`queries_merchants`] (merchants, API keys), [`queries_payments`], [`queries_merchant_days`] (each merchant day's running totals),
 //!   [`queries_refunds`] (refunds, their status changes, lists), [`queries_dispatch`] (the
 //!   lease and one update per intent), [`queries_audit`], [`queries_ledger`],
 //!   [`queries_notify`] (webhook and SMS outboxes), [`queries_cases`] (cases, overdue),
@@ -37,6 +37,7 @@ pub mod queries_deductions;
 pub mod queries_dispatch;
 pub mod queries_evidence;
 pub mod queries_ledger;
+pub mod queries_merchant_days;
 pub mod queries_merchants;
 pub mod queries_metrics;
 pub mod queries_notify;
@@ -60,13 +61,13 @@ pub use db::{Backend, Conn, Db, PooledConn, Tx};
 pub use error::StoreError;
 pub use queries_deductions::DeductionRow;
 pub use queries_ledger::{BalanceRow, EntryRow, LedgerTotals, PostingRow, StatementRow};
+pub use queries_merchant_days::{DayKey, DaySums};
 pub use queries_ops::{OpsDurationRow, SettingsVersionRow};
 pub use queries_payments::PaymentFilter;
 pub use queries_pos::{BatchTotals, PosJournalRow, TerminalRow};
 pub use queries_recon::{
     ReconExceptionFilter, ReconExceptionRow, ReconPaymentRow, ReconRefundRow, ReconciliationRow,
 };
-pub use queries_refund_batch::{DayKey, DaySums};
 pub use queries_refunds::RefundFilter;
 pub use queries_settlement_list::{
     DateCursor, ExceptionQueueFilter, QueuedExceptionRow, ReconciliationListFilter,

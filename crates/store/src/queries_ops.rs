@@ -9,7 +9,7 @@ use crate::error::StoreResult;
 use crate::on_conn;
 use crate::queries_reports::ReportRange;
 use crate::rows::PaymentRow;
-use crate::sql::{LIVE_REFUND_STATUSES, PAYMENT_COLUMNS};
+use crate::sql::PAYMENT_COLUMNS;
 
 /// One stored version of a merchant's settings.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -96,31 +96,6 @@ impl Conn<'_> {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
-    }
-
-    // --- the daily refund limit -------------------------------------------------------------
-
-    /// The merchant's live refunds created in `[from_us, to_us)`: `(count, amount_fen)`.
-    /// Read under the merchant's balance lock, so concurrent creates see each other.
-    pub async fn merchant_day_refunds(
-        &mut self,
-        merchant_id: &str,
-        from_us: i64,
-        to_us: i64,
-    ) -> StoreResult<(i64, i64)> {
-        let sql = format!(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds \
-             WHERE merchant_id = $1 AND created_at_us >= $2 AND created_at_us < $3 AND status IN {}",
-            *LIVE_REFUND_STATUSES
-        );
-        Ok(on_conn!(self, |c| sqlx::query_as::<_, (i64, i64)>(
-            AssertSqlSafe(sql.clone())
-        )
-        .bind(merchant_id)
-        .bind(from_us)
-        .bind(to_us)
-        .fetch_one(&mut **c)
-        .await)?)
     }
 
     // --- orders ---------------------------------------------------------------------------

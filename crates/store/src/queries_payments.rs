@@ -84,13 +84,6 @@ impl PaymentRow {
     }
 }
 
-/// Sales and live refunds of a merchant in a time range.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RangeTotals {
-    pub sales_fen: i64,
-    pub refunds_fen: i64,
-}
-
 /// Filters of `GET /v1/payments`; `merchant_id` is always set for a merchant key.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
@@ -241,29 +234,6 @@ impl Conn<'_> {
         )
         .fetch_all(&mut **c)
         .await)?)
-    }
-
-    /// Sales captured and refunds created (and not released) by a merchant in `[from, to)`.
-    /// (PostgreSQL sums BIGINT as NUMERIC; the cast keeps both backends decoding `i64`.)
-    pub async fn merchant_range_totals(
-        &mut self,
-        merchant_id: &str,
-        from_us: i64,
-        to_us: i64,
-    ) -> StoreResult<RangeTotals> {
-        // Both sums in one round trip.
-        let sql = crate::sql::DAY_TOTALS.as_str();
-        let (sales_fen, refunds_fen): (i64, i64) =
-            on_conn!(self, |c| sqlx::query_as::<_, (i64, i64)>(sql)
-                .bind(merchant_id)
-                .bind(from_us)
-                .bind(to_us)
-                .fetch_one(&mut **c)
-                .await)?;
-        Ok(RangeTotals {
-            sales_fen,
-            refunds_fen,
-        })
     }
 
     /// Settlement has run for this business date (`YYYY-MM-DD`).

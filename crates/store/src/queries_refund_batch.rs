@@ -26,25 +26,7 @@ use crate::queries_ops::SettingsVersionRow;
 use crate::queries_payments::{PaymentCounters, PaymentRow};
 use crate::queries_refunds::RefundRow;
 use crate::rows_notify::WebhookOutboxRow;
-use crate::sql::{LIVE_REFUND_STATUSES, PAYMENT_COLUMNS, REFUND_COLUMNS, REFUND_INSERT_COLUMNS};
-
-/// The keys a batch reads by, and what it wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DaySums {
-    /// Sales captured in the range.
-    pub sales_fen: i64,
-    /// Live refunds created in the range: their sum and their count.
-    pub refunds_fen: i64,
-    pub refunds_count: i64,
-}
-
-/// A merchant's day: `[from_us, to_us)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DayKey {
-    pub merchant_id: String,
-    pub from_us: i64,
-    pub to_us: i64,
-}
+use crate::sql::{PAYMENT_COLUMNS, REFUND_COLUMNS, REFUND_INSERT_COLUMNS};
 
 /// The statement texts of a batch, public so that the bench runs the very same ones.
 pub mod sql {
@@ -61,30 +43,6 @@ pub mod sql {
         format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE (merchant_id, merchant_refund_no) IN (VALUES {})",
             sqlite_values(n, 2)
-        )
-    }
-    /// Sales, live refunds (sum and count) per merchant day: the day limits' inputs.
-    pub fn day_sums(keys: &str) -> String {
-        format!(
-            "SELECT k.m, k.f, k.t, \
-             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-              WHERE merchant_id = k.m AND captured_at_us >= k.f AND captured_at_us < k.t), \
-             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = k.m \
-              AND created_at_us >= k.f AND created_at_us < k.t AND status IN {live}), \
-             (SELECT COUNT(*) FROM refunds WHERE merchant_id = k.m \
-              AND created_at_us >= k.f AND created_at_us < k.t AND status IN {live}) \
-             FROM {keys}",
-            live = *LIVE_REFUND_STATUSES
-        )
-    }
-    pub fn day_sums_pg() -> String {
-        day_sums("UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS k(m, f, t)")
-    }
-    pub fn day_sums_sqlite(n: usize) -> String {
-        format!(
-            "WITH k(m, f, t) AS (VALUES {}) {}",
-            sqlite_values(n, 3),
-            day_sums("k")
         )
     }
 }
@@ -235,62 +193,6 @@ impl Conn<'_> {
         chains: &[String],
     ) -> StoreResult<HashMap<String, AuditHeadRow>> {
         select_locked(self, &AUDIT_HEADS, chains).await
-    }
-
-    /// Sales and live refunds of each merchant day, in one statement.
-    pub async fn day_sums(&mut self, keys: &[DayKey]) -> StoreResult<HashMap<DayKey, DaySums>> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        type Row = (String, i64, i64, i64, i64, i64);
-        let rows: Vec<Row> = match self {
-            Conn::Postgres(c) => {
-                sqlx::query_as::<_, Row>(AssertSqlSafe(sql::day_sums_pg()))
-                    .bind(
-                        keys.iter()
-                            .map(|k| k.merchant_id.clone())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(keys.iter().map(|k| k.from_us).collect::<Vec<_>>())
-                    .bind(keys.iter().map(|k| k.to_us).collect::<Vec<_>>())
-                    .fetch_all(&mut **c)
-                    .await?
-            }
-            Conn::Sqlite(c) => {
-                let mut out = Vec::new();
-                for chunk in keys.chunks(sqlite_chunk(3)) {
-                    let mut query =
-                        sqlx::query_as::<_, Row>(AssertSqlSafe(sql::day_sums_sqlite(chunk.len())));
-                    for k in chunk {
-                        query = query
-                            .bind(k.merchant_id.clone())
-                            .bind(k.from_us)
-                            .bind(k.to_us);
-                    }
-                    out.extend(query.fetch_all(&mut **c).await?);
-                }
-                out
-            }
-        };
-        Ok(rows
-            .into_iter()
-            .map(
-                |(merchant_id, from_us, to_us, sales_fen, refunds_fen, refunds_count)| {
-                    (
-                        DayKey {
-                            merchant_id,
-                            from_us,
-                            to_us,
-                        },
-                        DaySums {
-                            sales_fen,
-                            refunds_fen,
-                            refunds_count,
-                        },
-                    )
-                },
-            )
-            .collect())
     }
 
     /// New refunds, one multi-row statement.

@@ -6,5 +6,5 @@
 
 pub use crate::queries_audit::{AuditHeadRow, AuditRow};
 pub use crate::queries_merchants::{ApiKeyRow, MerchantRow};
-pub use crate::queries_payments::{PaymentCounters, PaymentRow, RangeTotals};
+pub use crate::queries_payments::{PaymentCounters, PaymentRow};
 pub use crate::queries_refunds::{RefundRow, RefundStatusUpdate};

@@ -61,17 +61,18 @@ pub const REFUND_COLUMNS: &str = "id, merchant_id, payment_id, merchant_refund_n
 pub const API_KEY_COLUMNS: &str = "key_hash, id, merchant_id, role, created_at_us, prefix, origin, \
     expires_at_us, revoked_at_us, last_used_at_us, replaced_by";
 
-/// The merchant's sales and live refunds in `[$2, $3)`, in one round trip.
-pub static DAY_TOTALS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT \
-         (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
-          WHERE merchant_id = $1 AND captured_at_us >= $2 AND captured_at_us < $3), \
-         (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM refunds WHERE merchant_id = $1 \
-          AND created_at_us >= $2 AND created_at_us < $3 AND status IN {live})",
-        live = *LIVE_REFUND_STATUSES
-    )
-});
+/// A merchant day's totals (`merchant_days`): `$1` the merchant, `$2` the day's first
+/// microsecond; no row is a day with nothing yet.
+pub const MERCHANT_DAY: &str = "SELECT sales_fen, refunds_fen, refunds_count FROM merchant_days \
+    WHERE merchant_id = $1 AND day_start_us = $2";
+
+/// Adds `($3, $4, $5)` to a merchant day's `(sales_fen, refunds_fen, refunds_count)`.
+pub const MERCHANT_DAY_ADD: &str = "INSERT INTO merchant_days \
+    (merchant_id, day_start_us, sales_fen, refunds_fen, refunds_count) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (merchant_id, day_start_us) DO UPDATE SET \
+    sales_fen = merchant_days.sales_fen + excluded.sales_fen, \
+    refunds_fen = merchant_days.refunds_fen + excluded.refunds_fen, \
+    refunds_count = merchant_days.refunds_count + excluded.refunds_count";
 
 /// An API key by the hash of its secret.
 pub static API_KEY_BY_HASH: LazyLock<String> =

@@ -154,5 +154,12 @@ pub async fn seed(db: &Db, plan: &Plan, scenario: Scenario) -> Result<Vec<Job>, 
         }
         tx.commit().await.map_err(store_error("seed: commit"))?;
     }
+    // The merchant days' sales, as recording the payments would have added them.
+    let mut tx = db.begin().await.map_err(store_error("seed: begin"))?;
+    tx.conn()
+        .rebuild_merchant_days()
+        .await
+        .map_err(store_error("seed: merchant days"))?;
+    tx.commit().await.map_err(store_error("seed: commit"))?;
     Ok(jobs)
 }

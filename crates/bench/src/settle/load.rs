@@ -316,6 +316,13 @@ pub async fn load(
         insert_rows(&mut conn, &head_rows).await?;
         tx.commit().await.map_err(store("commit"))?;
     }
+    // The merchant days' sales, as `Engine::record_payment` adds them.
+    let mut tx = db.begin().await.map_err(store("begin"))?;
+    tx.conn()
+        .rebuild_merchant_days()
+        .await
+        .map_err(store("merchant days"))?;
+    tx.commit().await.map_err(store("commit"))?;
     Ok(Loaded {
         rows: rows_loaded,
         merchants_with_payments: with_payments.len(),

@@ -19,7 +19,7 @@
 //! create by create instead ([`BatchStop::OneByOne`]). An idempotent
 //! repeat reads its refund's timeline after the writes (one statement per repeat).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use yuanlu_domain::audit::GENESIS_HASH;
 use yuanlu_domain::settings::MerchantSettings;
@@ -76,6 +76,8 @@ struct Writes {
     audits: Vec<AuditRow>,
     heads_new: BTreeSet<String>,
     events: Vec<WebhookOutboxRow>,
+    /// What the refunds add to their merchants' days.
+    days: BTreeMap<DayKey, DaySums>,
 }
 
 /// An idempotent repeat, answered after the writes: its refund (`None`: created by this
@@ -181,15 +183,13 @@ async fn read_batch(
         .map(|m| (m.clone(), locked_heads.remove(m)))
         .collect();
     // Read under the balance locks: concurrent creates of these merchants are counted.
-    let day_keys: Vec<DayKey> = sorted_keys(batch.iter().zip(nows).map(|(job, now)| {
-        let (from, to) = shanghai_day_bounds(shanghai_date(*now));
-        DayKey {
-            merchant_id: job.merchant_id.clone(),
-            from_us: to_micros(from),
-            to_us: to_micros(to),
-        }
-    }));
-    let days = conn.day_sums(&day_keys).await?;
+    let day_keys: Vec<DayKey> = sorted(
+        batch
+            .iter()
+            .zip(nows)
+            .map(|(job, now)| DayKey::containing(&job.merchant_id, to_micros(*now))),
+    );
+    let days = conn.merchant_days(&day_keys).await?;
     let capture_dates: Vec<String> = sorted(payments.values().map(|p| {
         shanghai_date(yuanlu_domain::time::from_micros(p.captured_at_us))
             .format("%Y-%m-%d")
@@ -221,15 +221,6 @@ async fn read_batch(
 fn sorted<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
     let set: BTreeSet<T> = items.collect();
     set.into_iter().collect()
-}
-
-fn sorted_keys(items: impl Iterator<Item = DayKey>) -> Vec<DayKey> {
-    let mut keys: Vec<DayKey> = items.collect();
-    keys.sort_by(|a, b| {
-        (&a.merchant_id, a.from_us, a.to_us).cmp(&(&b.merchant_id, b.from_us, b.to_us))
-    });
-    keys.dedup();
-    keys
 }
 
 enum Decided {
@@ -309,12 +300,7 @@ fn decide_one(
         channel.fee_refund = policy;
         settings.channels.insert(payment.channel, channel);
     }
-    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
-    let day = DayKey {
-        merchant_id: merchant_id.to_string(),
-        from_us: to_micros(day_start),
-        to_us: to_micros(day_end),
-    };
+    let day = DayKey::containing(merchant_id, to_micros(now));
     let sums = seen.days.get(&day).copied().unwrap_or_default();
     let capture_date = shanghai_date(payment.captured_at)
         .format("%Y-%m-%d")
@@ -370,11 +356,10 @@ fn decide_one(
     // The create goes through: what `write_create` writes, in memory.
     let now_us = to_micros(now);
     let row = refund_row(merchant_id, input, parsed, &payment_row, &plan, now_us);
-    for (key, sums) in &mut seen.days {
-        if key.merchant_id == merchant_id && (key.from_us..key.to_us).contains(&now_us) {
-            sums.refunds_fen += row.amount_fen;
-            sums.refunds_count += 1;
-        }
+    if plan.status.counts_against_day() {
+        let change = DaySums::refund(row.amount_fen, 1);
+        seen.days.entry(day.clone()).or_default().add(change);
+        writes.days.entry(day).or_default().add(change);
     }
     let effects = transition::created(plan.status, &refund_money(&row));
     if let Some(event) = effects.ledger {
@@ -517,6 +502,8 @@ async fn write_batch_rows(
     if !writes.events.is_empty() {
         conn.insert_webhook_events(&writes.events).await?;
     }
+    // Last, under every balance lock of the batch (see `queries_merchant_days`).
+    conn.add_to_merchant_days(&writes.days).await?;
     Ok(())
 }
 

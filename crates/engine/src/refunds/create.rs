@@ -290,10 +290,8 @@ async fn plan_create(
         channel.fee_refund = policy;
         settings.channels.insert(payment.channel, channel);
     }
-    let (day_start, day_end) = shanghai_day_bounds(shanghai_date(now));
-    let totals = memo
-        .day_totals(conn, merchant_id, to_micros(day_start), to_micros(day_end))
-        .await?;
+    let day = DayKey::containing(merchant_id, to_micros(now));
+    let totals = memo.day_totals(conn, &day).await?;
     let capture_date = shanghai_date(payment.captured_at)
         .format("%Y-%m-%d")
         .to_string();
@@ -318,10 +316,13 @@ async fn plan_create(
     // 限额, under the same balance lock: every create of this merchant counts the refunds
     // committed before it took the lock.
     if !settings.daily_refund_limit.is_unlimited() {
-        let (count, fen) = memo
-            .day_refunds(conn, merchant_id, to_micros(day_start), to_micros(day_end))
-            .await?;
-        crate::ops::check_daily_limit(&settings.daily_refund_limit, count, fen, plan.amount_fen)?;
+        let refunds = memo.day_refunds(conn, &day).await?;
+        crate::ops::check_daily_limit(
+            &settings.daily_refund_limit,
+            refunds.refunds_count,
+            refunds.refunds_fen,
+            plan.amount_fen,
+        )?;
     }
     // The merchant funds what goes to the consumer (the deductions stay with it).
     ledger::check_funded(
@@ -359,7 +360,16 @@ async fn write_create(
     row.deducted_fen = parsed.deducted_fen;
     conn.insert_refund_deductions(&crate::transition::deduction_rows(&row, &parsed.deductions))
         .await?;
-    memo.created_refund(merchant_id, now_us, row.amount_fen);
+    if row.status.counts_against_day() {
+        // Under the balance lock `plan_create` took (see `queries_merchant_days`).
+        let day = DayKey::containing(merchant_id, now_us);
+        conn.add_to_merchant_days(&BTreeMap::from([(
+            day.clone(),
+            DaySums::refund(row.amount_fen, 1),
+        )]))
+        .await?;
+        memo.created_refund(&day, row.amount_fen);
+    }
     let effects = transition::created(plan.status, &refund_money(&row));
     if let Some(event) = effects.ledger {
         // The funding rule ran in `plan_create`, under this balance lock.

@@ -8,6 +8,8 @@
 //! Locking order, the same everywhere: the payment row first, then the merchant's balance,
 //! then its audit head.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use yuanlu_domain::decide::{
@@ -17,9 +19,9 @@ use yuanlu_domain::deduction::{self, Deduction};
 use yuanlu_domain::money::PositiveFen;
 use yuanlu_domain::refund::{RefundReason, RefundStatus, RefundType, RequesterRole, SendState};
 use yuanlu_domain::review::{DayTotals, RequiredReviewer};
-use yuanlu_domain::time::{shanghai_date, shanghai_day_bounds, to_micros};
+use yuanlu_domain::time::{shanghai_date, to_micros};
 use yuanlu_domain::transition;
-use yuanlu_store::{BalanceRow, Conn, Db, PaymentRow, RefundFilter, RefundRow};
+use yuanlu_store::{BalanceRow, Conn, DayKey, DaySums, Db, PaymentRow, RefundFilter, RefundRow};
 
 use crate::Engine;
 use crate::audit::{self, AuditEvent};
