@@ -273,7 +273,7 @@ pub(crate) async fn measure_backend(
     }
     db.close().await;
     notes.push(format!(
-        "statements per refund (counted in the baseline loop, which copies yuanlu's create path for a refund alone in its transaction): the API key lookup, then in one transaction (BEGIN{} … COMMIT) the payment, the refund number, the merchant, the two day sums (one statement), the settlement check, the balance row (read{}; inserted first if new){}, the refund insert, the payment counters, the audit head (read{}), the audit entry, the head update and the webhook lookup; yuanlu runs the same for the first refund of a merchant in a group commit, and skips the merchant, settlement check, balance, audit head and webhook reads for the next ones of the same transaction",
+        "statements per refund (counted in the baseline loop, which copies yuanlu's create path for a refund alone in its transaction): the API key lookup, then in one transaction (BEGIN{} … COMMIT) the payment, the refund number, the merchant, the merchant day's running totals (one row), the settlement check, the balance row (read{}; inserted first if new){}, the refund insert, the refund added to its day's totals, the payment counters, the audit head (read{}), the audit entry, the head update and the webhook lookup; yuanlu runs the same for the first refund of a merchant in a group commit, and skips the merchant, settlement check, balance, audit head and webhook reads for the next ones of the same transaction",
         if postgres.is_some() { "" } else { " IMMEDIATE" },
         if postgres.is_some() { " FOR UPDATE" } else { "" },
         ", the ledger posting of the queued refund on the balance row already locked (posting, its 3 entries in one statement, balance update)",
