@@ -191,9 +191,12 @@ pub struct StatementLine {
     pub amount_fen: i64,
     pub fee_fen: i64,
     pub net_fen: i64,
-    /// One plain-language sentence, e.g. `credit card payment pay_1 at 10:00: sale 1000.00
-    /// less fee 6.00 = +994.00`: the English of the line as settled. The edge renders the
-    /// line in the reader's language from the fields (`yuanlu_web::present::statement`).
+    /// The line's English as settled, stored only by statements settled before the line's
+    /// fields said all of it; empty (and not stored) since. [`StatementLine::english`] says
+    /// a line in English, and the edge in the reader's language, from the fields
+    /// (`yuanlu_web::present::statement`): a million sentences are not written at
+    /// settlement to be read by nobody.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub explanation: String,
     /// The payment of a void or refund (a payment's is its `reference`). Absent in
     /// statements settled before it was recorded.
@@ -388,7 +391,6 @@ pub fn settle(
         totals.sales += i128::from(p.amount_fen);
         totals.fees += i128::from(p.fee_fen);
         let net = p.amount_fen - p.fee_fen;
-        let at = p.captured_at.with_timezone(&shanghai()).format("%H:%M");
         lines.push(StatementLine {
             kind,
             reference: p.payment_id.clone(),
@@ -396,14 +398,7 @@ pub fn settle(
             amount_fen: p.amount_fen,
             fee_fen: p.fee_fen,
             net_fen: net,
-            explanation: format!(
-                "{} payment {} at {at}: sale {} less fee {} = {}",
-                p.channel.display_name(),
-                p.payment_id,
-                format_cny(p.amount_fen),
-                format_cny(p.fee_fen),
-                signed_cny(net),
-            ),
+            explanation: String::new(),
             payment_id: None,
             captured_at: Some(p.captured_at),
             deduction: None,
@@ -426,15 +421,7 @@ pub fn settle(
             amount_fen: v.amount_fen,
             fee_fen: v.fee_fen,
             net_fen: net,
-            explanation: format!(
-                "void {} of {} payment {}: sale {} reversed, its fee {} returned = {}",
-                v.refund_id,
-                v.channel.display_name(),
-                v.payment_id,
-                format_cny(v.amount_fen),
-                format_cny(v.fee_fen),
-                signed_cny(net),
-            ),
+            explanation: String::new(),
             payment_id: Some(v.payment_id.clone()),
             captured_at: None,
             deduction: None,
@@ -450,55 +437,20 @@ pub fn settle(
             .map_err(line_error(kind, &r.refund_id))?;
         let (amount, fee) = (i128::from(r.amount_fen), i128::from(r.fee_refunded_fen));
         let magnitude = r.amount_fen - r.fee_refunded_fen;
-        let refund_of = format!(
-            "refund {} of {} payment {}",
-            r.refund_id,
-            r.channel.display_name(),
-            r.payment_id
-        );
-        let (net, explanation) = match r.kind {
+        let net = match r.kind {
             RefundLineKind::Debited => {
                 keys.push((1, kind, &r.refund_id));
                 totals.refunds_count += 1;
                 totals.refunds += amount;
                 totals.refund_fees += fee;
-                let fee_text = if r.fee_refunded_fen == 0 {
-                    "no fee returned".to_owned()
-                } else {
-                    format!("fee {} returned", format_cny(r.fee_refunded_fen))
-                };
-                let net = -magnitude;
-                (
-                    net,
-                    format!(
-                        "{refund_of}: {} debited, {fee_text} = {}",
-                        format_cny(r.amount_fen),
-                        signed_cny(net)
-                    ),
-                )
+                -magnitude
             }
             RefundLineKind::CreditedBack => {
                 keys.push((2, kind, &r.refund_id));
                 totals.credited_back_count += 1;
                 totals.credited_back += amount;
                 totals.credited_back_fees += fee;
-                let fee_text = if r.fee_refunded_fen == 0 {
-                    String::new()
-                } else {
-                    format!(
-                        " less the fee {} it had returned",
-                        format_cny(r.fee_refunded_fen)
-                    )
-                };
-                let net = magnitude;
-                (
-                    net,
-                    format!(
-                        "{refund_of} failed, was canceled or was paid by the merchant directly: {} credited back{fee_text} = {}",
-                        format_cny(r.amount_fen),
-                        signed_cny(net)
-                    ),
-                )
+                magnitude
             }
         };
         lines.push(StatementLine {
@@ -508,7 +460,7 @@ pub fn settle(
             amount_fen: r.amount_fen,
             fee_fen: r.fee_refunded_fen,
             net_fen: net,
-            explanation,
+            explanation: String::new(),
             payment_id: Some(r.payment_id.clone()),
             captured_at: None,
             deduction: None,
@@ -530,27 +482,6 @@ pub fn settle(
             totals.deductions += i128::from(d.amount_fen);
             d.amount_fen
         };
-        let explanation = if d.released {
-            format!(
-                "deduction {} of refund {}: {} {} charged again as the refund was credited back ({}) = {}",
-                d.line_no,
-                d.refund_id,
-                d.kind.english(),
-                format_cny(d.amount_fen),
-                d.reason,
-                signed_cny(net),
-            )
-        } else {
-            format!(
-                "deduction {} of refund {}: {} {} kept by the merchant, not paid to the consumer ({}) = {}",
-                d.line_no,
-                d.refund_id,
-                d.kind.english(),
-                format_cny(d.amount_fen),
-                d.reason,
-                signed_cny(net),
-            )
-        };
         lines.push(StatementLine {
             kind,
             reference: d.refund_id.clone(),
@@ -558,7 +489,7 @@ pub fn settle(
             amount_fen: d.amount_fen,
             fee_fen: 0,
             net_fen: net,
-            explanation,
+            explanation: String::new(),
             payment_id: Some(d.payment_id.clone()),
             captured_at: None,
             deduction: Some(LineDeduction {

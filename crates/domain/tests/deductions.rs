@@ -193,7 +193,7 @@ fn a_statement_explains_a_handling_fee() {
         .find(|l| l.kind == LineKind::Deduction)
         .unwrap();
     assert_eq!(
-        line.explanation,
+        line.english(),
         "deduction 1 of refund rf_1: handling fee 5.00 kept by the merchant, not paid to the consumer (opened box) = +5.00"
     );
     assert!(

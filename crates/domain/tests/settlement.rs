@@ -156,13 +156,21 @@ fn a_1000_yuan_credit_card_sale_is_credited_994_yuan_on_the_next_business_day() 
             amount_fen: 100_000,
             fee_fen: 600,
             net_fen: 99_400,
-            explanation: "credit card payment pay_1 at 10:00: sale 1000.00 less fee 6.00 = +994.00"
-                .into(),
+            explanation: String::new(),
             payment_id: None,
             captured_at: Some(at(tuesday(), 10)),
             deduction: None,
         }]
     );
+    assert_eq!(
+        s.lines[0].english(),
+        "credit card payment pay_1 at 10:00: sale 1000.00 less fee 6.00 = +994.00"
+    );
+    // The sentence is said from the line's fields, not stored with every line.
+    let stored = serde_json::to_string(&s).unwrap();
+    assert!(!stored.contains("explanation"), "{stored}");
+    let read: Statement = serde_json::from_str(&stored).unwrap();
+    assert_eq!(read.lines[0].english(), s.lines[0].english());
     let explained = s.explain();
     assert!(
         explained
@@ -204,7 +212,7 @@ fn a_100_yuan_wechat_payment_refunded_in_three_parts_returning_its_whole_fee_net
     let nets: Vec<i64> = s.lines.iter().map(|l| l.net_fen).collect();
     assert_eq!(nets, vec![9_962, -3_320, -3_321, -3_321]);
     assert_eq!(
-        s.lines[1].explanation,
+        s.lines[1].english(),
         "refund ref_1 of WeChat Pay payment pay_w: 33.33 debited, fee 0.13 returned = −33.20"
     );
     let explained = s.explain();
@@ -347,7 +355,7 @@ fn a_voided_sale_nets_to_zero_with_its_whole_fee_returned() {
     );
     assert_eq!(s.net_fen, 0);
     assert_eq!(
-        s.lines[1].explanation,
+        s.lines[1].english(),
         "void ref_v of UnionPay QR payment pay_v: sale 200.00 reversed, its fee 1.20 returned = −198.80"
     );
 }
@@ -371,7 +379,7 @@ fn a_refund_credited_back_gives_the_merchant_what_its_debit_took() {
     assert_eq!(s.net_fen, 4_981);
     assert_eq!(s.payout_fen, 4_981);
     assert_eq!(
-        s.lines[0].explanation,
+        s.lines[0].english(),
         "refund ref_f of Alipay payment pay_old failed, was canceled or was paid by the merchant directly: 50.00 credited back less the fee 0.19 it had returned = +49.81"
     );
 }

@@ -257,10 +257,10 @@ contract!(
         );
         assert!(
             mine[1]
-                .explanation
+                .english()
                 .contains("handling fee 5.00 kept by the merchant"),
             "{}",
-            mine[1].explanation
+            mine[1].english()
         );
         assert_eq!(
             (statement.deductions_count, statement.deductions_fen),

@@ -640,7 +640,7 @@ contract!(
         assert!(
             lines
                 .iter()
-                .any(|l| l.net_fen > 0 && l.explanation.contains("paid by the merchant directly")),
+                .any(|l| l.net_fen > 0 && l.english().contains("paid by the merchant directly")),
             "{lines:?}"
         );
         assert_eq!(

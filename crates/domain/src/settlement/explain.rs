@@ -154,3 +154,67 @@ fn count_of(count: i64, singular: &str, plural: &str) -> String {
         format!("{count} {plural}")
     }
 }
+
+impl StatementLine {
+    /// The line in one plain English sentence, e.g. `credit card payment pay_1 at 10:00:
+    /// sale 1000.00 less fee 6.00 = +994.00`; a line that stored its English when it was
+    /// settled says that.
+    pub fn english(&self) -> String {
+        if !self.explanation.is_empty() {
+            return self.explanation.clone();
+        }
+        let (reference, channel) = (&self.reference, self.channel.display_name());
+        let payment = self.payment_id.as_deref().unwrap_or_default();
+        let (amount, fee) = (format_cny(self.amount_fen), format_cny(self.fee_fen));
+        let net = signed_cny(self.net_fen);
+        match self.kind {
+            LineKind::Payment => {
+                let at = self.captured_at.map_or_else(String::new, |at| {
+                    at.with_timezone(&shanghai()).format("%H:%M").to_string()
+                });
+                format!(
+                    "{channel} payment {reference} at {at}: sale {amount} less fee {fee} = {net}"
+                )
+            }
+            LineKind::Void => format!(
+                "void {reference} of {channel} payment {payment}: sale {amount} reversed, its fee {fee} returned = {net}"
+            ),
+            LineKind::Refund => {
+                let fee_text = if self.fee_fen == 0 {
+                    "no fee returned".to_owned()
+                } else {
+                    format!("fee {fee} returned")
+                };
+                format!(
+                    "refund {reference} of {channel} payment {payment}: {amount} debited, {fee_text} = {net}"
+                )
+            }
+            LineKind::RefundCreditedBack => {
+                let fee_text = if self.fee_fen == 0 {
+                    String::new()
+                } else {
+                    format!(" less the fee {fee} it had returned")
+                };
+                format!(
+                    "refund {reference} of {channel} payment {payment} failed, was canceled or was paid by the merchant directly: {amount} credited back{fee_text} = {net}"
+                )
+            }
+            LineKind::Deduction | LineKind::DeductionReleased => {
+                let Some(d) = &self.deduction else {
+                    return format!("deduction of refund {reference}: {amount} = {net}");
+                };
+                let what = if self.kind == LineKind::DeductionReleased {
+                    "charged again as the refund was credited back"
+                } else {
+                    "kept by the merchant, not paid to the consumer"
+                };
+                format!(
+                    "deduction {} of refund {reference}: {} {amount} {what} ({}) = {net}",
+                    d.line_no,
+                    d.kind.english(),
+                    d.reason,
+                )
+            }
+        }
+    }
+}

@@ -54,7 +54,7 @@ pub fn line(lang: Lang, l: &StatementLine) -> String {
         (LineKind::RefundCreditedBack, Some(p), _) => ("st-line-credited-back", common(p)),
         (LineKind::Deduction | LineKind::DeductionReleased, Some(p), _) => {
             let Some(d) = &l.deduction else {
-                return l.explanation.clone();
+                return l.english();
             };
             let mut args = common(p);
             args.push(("line", d.line_no.to_string()));
@@ -67,7 +67,7 @@ pub fn line(lang: Lang, l: &StatementLine) -> String {
             };
             (id, args)
         }
-        _ => return l.explanation.clone(),
+        _ => return l.english(),
     };
     args.sort_by_key(|(name, _)| *name);
     let args: Vec<(&str, Arg<'_>)> = args.iter().map(|(n, v)| (*n, Arg::Str(v))).collect();

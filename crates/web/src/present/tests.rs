@@ -526,7 +526,7 @@ fn statement_lines_and_summary_in_english_are_the_settled_words_and_in_chinese_t
     let s = busy_statement();
     assert_eq!(s.lines.len(), 6);
     for line in &s.lines {
-        assert_eq!(statement::line(Lang::En, line), line.explanation);
+        assert_eq!(statement::line(Lang::En, line), line.english());
         let zh = statement::line(Lang::Zh, line);
         assert!(zh.contains("元") && zh.contains(&line.reference), "{zh}");
         assert!(!untranslated(&zh), "{zh}");
